@@ -1,0 +1,5 @@
+import sys
+
+from ticketlens.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""``ticketlens`` entry point: subcommands, and the one place errors are formatted.
+
+Heavy libraries (torch, transformers) are imported only inside the command that runs, so
+``ticketlens --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ticketlens import __version__
+
+# subcommand -> (module, one-line help)
+COMMANDS = {
+    "find": ("ticketlens.cli.find", "search for a lottery ticket by iterative magnitude pruning"),
+    "info": ("ticketlens.cli.info", "show a run's rounds, controls and verdict"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ticketlens",
+        description="Find and understand lottery tickets in transformer language models.",
+    )
+    parser.add_argument("--version", action="version", version=f"ticketlens {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if not getattr(ns, "command", None):
+        parser.print_help()
+        return 2
+    debug = ns.debug
+    try:
+        return int(importlib.import_module(ns._module).run(ns) or 0)
+    except KeyboardInterrupt:
+        print("ticketlens: interrupted (a `find` resumes when run again with the same options)",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        from ticketlens.core.errors import TicketlensError
+
+        if isinstance(exc, TicketlensError):
+            print(f"ticketlens: error: {exc}", file=sys.stderr)
+            return 2
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"ticketlens: internal error: {type(exc).__name__}: {msg} "
+              "(re-run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

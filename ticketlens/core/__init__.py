@@ -1,0 +1,1 @@
+"""Core layer: masks, unit names, run paths and manifest, config dataclasses (torch + stdlib)."""

@@ -1,0 +1,199 @@
+"""Typed, frozen hyperparameters grouped by concern (open_lth style).
+
+The CLI flags of ``ticketlens find`` are generated from these fields (``ticketlens.cli.args``),
+so the CLI, the manifest and the library cannot drift apart. Every field carries its help text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ticketlens.core.errors import ConfigError
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+# --------------------------------------------------------------------------- value types
+_STEPS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(it|ep)\s*$")
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A training length that is never ambiguous: ``"400it"`` (iterations) or ``"2ep"``
+    (epochs, fractional allowed). A bare integer means iterations."""
+
+    value: float
+    unit: str  # "it" | "ep"
+
+    @classmethod
+    def parse(cls, text: str | int) -> Steps:
+        if isinstance(text, int) or str(text).strip().isdigit():
+            return cls(float(int(text)), "it")
+        m = _STEPS_RE.match(str(text))
+        if not m:
+            raise ConfigError(f"not a step count: {text!r} (use e.g. 400it or 2ep)")
+        value, unit = float(m.group(1)), m.group(2)
+        if unit == "it" and not value.is_integer():
+            raise ConfigError(f"iterations must be whole: {text!r}")
+        return cls(value, unit)
+
+    def resolve(self, steps_per_epoch: int) -> int:
+        if self.unit == "it":
+            return int(self.value)
+        return max(1, math.ceil(self.value * steps_per_epoch))
+
+    def __str__(self) -> str:
+        v = int(self.value) if self.value.is_integer() else self.value
+        return f"{v}{self.unit}"
+
+
+@dataclass(frozen=True)
+class Rewind:
+    """Where surviving weights go back to after each pruning step.
+
+    - ``init``: the initial (or pretrained) weights, step 0;
+    - ``<steps>`` e.g. ``50it`` / ``0.1ep``: late rewinding to that step of the dense run
+      (Frankle et al. 2020); retraining continues the schedule from that step;
+    - ``lr``: learning-rate rewinding (Renda et al. 2020): keep the trained weights, replay the
+      whole learning-rate schedule;
+    - ``auto``: ``init`` for pretrained models, 5% of the training steps for models trained
+      from scratch.
+    """
+
+    mode: Literal["init", "step", "lr", "auto"]
+    at: Steps | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Rewind:
+        t = str(text).strip().lower()
+        if t in ("init", "lr", "auto"):
+            return cls(t)  # type: ignore[arg-type]
+        try:
+            return cls("step", Steps.parse(t))
+        except ConfigError:
+            raise ConfigError(
+                f"--rewind must be init, lr, auto or a step count like 50it / 0.1ep; got {text!r}"
+            ) from None
+
+    def __str__(self) -> str:
+        return str(self.at) if self.mode == "step" else self.mode
+
+
+# --------------------------------------------------------------------------- groups
+@dataclass(frozen=True)
+class ModelConfig:
+    model: str = _opt("tiny-bert", "built-in preset (tiny-bert, tiny-distilbert, tiny-gpt2, "
+                      "tiny-llama), HF model id or local model folder")
+    include: tuple[str, ...] = _opt((), "glob patterns of parameter names to prune "
+                                    "(default: every attention and FFN matrix)")
+    exclude: tuple[str, ...] = _opt((), "glob patterns of parameter names never to prune")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    task: str = _opt("sentiment", "built-in task (sentiment, agreement, paraphrase) or a "
+                     "CSV/TSV/JSONL training file")
+    dev_file: str = _opt("", "dev file for a file task (default: split off --dev-fraction)")
+    dev_fraction: float = _opt(0.1, "share of a file task held out as dev when no --dev-file")
+    text_column: str = _opt("", "text column of a file task (default: text/sentence/sentence1)")
+    text_pair_column: str = _opt("", "second text column for sentence pairs "
+                                 "(default: text_b/sentence2 when present)")
+    label_column: str = _opt("label", "label column of a file task")
+    max_length: int = _opt(64, "truncate inputs to this many tokens")
+    train_size: int = _opt(0, "use at most this many training examples (0: all)")
+    dev_size: int = _opt(0, "use at most this many dev examples (0: all)")
+    data_seed: int = _opt(1234, "seed that generates built-in tasks and file splits "
+                          "(kept apart from --seed so every seed sees the same data)")
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.dev_fraction < 1.0:
+            raise ConfigError(f"--dev-fraction must be in (0, 1), got {self.dev_fraction}")
+        if self.max_length < 4:
+            raise ConfigError(f"--max-length must be at least 4, got {self.max_length}")
+        if self.train_size < 0 or self.dev_size < 0:
+            raise ConfigError("--train-size and --dev-size must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: str = _opt("auto", "training steps per round, e.g. 400it or 3ep (auto: the "
+                      "preset's or task's default)")
+    batch_size: int = _opt(32, "examples per optimizer step (across all processes)")
+    lr: float = _opt(0.0, "peak learning rate (0: the model's default, 1e-3 from scratch, "
+                     "2e-5 pretrained)")
+    weight_decay: float = _opt(0.01, "AdamW weight decay")
+    warmup: float = _opt(0.1, "share of steps with linear warm-up, then linear decay")
+    grad_clip: float = _opt(1.0, "clip the gradient norm to this (0: off)")
+    grad_accum: int = _opt(1, "gradient accumulation steps")
+    eval_batch_size: int = _opt(256, "examples per evaluation batch")
+    device: str = _opt("auto", "auto (CUDA when present), cpu, cuda, cuda:N")
+    precision: str = _opt("auto", "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16",
+                          choices=("auto", "fp32", "bf16", "fp16"))
+
+    def __post_init__(self) -> None:
+        if self.steps != "auto":
+            Steps.parse(self.steps)
+        if self.batch_size < 1 or self.eval_batch_size < 1 or self.grad_accum < 1:
+            raise ConfigError("--batch-size, --eval-batch-size and --grad-accum must be >= 1")
+        if self.lr < 0 or self.weight_decay < 0 or self.grad_clip < 0:
+            raise ConfigError("--lr, --weight-decay and --grad-clip must be >= 0")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ConfigError(f"--warmup must be in [0, 1), got {self.warmup}")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    target_sparsity: float = _opt(0.8, "stop when this share of prunable weights is pruned")
+    rate: float = _opt(0.2, "share of the remaining weights pruned per round")
+    scope: str = _opt("global", "rank magnitudes across all tensors or per tensor",
+                      choices=("global", "tensor"))
+    rewind: str = _opt("auto", "init, lr (learning-rate rewinding), a step like 50it, or auto")
+    tolerance: float = _opt(0.01, "a ticket matches dense when its metric is at most this "
+                            "far below (0.01 = 1 point of accuracy)")
+    stop_on_drop: bool = _opt(False, "stop IMP at the first round below dense - tolerance")
+    controls: bool = _opt(True, "train the random-mask and random-reinit controls")
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.target_sparsity < 1.0:
+            raise ConfigError(
+                f"--target-sparsity must be in (0, 1), got {self.target_sparsity}"
+            )
+        if not 0.0 < self.rate < 1.0:
+            raise ConfigError(f"--rate must be in (0, 1), got {self.rate}")
+        if self.tolerance < 0:
+            raise ConfigError(f"--tolerance must be >= 0, got {self.tolerance}")
+        Rewind.parse(self.rewind)
+
+
+@dataclass(frozen=True)
+class FindConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    seed: int = _opt(0, "seed of initialisation, data order, dropout and random controls")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FindConfig:
+        def build(kind: type, values: dict[str, Any]) -> Any:
+            known = {f.name for f in dataclasses.fields(kind)}
+            vals = {k: (tuple(v) if isinstance(v, list) else v)
+                    for k, v in values.items() if k in known}
+            return kind(**vals)
+
+        return cls(
+            model=build(ModelConfig, d.get("model", {})),
+            data=build(DataConfig, d.get("data", {})),
+            train=build(TrainConfig, d.get("train", {})),
+            prune=build(PruneConfig, d.get("prune", {})),
+            seed=int(d.get("seed", 0)),
+        )

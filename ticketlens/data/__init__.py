@@ -1,0 +1,1 @@
+"""Data layer: built-in synthetic tasks, local files, tokenization and batching."""

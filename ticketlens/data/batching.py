@@ -1,0 +1,71 @@
+"""Batches: length-grouped order for training, dynamic padding to the longest in a batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ticketlens.data.tokenizer import Encoded
+
+
+@dataclass
+class TensorData:
+    """An encoded split: token ids, token type ids, labels."""
+
+    enc: Encoded
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(x) for x in self.enc.input_ids]
+
+
+def length_grouped_order(lengths: list[int], batch_size: int, generator: torch.Generator,
+                         mega: int = 50) -> list[list[int]]:
+    """Shuffled batches of similar-length examples (as HF's LengthGroupedSampler): shuffle,
+    cut into mega-batches of ``mega * batch_size``, sort each by length, split into batches,
+    then shuffle the batches. Every example appears once; the last batch may be short."""
+    perm = torch.randperm(len(lengths), generator=generator).tolist()
+    size = mega * batch_size
+    batches: list[list[int]] = []
+    for start in range(0, len(perm), size):
+        chunk = sorted(perm[start:start + size], key=lambda i: -lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    order = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in order]
+
+
+def batch_stream(data: TensorData, batch_size: int, seed: int):
+    """An endless stream of index batches, epoch after epoch, a pure function of ``seed``.
+    Short tail batches are dropped so every step sees ``batch_size`` examples."""
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        for b in length_grouped_order(data.lengths, batch_size, g):
+            if len(b) == batch_size:
+                yield b
+
+
+def eval_batches(data: TensorData, batch_size: int) -> list[list[int]]:
+    """Deterministic batches sorted by length (least padding)."""
+    order = sorted(range(len(data)), key=lambda i: data.lengths[i])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(data: TensorData, idx: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad ``idx`` examples to the longest: input_ids, attention_mask, token_type_ids, labels."""
+    seqs = [data.enc.input_ids[i] for i in idx]
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+    types = torch.zeros((len(idx), width), dtype=torch.long)
+    attn = torch.zeros((len(idx), width), dtype=torch.long)
+    for row, i in enumerate(idx):
+        s = data.enc.input_ids[i]
+        ids[row, : len(s)] = torch.tensor(s)
+        types[row, : len(s)] = torch.tensor(data.enc.token_type_ids[i])
+        attn[row, : len(s)] = 1
+    return {"input_ids": ids, "attention_mask": attn, "token_type_ids": types,
+            "labels": torch.tensor([data.labels[i] for i in idx], dtype=torch.long)}

@@ -1,0 +1,149 @@
+"""The one place models are built or loaded: built-in presets, local folders, HF hub ids.
+
+Presets are small random-init configs built locally (no download):
+
+==================  ==========================================================
+``tiny-bert``       BERT, 4 layers, 4 heads, hidden 64, FFN 256 (the default)
+``tiny-distilbert`` DistilBERT, 2 layers, 4 heads, dim 64, FFN 256
+``tiny-gpt2``       GPT-2, 2 layers, 4 heads, n_embd 64 (fused Conv1D weights)
+``tiny-llama``      Llama, 2 layers, 4 query heads, 2 key/value heads, hidden 64
+==================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ticketlens.core.errors import ModelError
+
+PRESETS = ("tiny-bert", "tiny-distilbert", "tiny-gpt2", "tiny-llama")
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # a transformers PreTrainedModel
+    name: str
+    source: str  # "preset" | "folder" | "hub"
+    pretrained: bool
+    tokenizer_file: Path | None  # the model's own tokenizer.json, if it has one
+
+    @property
+    def config_dict(self) -> dict[str, Any]:
+        return self.model.config.to_dict()
+
+
+def preset_config(name: str, vocab_size: int, num_labels: int, pad_id: int) -> Any:
+    import transformers as tf
+
+    common = dict(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=pad_id)
+    if name == "tiny-bert":
+        return tf.BertConfig(hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+                             intermediate_size=256, max_position_embeddings=128,
+                             hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+                             **common)
+    if name == "tiny-distilbert":
+        return tf.DistilBertConfig(dim=64, n_layers=2, n_heads=4, hidden_dim=256,
+                                   max_position_embeddings=128, **common)
+    if name == "tiny-gpt2":
+        return tf.GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=128,
+                             bos_token_id=pad_id, eos_token_id=pad_id, **common)
+    if name == "tiny-llama":
+        return tf.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                              num_attention_heads=4, num_key_value_heads=2,
+                              max_position_embeddings=128, **common)
+    raise ModelError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+
+
+def model_class(objective: str) -> Any:
+    import transformers as tf
+
+    return {
+        "classification": tf.AutoModelForSequenceClassification,
+        "mlm": tf.AutoModelForMaskedLM,
+        "clm": tf.AutoModelForCausalLM,
+    }[objective]
+
+
+def build_preset(name: str, *, vocab_size: int, num_labels: int, pad_id: int, seed: int,
+                 objective: str = "classification") -> LoadedModel:
+    """A freshly initialised preset; the same ``seed`` gives the same weights."""
+    cfg = preset_config(name, vocab_size, num_labels, pad_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_class(objective).from_config(cfg)
+    return LoadedModel(model, name, "preset", False, None)
+
+
+def load_pretrained(name: str, *, num_labels: int, objective: str = "classification",
+                    local_only: bool | None = None) -> LoadedModel:
+    """A local model folder or an HF hub id; offline hubs fail at once with one line."""
+    import transformers as tf
+
+    folder = Path(name)
+    is_folder = folder.is_dir()
+    if not is_folder and (folder.suffix or os.sep in name and not name.count("/") == 1):
+        raise ModelError(f"{name}: no such model folder")
+    offline = local_only if local_only is not None else _hub_offline()
+    kwargs: dict[str, Any] = {"local_files_only": True} if (is_folder or offline) else {}
+    try:
+        cfg = tf.AutoConfig.from_pretrained(name, num_labels=num_labels, **kwargs)
+        if objective == "classification" and getattr(cfg, "pad_token_id", None) is None:
+            cfg.pad_token_id = getattr(cfg, "eos_token_id", None)
+        model = model_class(objective).from_pretrained(name, config=cfg, **kwargs)
+    except OSError as exc:
+        if is_folder:
+            raise ModelError(f"{name}: not a loadable HF model folder ({_first_line(exc)})") \
+                from None
+        raise ModelError(
+            f"model {name!r} is not a preset ({', '.join(PRESETS)}), not a local folder, and "
+            f"not in the local HF cache{' (the hub is unreachable)' if offline else ''}"
+        ) from None
+    except ValueError as exc:
+        raise ModelError(f"{name}: cannot build a {objective} model ({_first_line(exc)})") \
+            from None
+    tok = folder / "tokenizer.json" if is_folder else _cached_tokenizer(name)
+    return LoadedModel(model, name, "folder" if is_folder else "hub", True,
+                       tok if tok and tok.is_file() else None)
+
+
+def reinit_like(loaded: LoadedModel, seed: int) -> Any:
+    """A fresh random initialisation of the same architecture (the random-reinit control)."""
+    cfg = loaded.model.config
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return type(loaded.model)._from_config(cfg)
+
+
+def _hub_offline() -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "True"):
+        return True
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:  # a quick reachability probe so an offline machine fails in seconds, not minutes
+        socket.create_connection((url.hostname, url.port or 443), timeout=3).close()
+        return False
+    except OSError:
+        return True
+
+
+def _cached_tokenizer(name: str) -> Path | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        p = try_to_load_from_cache(name, "tokenizer.json")
+        return Path(p) if isinstance(p, str) else None
+    except Exception:
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

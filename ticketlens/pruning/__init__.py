@@ -1,0 +1,1 @@
+"""Pruning layer: masking, the training loop, IMP with rewinding, controls, resume."""

@@ -1,0 +1,85 @@
+"""Everything a search needs before its first step: task, tokenizer, model, anatomy, schedule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ticketlens.core.anatomy import Anatomy
+from ticketlens.core.config import FindConfig, Rewind, Steps
+from ticketlens.core.errors import ConfigError, ModelError
+from ticketlens.data.batching import TensorData
+from ticketlens.data.tasks import TaskData, load_task
+from ticketlens.data.tokenizer import TextTokenizer, builtin_tokenizer, fit_word_tokenizer
+from ticketlens.models.anatomy import anatomy_of
+from ticketlens.models.load import PRESETS, LoadedModel, build_preset, load_pretrained
+
+DEFAULT_PRESET_STEPS = "300it"
+DEFAULT_PRETRAINED_STEPS = "3ep"
+
+
+@dataclass
+class Setup:
+    cfg: FindConfig
+    task: TaskData
+    tokenizer: TextTokenizer
+    loaded: LoadedModel
+    anatomy: Anatomy
+    train: TensorData
+    dev: TensorData
+    total_steps: int
+    lr: float
+    rewind: Rewind  # resolved: mode init | step | lr
+    rewind_step: int
+
+    @property
+    def model(self) -> Any:
+        return self.loaded.model
+
+
+def prepare(cfg: FindConfig) -> Setup:
+    task = load_task(cfg.data)
+    name = cfg.model.model
+    if name in PRESETS:
+        if task.source == "builtin":
+            tokenizer = builtin_tokenizer()
+        else:
+            texts = task.train.texts + (task.train.pairs or [])
+            tokenizer = fit_word_tokenizer(texts)
+        loaded = build_preset(name, vocab_size=tokenizer.vocab_size,
+                              num_labels=task.num_labels, pad_id=tokenizer.pad_id,
+                              seed=cfg.seed)
+    else:
+        loaded = load_pretrained(name, num_labels=task.num_labels)
+        if loaded.tokenizer_file is None:
+            raise ModelError(f"{name}: has no tokenizer.json (a fast tokenizer is needed)")
+        tokenizer = TextTokenizer.from_file(loaded.tokenizer_file, kind="model")
+    anatomy = anatomy_of(loaded.model, cfg.model.include, cfg.model.exclude)
+
+    def encode(split) -> TensorData:
+        return TensorData(tokenizer.encode(split.texts, split.pairs, cfg.data.max_length),
+                          split.labels)
+
+    train, dev = encode(task.train), encode(task.dev)
+    per_epoch = math.ceil(len(train) / cfg.train.batch_size)
+    steps = cfg.train.steps
+    if steps == "auto":
+        steps = DEFAULT_PRETRAINED_STEPS if loaded.pretrained else DEFAULT_PRESET_STEPS
+    total = Steps.parse(steps).resolve(per_epoch)
+    if total < 1:
+        raise ConfigError("--steps must be at least 1")
+    lr = cfg.train.lr or (2e-5 if loaded.pretrained else 1e-3)
+
+    rewind = Rewind.parse(cfg.prune.rewind)
+    if rewind.mode == "auto":
+        rewind = (Rewind("init") if loaded.pretrained
+                  else Rewind("step", Steps(float(max(1, round(0.05 * total))), "it")))
+    rewind_step = rewind.at.resolve(per_epoch) if rewind.mode == "step" else 0
+    if rewind_step >= total:
+        raise ConfigError(f"--rewind {rewind} is at or past the end of training ({total} steps)")
+    world_min = cfg.train.grad_accum
+    if cfg.train.batch_size < world_min:
+        raise ConfigError("--batch-size must be at least --grad-accum")
+    return Setup(cfg, task, tokenizer, loaded, anatomy, train, dev, total, lr, rewind,
+                 rewind_step)

@@ -1,0 +1,153 @@
+"""The training loop (on accelerate) and evaluation.
+
+A *phase* trains from global step ``start`` to ``end`` of a schedule of ``total`` steps (linear
+warm-up then linear decay), so late rewinding resumes the schedule where the rewind point was.
+A phase is a pure function of its starting weights, mask and ``seed``: data order and dropout
+are seeded per phase, so a resumed run repeats an interrupted round exactly.
+
+Every optimizer step sees ``batch_size`` examples, split into ``grad_accum`` micro-batches and,
+under several processes, across ranks (each rank takes a contiguous share of each
+micro-batch), so the effective batch does not depend on the number of processes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ticketlens.core.config import TrainConfig
+from ticketlens.data.batching import TensorData, batch_stream, collate, eval_batches
+from ticketlens.pruning.masking import MaskEnforcer
+
+StepCallback = Callable[[int, float | None], None]  # (steps done in phase, loss or None)
+
+
+@dataclass
+class PhaseResult:
+    steps: int
+    train_loss: float
+    wall_time_s: float
+    captured: dict[str, torch.Tensor] | None = None  # weights at ``capture_at``
+
+
+def make_accelerator(tcfg: TrainConfig):
+    from accelerate import Accelerator
+
+    device = tcfg.device
+    cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    if device.startswith("cuda:"):
+        torch.cuda.set_device(int(device.split(":", 1)[1]))
+    precision = tcfg.precision
+    if precision == "auto":
+        precision = "bf16" if (not cpu and torch.cuda.is_bf16_supported()) else "fp32"
+    mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+    return Accelerator(cpu=cpu, mixed_precision=mixed)
+
+
+def lr_factor(step: int, total: int, warmup: float) -> float:
+    """Linear warm-up over ``warmup * total`` steps, then linear decay to 0 at ``total``."""
+    w = int(round(warmup * total))
+    if step < w:
+        return (step + 1) / w
+    return max(0.0, (total - step) / max(1, total - w))
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train_phase(
+    accelerator,
+    model: torch.nn.Module,
+    enforcer: MaskEnforcer,
+    data: TensorData,
+    *,
+    tcfg: TrainConfig,
+    lr: float,
+    start: int,
+    end: int,
+    total: int,
+    seed: int,
+    pad_id: int,
+    batch_fn: Callable | None = None,
+    capture_at: int | None = None,
+    on_step: StepCallback | None = None,
+) -> PhaseResult:
+    """Train ``model`` (already prepared by ``accelerator``) for steps ``start..end``."""
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)  # dropout
+    batch_fn = batch_fn or (lambda idx: collate(data, idx, pad_id))
+    opt = accelerator.prepare_optimizer(
+        torch.optim.AdamW(_param_groups(model, tcfg.weight_decay), lr=lr)
+    )
+    enforcer.apply_to_weights()
+    captured = _snapshot(model) if capture_at == start else None
+    stream = batch_stream(data, tcfg.batch_size, seed)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    micro = math.ceil(tcfg.batch_size / tcfg.grad_accum)
+    loss_sum = torch.zeros((), device=accelerator.device)
+    model.train()
+    for step in range(start, end):
+        for group in opt.param_groups:
+            group["lr"] = lr * lr_factor(step, total, tcfg.warmup)
+        idx = next(stream)
+        for m0 in range(0, len(idx), micro):
+            chunk = idx[m0:m0 + micro]
+            share = math.ceil(len(chunk) / world)
+            mine = chunk[rank * share:(rank + 1) * share] or chunk[:1]
+            batch = {k: v.to(accelerator.device, non_blocking=True)
+                     for k, v in batch_fn(mine).items()}
+            with accelerator.autocast():
+                loss = model(**batch).loss
+            # weight each micro-batch by its share of the optimizer step's examples
+            accelerator.backward(loss * (len(mine) * world / len(idx)))
+            loss_sum += loss.detach() * len(mine) * world / len(idx)
+        enforcer.apply_to_grads()
+        if tcfg.grad_clip:
+            accelerator.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+        opt.step()
+        enforcer.apply_to_weights()
+        opt.zero_grad(set_to_none=True)
+        if capture_at is not None and step + 1 == capture_at:
+            captured = _snapshot(model)
+        if on_step is not None:
+            done = step + 1 - start
+            report = done % 25 == 0 or step + 1 == end
+            on_step(done, float(loss_sum) / done if report else None)
+    steps = end - start
+    accelerator.free_memory()  # drop the accelerator's reference to this phase's optimizer
+    return PhaseResult(steps, float(loss_sum) / max(1, steps), time.perf_counter() - t0,
+                       captured)
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+@torch.no_grad()
+def evaluate(accelerator, model: torch.nn.Module, data: TensorData, *, batch_size: int,
+             pad_id: int, batch_fn: Callable | None = None) -> tuple[torch.Tensor, float]:
+    """(predicted labels in data order, mean loss) over the whole split."""
+    model.eval()
+    batch_fn = batch_fn or (lambda idx: collate(data, idx, pad_id))
+    preds = torch.empty(len(data), dtype=torch.long)
+    loss_sum, n = 0.0, 0
+    for idx in eval_batches(data, batch_size):
+        batch = {k: v.to(accelerator.device) for k, v in batch_fn(idx).items()}
+        with accelerator.autocast():
+            out = model(**batch)
+        preds[idx] = out.logits.argmax(-1).cpu()
+        loss_sum += float(out.loss) * len(idx)
+        n += len(idx)
+    model.train()
+    return preds, loss_sum / max(1, n)
