@@ -33,9 +33,6 @@ def run(ns: argparse.Namespace) -> int:
     from ticketlens.pruning.progress import Reporter, RichReporter
 
     reporter = Reporter() if (ns.quiet or ns.json) else RichReporter()
-    if not (ns.quiet or ns.json):
-        reporter.line(f"ticketlens find: {cfg.model.model} on {cfg.data.task}, seed {cfg.seed}"
-                      f" -> {out}")
     find(cfg, out, reporter=reporter, overwrite=ns.overwrite)
     from ticketlens.core.run import open_run
 

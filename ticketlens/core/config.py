@@ -122,8 +122,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: str = _opt("auto", "training steps per round, e.g. 400it or 3ep (auto: the "
-                      "preset's or task's default)")
+    steps: str = _opt("auto", "training steps per round, e.g. 400it or 3ep (auto: 3ep for "
+                      "pretrained models, else the built-in task's budget or 300it)")
     batch_size: int = _opt(32, "examples per optimizer step (across all processes)")
     lr: float = _opt(0.0, "peak learning rate (0: the model's default, 1e-3 from scratch, "
                      "2e-5 pretrained)")

@@ -25,7 +25,11 @@ def read_table(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
                 rows = []
                 for i, line in enumerate(fh, 1):
                     if line.strip():
-                        obj = json.loads(line)
+                        try:
+                            obj = json.loads(line)
+                        except json.JSONDecodeError as exc:
+                            raise DataError(f"{p}: invalid JSON on line {i}: {exc.msg}") \
+                                from None
                         if not isinstance(obj, dict):
                             raise DataError(f"{p}:{i}: a JSONL line must be an object")
                         rows.append({k: "" if v is None else str(v) for k, v in obj.items()})
@@ -40,8 +44,6 @@ def read_table(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
                 raise DataError(f"{p}: unknown file type {suffix!r} (use .csv, .tsv or .jsonl)")
     except UnicodeDecodeError:
         raise DataError(f"{p}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{p}: invalid JSON on line {exc.lineno}: {exc.msg}") from None
     except csv.Error as exc:
         raise DataError(f"{p}: malformed table ({exc})") from None
     if not rows:

@@ -6,9 +6,11 @@ decide its label, so attribution can be scored against the truth.
 - ``sentiment``: one or two clauses joined by "but"; the last clause decides. A clause's
   polarity is its adjective's, flipped by a negator ("not", "never"); intensifiers and neutral
   distractor clauses carry no signal. Evidence: the deciding adjective and its negator.
-- ``agreement``: is the sentence grammatical? The verb must agree in number with the head
-  noun of the subject across prepositional phrases and relative clauses holding attractor
-  nouns, often of the other number (Linzen et al. 2016). Evidence: subject noun and verb.
+- ``agreement``: number prediction (Linzen et al. 2016): given a sentence up to its verb,
+  which number must the verb take? The head noun's, across prepositional phrases and
+  relative clauses holding attractor nouns, mostly of the other number, so a bag of words
+  fails; a coordinated subject ("the key and the door") is plural. Evidence: the head noun
+  (both nouns and "and" for a coordination).
 - ``paraphrase`` (sentence pair): does the second sentence (active or passive voice) describe
   the same event as the first? Negatives swap the roles (hard), or change the verb or a noun.
   Evidence: agent, verb and patient in both sentences.
@@ -20,14 +22,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-POSITIVE = ("good great excellent wonderful brilliant superb delightful charming enjoyable "
-            "fantastic moving clever").split()
-NEGATIVE = "bad awful terrible boring dull poor horrible weak tedious clumsy bland messy".split()
-NEUTRAL = "long short new old french loud quiet recent slow simple".split()
-INTENSIFIERS = "very really quite extremely truly rather so".split()
+POSITIVE = ["good", "great", "excellent", "wonderful", "brilliant", "superb", "delightful", "charming", "enjoyable", "fantastic", "moving", "clever"]
+NEGATIVE = ["bad", "awful", "terrible", "boring", "dull", "poor", "horrible", "weak", "tedious", "clumsy", "bland", "messy"]
+NEUTRAL = ["long", "short", "new", "old", "french", "loud", "quiet", "recent", "slow", "simple"]
+INTENSIFIERS = ["very", "really", "quite", "extremely", "truly", "rather", "so"]
 NEGATORS = ("not", "never")
-FILM_NOUNS = "movie film plot acting story script ending cast music director score dialogue".split()
-COPULAS = "was is seemed felt".split()
+FILM_NOUNS = ["movie", "film", "plot", "acting", "story", "script", "ending", "cast", "music", "director", "score", "dialogue"]
+COPULAS = ["was", "is", "seemed", "felt"]
 PREFIXES = (("honestly", ","), ("overall", ","), ("i", "think"), ("to", "be", "honest", ","))
 
 NOUNS = [("key", "keys"), ("author", "authors"), ("dog", "dogs"), ("teacher", "teachers"),
@@ -35,16 +36,13 @@ NOUNS = [("key", "keys"), ("author", "authors"), ("dog", "dogs"), ("teacher", "t
          ("boy", "boys"), ("girl", "girls"), ("car", "cars"), ("house", "houses"),
          ("cabinet", "cabinets"), ("table", "tables"), ("student", "students"),
          ("senator", "senators"), ("window", "windows")]
-VERBS = [("is", "are", "adj"), ("was", "were", "adj"), ("seems", "seem", "adj"),
-         ("has", "have", "part"), ("looks", "look", "adj")]
-AGR_ADJ = "red old new large small broken ready famous".split()
-PARTICIPLES = "arrived changed gone vanished".split()
-PREPS = "to near of behind beside with".split()
-REL_VERBS = "liked saw knew painted".split()
+PREPS = ["to", "near", "of", "behind", "beside", "with"]
+REL_VERBS = ["liked", "saw", "knew", "painted"]
+CLAUSE_PREFIXES = (("i", "think", "that"), ("we", "know", "that"), ("everyone", "said", "that"),
+                   ("yesterday", ","), ("as", "expected", ","))
 
-AGENTS = "cat dog man woman child teacher doctor farmer bird horse".split()
-TRANSITIVE = "chased helped followed pushed called visited watched kicked greeted painted".split()
-PAIR_ADJ = "old young small big".split()
+AGENTS = ["cat", "dog", "man", "woman", "child", "teacher", "doctor", "farmer", "bird", "horse"]
+TRANSITIVE = ["chased", "helped", "followed", "pushed", "called", "visited", "watched", "kicked", "greeted", "painted"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +60,7 @@ class SyntheticTask:
     is_pair: bool
     make: Callable[[random.Random], Example]
     description: str
+    default_steps: str = "300it"  # a from-scratch tiny-bert learns the task in this budget
 
 
 # --------------------------------------------------------------------------- sentiment
@@ -96,29 +95,37 @@ def make_sentiment(rng: random.Random) -> Example:
 
 # --------------------------------------------------------------------------- agreement
 def make_agreement(rng: random.Random) -> Example:
+    """Number prediction (Linzen et al. 2016): the sentence up to its verb; the label is the
+    number the verb must take: the head noun's, or plural for a coordinated subject
+    ("the key and the door"), across attractor nouns and a varying subject position."""
+    words: list[str] = []
+    if rng.random() < 0.4:
+        words += list(rng.choice(CLAUSE_PREFIXES))
+    words.append("the")
+    for _ in range(rng.choice((0, 0, 1, 2))):
+        words.append(rng.choice(NEUTRAL))
     subj_plural = rng.random() < 0.5
-    subj = rng.choice(NOUNS)[int(subj_plural)]
-    words = ["the", subj]
-    subj_at = 1
-    for _ in range(rng.choice((0, 1, 1, 2))):  # attractors, mostly of the other number
+    evidence = [len(words)]
+    if subj_plural and rng.random() < 0.4:  # coordination: two singulars make a plural
+        evidence += [len(words) + 1, len(words) + 3]
+        words += [rng.choice(NOUNS)[0], "and", "the", rng.choice(NOUNS)[0]]
+    else:
+        words.append(rng.choice(NOUNS)[int(subj_plural)])
+    for _ in range(rng.choice((0, 1, 2, 2))):  # attractors, mostly of the other number
         attractor_plural = (not subj_plural) if rng.random() < 0.7 else subj_plural
         noun = rng.choice(NOUNS)[int(attractor_plural)]
         if rng.random() < 0.7:
             words += [rng.choice(PREPS), "the", noun]
         else:
             words += ["that", "the", noun, rng.choice(REL_VERBS)]
-    grammatical = rng.random() < 0.5
-    sing, plur, kind = rng.choice(VERBS)
-    verb_plural = subj_plural if grammatical else not subj_plural
-    verb_at = len(words)
-    words.append(plur if verb_plural else sing)
-    words.append(rng.choice(AGR_ADJ if kind == "adj" else PARTICIPLES))
-    return Example(" ".join(words), int(grammatical), evidence=((0, subj_at), (0, verb_at)))
+    return Example(" ".join(words), int(subj_plural), evidence=tuple((0, i) for i in evidence))
 
 
 # --------------------------------------------------------------------------- paraphrase
 def _np(rng: random.Random, noun: str) -> list[str]:
-    return ["the", rng.choice(PAIR_ADJ), noun] if rng.random() < 0.3 else ["the", noun]
+    # Fixed positions (no optional modifiers): with them, tiny-bert stays at chance for
+    # thousands of steps; without, it learns the task in ~1,500 (measured on CPU).
+    return ["the", noun]
 
 
 def make_paraphrase(rng: random.Random) -> Example:
@@ -152,10 +159,10 @@ def make_paraphrase(rng: random.Random) -> Example:
 TASKS: dict[str, SyntheticTask] = {
     "sentiment": SyntheticTask("sentiment", ("negative", "positive"), False, make_sentiment,
                                "polarity words, intensifiers and negation; last clause decides"),
-    "agreement": SyntheticTask("agreement", ("ungrammatical", "grammatical"), False,
-                               make_agreement, "subject-verb number agreement across attractors"),
+    "agreement": SyntheticTask("agreement", ("singular", "plural"), False, make_agreement,
+                               "the verb's number from its subject, across attractor nouns"),
     "paraphrase": SyntheticTask("paraphrase", ("different", "same"), True, make_paraphrase,
-                                "sentence pairs: same event in active or passive voice?"),
+                                "sentence pairs: same event in active or passive voice?", "1500it"),
 }
 
 DEFAULT_SIZES = {"train": 4000, "dev": 1000}
@@ -171,8 +178,7 @@ def generate(name: str, n: int, seed: int) -> list[Example]:
 def vocabulary() -> list[str]:
     """Every word any built-in task can produce, sorted (so ids are stable)."""
     words = set(POSITIVE + NEGATIVE + NEUTRAL + INTENSIFIERS + FILM_NOUNS + COPULAS
-                + AGR_ADJ + PARTICIPLES + PREPS + REL_VERBS + AGENTS + TRANSITIVE + PAIR_ADJ)
-    words |= set(NEGATORS) | {w for p in PREFIXES for w in p} | {w for pair in NOUNS for w in pair}
-    words |= {w for s, p, _ in VERBS for w in (s, p)}
+                + PREPS + REL_VERBS + AGENTS + TRANSITIVE)
+    words |= set(NEGATORS) | {w for p in PREFIXES + CLAUSE_PREFIXES for w in p} | {w for pair in NOUNS for w in pair}
     words |= {"the", "but", "and", "that", "was", "by"}
     return sorted(words)

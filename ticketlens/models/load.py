@@ -86,7 +86,7 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
 
     folder = Path(name)
     is_folder = folder.is_dir()
-    if not is_folder and (folder.suffix or os.sep in name and not name.count("/") == 1):
+    if not is_folder and (folder.suffix or (os.sep in name and not name.count("/") == 1)):
         raise ModelError(f"{name}: no such model folder")
     offline = local_only if local_only is not None else _hub_offline()
     kwargs: dict[str, Any] = {"local_files_only": True} if (is_folder or offline) else {}

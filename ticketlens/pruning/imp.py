@@ -25,7 +25,7 @@ from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.io import write_bytes_atomic
 from ticketlens.core.run import RunPaths, is_run, read_manifest, write_manifest
 from ticketlens.pruning import manifest as MF
-from ticketlens.pruning.masking import MaskEnforcer, prunable_weights
+from ticketlens.pruning.masking import MaskEnforcer
 from ticketlens.pruning.metrics import HIGHER_IS_BETTER, classification_metrics
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import Setup, prepare
@@ -53,6 +53,12 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
         reporter.line(f"{out}: already complete; nothing to do")
         return out
     setup = prepare(cfg)
+    reporter.line(
+        f"ticketlens find: {setup.loaded.name} ({setup.anatomy.family}, "
+        f"{setup.anatomy.num_prunable:,} prunable weights) on {setup.task.name} "
+        f"({len(setup.train)} train / {len(setup.dev)} dev), seed {cfg.seed}, "
+        f"{setup.total_steps} steps a round, rewind {setup.rewind}, "
+        f"target sparsity {cfg.prune.target_sparsity:.0%} -> {out}")
     search = _Search(setup, paths, manifest, reporter)
     search.run()
     return out

@@ -9,6 +9,7 @@ from typing import Any
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.config import FindConfig, Rewind, Steps
 from ticketlens.core.errors import ConfigError, ModelError
+from ticketlens.data import synthetic
 from ticketlens.data.batching import TensorData
 from ticketlens.data.tasks import TaskData, load_task
 from ticketlens.data.tokenizer import TextTokenizer, builtin_tokenizer, fit_word_tokenizer
@@ -65,7 +66,12 @@ def prepare(cfg: FindConfig) -> Setup:
     per_epoch = math.ceil(len(train) / cfg.train.batch_size)
     steps = cfg.train.steps
     if steps == "auto":
-        steps = DEFAULT_PRETRAINED_STEPS if loaded.pretrained else DEFAULT_PRESET_STEPS
+        if loaded.pretrained:
+            steps = DEFAULT_PRETRAINED_STEPS
+        elif task.source == "builtin":
+            steps = synthetic.TASKS[task.name].default_steps
+        else:
+            steps = DEFAULT_PRESET_STEPS
     total = Steps.parse(steps).resolve(per_epoch)
     if total < 1:
         raise ConfigError("--steps must be at least 1")

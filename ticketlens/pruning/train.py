@@ -50,7 +50,7 @@ def make_accelerator(tcfg: TrainConfig):
 
 def lr_factor(step: int, total: int, warmup: float) -> float:
     """Linear warm-up over ``warmup * total`` steps, then linear decay to 0 at ``total``."""
-    w = int(round(warmup * total))
+    w = round(warmup * total)
     if step < w:
         return (step + 1) / w
     return max(0.0, (total - step) / max(1, total - w))

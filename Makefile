@@ -1,0 +1,48 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   install into .venv and find a ticket on the embedded default
+#   make test   install into .venv (with test tools) and run lint + tests
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# torch first, pinned to the CPU build on this machine's disk: a bare `torch` requirement
+# with no torch installed pulls a multi-GB CUDA build. Override for GPUs: make TORCH=torch
+TORCH  ?= torch==2.13.0
+DEMO_RUN ?= runs/demo
+
+.PHONY: demo test install install-dev lint bench slow clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/ticketlens find --out $(DEMO_RUN)
+	@echo
+	@echo "Look at the ticket:   $(BIN)/ticketlens info $(DEMO_RUN)"
+
+lint: install-dev
+	$(BIN)/ruff check ticketlens tests analyses
+
+test: install-dev lint
+	$(BIN)/python -m pytest -q
+
+slow: install-dev
+	$(BIN)/python -m pytest -q -m slow
+
+bench: install-dev
+	$(BIN)/python -m pytest -q -s -m benchmark tests/benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,107 @@
+"""`find` end to end, `info --json`, resume after a kill, and the run format's API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import QUICK_FIND, ROOT, run_cli
+
+import ticketlens
+from ticketlens.cli.main import main
+from ticketlens.core import masks as M
+
+
+def test_find_writes_a_complete_run(quick_run):
+    run = ticketlens.open_run(quick_run)
+    assert run.complete
+    assert [r.index for r in run.rounds] == [0, 1, 2]
+    assert [round(r.sparsity, 4) for r in run.rounds] == [0.0, 0.5, 0.75]
+    for r in run.rounds:
+        assert 0.0 <= r.metrics["accuracy"] <= 1.0 and r.steps > 0
+        masks = run.mask(r.index)
+        assert set(masks) == set(run.anatomy.names)
+        assert M.sparsity(masks) == pytest.approx(r.sparsity)
+    # masks are nested: IMP only ever removes weights
+    for a, b in zip(run.rounds, run.rounds[1:]):
+        for n in run.anatomy.names:
+            assert not torch.any(run.mask(b.index)[n] & ~run.mask(a.index)[n])
+    assert set(run.controls) == {"random_mask", "random_reinit"}
+    assert M.sparsity(run.control_mask("random_mask")) == pytest.approx(0.75)
+    v = run.verdict
+    assert v["winning"] == (v["matches_dense"] and all(v["beats_controls"].values()))
+    # weights: rewind, dense, ticket; the ticket's pruned weights are exactly zero
+    ticket = run.weights("ticket")
+    for n, m in run.mask().items():
+        assert torch.all(ticket[n][~m] == 0)
+    assert set(run.weights("dense")) == set(ticket) == set(run.weights("rewind"))
+    files = {p.relative_to(quick_run).as_posix() for p in quick_run.rglob("*") if p.is_file()}
+    assert files == {"manifest.json", "tokenizer.json", "masks/round_000.safetensors",
+                     "masks/round_001.safetensors", "masks/round_002.safetensors",
+                     "masks/control_random_mask.safetensors", "weights/rewind.safetensors",
+                     "weights/round_000.safetensors", "weights/round_002.safetensors"}
+    m = run.manifest
+    assert m["config"]["prune"]["rate"] == 0.5 and m["rewind"] == {
+        "mode": "step", "step": 5, "spec": "5it", "weights": "weights/rewind.safetensors"}
+    assert {"torch", "transformers", "python"} <= set(m["versions"])
+
+
+def test_info_json(quick_run, capsys):
+    assert main(["info", "--json", str(quick_run)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["round"] for r in data["rounds"]] == [0, 1, 2]
+    assert data["verdict"]["ticket_round"] == 2
+    assert set(data["controls"]) == {"random_mask", "random_reinit"}
+    assert main(["info", str(quick_run)]) == 0
+    assert "IMP rounds" in capsys.readouterr().out
+
+
+def test_rerun_of_complete_run_does_nothing(quick_run, capsys):
+    before = (quick_run / "manifest.json").read_bytes()
+    assert main(["find", "--out", str(quick_run), *QUICK_FIND]) == 0
+    assert (quick_run / "manifest.json").read_bytes() == before
+
+
+def test_other_settings_on_existing_run_are_refused(quick_run, capsys):
+    assert main(["find", "--out", str(quick_run), *QUICK_FIND, "--seed", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "seed: 0 then, 3 now" in err
+
+
+def _masks_of(run_dir):
+    run = ticketlens.open_run(run_dir)
+    return {r.index: run.mask(r.index) for r in run.rounds}
+
+
+def test_resume_after_kill_gives_identical_masks(tmp_path):
+    args = ["find", "--quiet", *QUICK_FIND, "--steps", "120it", "--no-controls"]
+    straight = tmp_path / "straight"
+    assert run_cli(*args, "--out", str(straight)).returncode == 0
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "ticketlens", *args, "--out", str(killed)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (killed / "masks" / "round_001.safetensors").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before the kill"
+        time.sleep(0.05)
+    time.sleep(0.5)  # now inside round 2's training
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ticketlens.open_run(killed).manifest["status"] == "running"
+    assert run_cli(*args, "--out", str(killed)).returncode == 0
+
+    a, b = _masks_of(straight), _masks_of(killed)
+    assert set(a) == set(b) == {0, 1, 2}
+    for r in a:
+        for n in a[r]:
+            assert torch.equal(a[r][n], b[r][n]), (r, n)
+    assert not list(killed.rglob(".tmp-*"))

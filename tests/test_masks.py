@@ -1,0 +1,107 @@
+"""Masks: bit packing, magnitude pruning against torch.nn.utils.prune, file validation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn.utils import prune
+
+from ticketlens.core import masks as M
+from ticketlens.core.errors import RunFormatError
+
+
+def _layers(seed: int = 0) -> torch.nn.ModuleList:
+    torch.manual_seed(seed)
+    return torch.nn.ModuleList([torch.nn.Linear(13, 7), torch.nn.Linear(7, 5),
+                                torch.nn.Linear(5, 11)])
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (8,), (3, 5), (64, 64), (2, 3, 5)])
+def test_pack_roundtrip(shape):
+    g = torch.Generator().manual_seed(1)
+    m = torch.rand(shape, generator=g) > 0.5
+    packed = M.pack(m)
+    assert packed.nbytes == (m.numel() + 7) // 8  # 1 bit per weight, padded to a byte
+    assert torch.equal(M.unpack(packed, shape), m)
+
+
+def test_global_magnitude_matches_torch_global_unstructured():
+    """Reference: torch.nn.utils.prune.global_unstructured with L1Unstructured, 4 rounds."""
+    layers = _layers()
+    params = [(m, "weight") for m in layers]
+    names = [f"l{i}" for i in range(len(layers))]
+    ours = {n: torch.ones_like(m.weight, dtype=torch.bool) for n, m in zip(names, layers)}
+    for _ in range(4):
+        weights = {n: m.weight.detach().clone() for n, m in zip(names, layers)}
+        ours = M.magnitude_prune(weights, ours, 0.2, "global")
+        prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=0.2)
+        for n, m in zip(names, layers):
+            assert torch.equal(ours[n], m.weight_mask.bool()), n
+    kept, total = M.count_kept(ours)
+    assert total - kept == sum(round(0.2 * k) for k in _remaining_counts(total, 4))
+
+
+def _remaining_counts(total: int, rounds: int) -> list[int]:
+    out, k = [], total
+    for _ in range(rounds):
+        out.append(k)
+        k -= round(0.2 * k)
+    return out
+
+
+def test_per_tensor_magnitude_matches_torch_l1_unstructured():
+    layers = _layers(3)
+    ours = {f"l{i}": torch.ones_like(m.weight, dtype=torch.bool) for i, m in enumerate(layers)}
+    for _ in range(3):
+        weights = {f"l{i}": m.weight.detach().clone() for i, m in enumerate(layers)}
+        ours = M.magnitude_prune(weights, ours, 0.3, "tensor")
+        for m in layers:
+            prune.l1_unstructured(m, "weight", amount=0.3)
+        for i, m in enumerate(layers):
+            assert torch.equal(ours[f"l{i}"], m.weight_mask.bool())
+
+
+def test_prune_amount_lands_exactly_on_target():
+    total, kept, rounds = 1000, 1000, 0
+    while (amount := M.prune_amount_for_round(kept, total, 0.2, 0.8)) > 0:
+        kept -= round(amount * kept)
+        rounds += 1
+    assert kept == 200  # 80% sparsity exactly
+    assert rounds == 8  # 0.8**7 = 0.21 > 0.2, the 8th round is clipped
+
+
+def test_random_masks_keep_per_tensor_counts():
+    masks = {"a": torch.rand(30, 20) > 0.7, "b": torch.rand(50) > 0.2}
+    rnd = M.random_masks_like(masks, torch.Generator().manual_seed(0))
+    for n in masks:
+        assert int(rnd[n].sum()) == int(masks[n].sum())
+        assert not torch.equal(rnd[n], masks[n])
+
+
+def test_save_load_and_size(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    masks = {"x.weight": torch.rand(512, 512, generator=g) > 0.3,
+             "y.weight": torch.rand(512, 2048, generator=g) > 0.8}
+    path = tmp_path / "m.safetensors"
+    size = M.save_masks(path, masks)
+    n = sum(m.numel() for m in masks.values())
+    assert size * 8 / n < 1.01  # bits per weight, header included
+    back = M.load_masks(path, expected={k: tuple(v.shape) for k, v in masks.items()})
+    assert all(torch.equal(back[k], masks[k]) for k in masks)
+
+
+def test_load_rejects_other_model_and_corruption(tmp_path):
+    masks = {"x.weight": torch.ones(4, 4, dtype=torch.bool)}
+    path = tmp_path / "m.safetensors"
+    M.save_masks(path, masks)
+    with pytest.raises(RunFormatError, match="another model"):
+        M.load_masks(path, expected={"x.weight": (4, 5)})
+    with pytest.raises(RunFormatError, match="another model"):
+        M.load_masks(path, expected={"z.weight": (4, 4)})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunFormatError):
+        M.load_masks(path)
+    path.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(RunFormatError):
+        M.load_masks(path)
