@@ -29,8 +29,6 @@ install-dev: $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/ticketlens find --out $(DEMO_RUN)
-	@echo
-	@echo "Look at the ticket:   $(BIN)/ticketlens info $(DEMO_RUN)"
 
 lint: install-dev
 	$(BIN)/ruff check ticketlens tests analyses
