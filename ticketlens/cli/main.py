@@ -16,6 +16,9 @@ from ticketlens import __version__
 COMMANDS = {
     "find": ("ticketlens.cli.find", "search for a lottery ticket by iterative magnitude pruning"),
     "info": ("ticketlens.cli.info", "show a run's rounds, controls and verdict"),
+    "compare": ("ticketlens.cli.compare", "overlap of tickets across seeds and tasks, with "
+                "chance levels"),
+    "import": ("ticketlens.cli.import_", "import masks made by other tools as runs"),
 }
 
 

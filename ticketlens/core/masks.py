@@ -90,6 +90,26 @@ def load_masks(
     return out
 
 
+def load_packed(
+    path: str | os.PathLike[str], expected: Mapping[str, tuple[int, ...]] | None = None
+) -> dict[str, np.ndarray]:
+    """The bit-packed ``uint8`` arrays of a mask file, validated, without unpacking."""
+    from safetensors import safe_open
+
+    _, shapes = _open_checked(path)
+    if expected is not None:
+        check_names_and_shapes(shapes, expected, source=str(path))
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            out = {name: fh.get_tensor(name) for name in shapes}
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise RunFormatError(f"{path}: corrupt mask file ({exc})") from None
+    for name, arr in out.items():
+        if arr.dtype != np.uint8 or arr.size != (math.prod(shapes[name]) + 7) // 8:
+            raise RunFormatError(f"{path}: corrupt mask file ({name} has the wrong size)")
+    return out
+
+
 def _open_checked(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, tuple]]:
     from safetensors import safe_open
 

@@ -191,17 +191,66 @@ class Run:
         tr = self.manifest.get("ticket_round")
         return int(tr) if tr is not None else self.rounds[-1].index
 
-    def mask(self, round_index: int | None = None) -> Masks:
-        """Boolean masks of a round (default: the ticket round), validated against the
-        run's anatomy."""
+    @property
+    def structured(self) -> bool:
+        """True for runs whose mask files hold head/FFN masks (imported structured masks)."""
+        return self.manifest.get("mask_kind", "weights") == "structured"
+
+    def _round(self, round_index: int | None) -> int:
         r = self.ticket_round if round_index is None else round_index
         if r < 0:
             r = self.rounds[r].index
+        if not any(ri.index == r for ri in self.rounds):
+            raise RunFormatError(f"{self.path}: has no round {r}")
+        return r
+
+    def _structured(self, r: int) -> Masks:
+        key = ("structured", r)
+        if key not in self._masks:
+            a = self.anatomy
+            self._masks[key] = load_masks(
+                self.paths.mask(r), expected={"heads": (a.num_layers, a.num_heads),
+                                              "ffn": (a.num_layers,)})
+        return self._masks[key]
+
+    def mask(self, round_index: int | None = None) -> Masks:
+        """Boolean weight masks of a round (default: the ticket round), keyed by parameter
+        name and validated against the run's anatomy."""
+        r = self._round(round_index)
         if r not in self._masks:
-            if not any(ri.index == r for ri in self.rounds):
-                raise RunFormatError(f"{self.path}: has no round {r}")
-            self._masks[r] = load_masks(self.paths.mask(r), expected=self.anatomy.shapes)
+            if self.structured:
+                from ticketlens.core.structure import expand_structured
+
+                sm = self._structured(r)
+                self._masks[r] = expand_structured(self.anatomy, sm["heads"], sm["ffn"])
+            else:
+                self._masks[r] = load_masks(self.paths.mask(r), expected=self.anatomy.shapes)
         return self._masks[r]
+
+    def packed_mask(self, round_index: int | None = None) -> dict[str, Any]:
+        """The round's weight masks bit-packed (``numpy.packbits`` per tensor, as on disk);
+        read without unpacking for weight-mask runs (the fast path of overlap analyses)."""
+        from ticketlens.core.masks import load_packed, pack
+
+        r = self._round(round_index)
+        if self.structured or r in self._masks:
+            return {n: pack(m) for n, m in self.mask(r).items()}
+        return load_packed(self.paths.mask(r), expected=self.anatomy.shapes)
+
+    def units(self, round_index: int | None = None):
+        """:class:`~ticketlens.core.structure.UnitMasks` (alive heads, neurons, FFN blocks)."""
+        from ticketlens.core.structure import UnitMasks, unit_masks
+
+        r = self._round(round_index)
+        key = ("units", r)
+        if key not in self._masks:
+            if self.structured:
+                sm = self._structured(r)
+                neuron = sm["ffn"][:, None].expand(-1, self.anatomy.intermediate).clone()
+                self._masks[key] = UnitMasks(sm["heads"], neuron, sm["ffn"])  # type: ignore
+            else:
+                self._masks[key] = unit_masks(self.anatomy, self.mask(r))  # type: ignore
+        return self._masks[key]
 
     def control_mask(self, control: str) -> Masks:
         key = ("control", control)

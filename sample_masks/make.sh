@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerates sample_masks/: `ticketlens find` on the embedded default (tiny-bert), 2 built-in
+# tasks x 3 seeds, default settings (80% target sparsity, 20% a round, late rewinding).
+set -euo pipefail
+cd "$(dirname "$0")"
+TL=${TICKETLENS:-../.venv/bin/ticketlens}
+for task in sentiment agreement; do
+  for seed in 0 1 2; do
+    "$TL" find --quiet --task "$task" --seed "$seed" --out "$task-s$seed"
+  done
+done

@@ -1,0 +1,273 @@
+"""Overlap between tickets of one architecture, with chance levels.
+
+``overlap(items, by=...)`` takes runs (or ``(name, anatomy, weight masks)`` tuples) and compares
+their masks at weight level (strata = tensors) or unit level (heads, neurons: strata = layers;
+FFN blocks: one stratum). For every pair: Jaccard, overlap coefficient (intersection over the
+smaller), normalised Hamming distance, and what two *independent* masks with the same kept
+count per stratum would give: the expected intersection is the hypergeometric mean
+``sum_s k_a k_b / n`` per stratum, and the p-value is ``P(I >= observed)``: exact
+(``scipy.stats.hypergeom``) for one stratum, else a normal approximation of the sum of the
+per-stratum hypergeometric variables (their means and variances from ``scipy.stats``).
+For the set: Fleiss' kappa over items (computed from the pairwise counts) beside its value
+under independence, and *super-survivors* (items kept by every mask) observed vs expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from ticketlens.analysis.bits import Bits, from_bool, from_packed
+from ticketlens.core.masks import pack
+
+BY = ("weight", "head", "neuron", "ffn")
+
+
+@dataclass(frozen=True)
+class PairOverlap:
+    a: str
+    b: str
+    kept_a: int
+    kept_b: int
+    intersection: int
+    union: int
+    total: int
+    jaccard: float
+    overlap_coefficient: float
+    hamming: float
+    expected_intersection: float
+    jaccard_chance: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class LayerOverlap:
+    layer: int
+    jaccard_mean: float
+    jaccard_chance_mean: float
+
+
+@dataclass(frozen=True)
+class OverlapResult:
+    by: str
+    names: tuple[str, ...]
+    total: int
+    pairs: tuple[PairOverlap, ...]
+    fleiss_kappa: float
+    fleiss_kappa_chance: float
+    super_survivors_observed: int
+    super_survivors_expected: float
+    per_layer: tuple[LayerOverlap, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by, "names": list(self.names), "total": self.total,
+            "pairs": [asdict(p) for p in self.pairs],
+            "fleiss_kappa": self.fleiss_kappa,
+            "fleiss_kappa_chance": self.fleiss_kappa_chance,
+            "super_survivors": {"observed": self.super_survivors_observed,
+                                "expected": self.super_survivors_expected},
+            "per_layer": [asdict(x) for x in self.per_layer],
+        }
+
+    def matrix(self, field: str = "jaccard") -> np.ndarray:
+        """(m, m) matrix of a pair field (diagonal 1 for similarities, 0 for hamming)."""
+        idx = {n: i for i, n in enumerate(self.names)}
+        diag = 0.0 if field == "hamming" else (1.0 if field in ("jaccard",
+                                                               "overlap_coefficient") else np.nan)
+        out = np.full((len(self.names),) * 2, diag)
+        for p in self.pairs:
+            out[idx[p.a], idx[p.b]] = out[idx[p.b], idx[p.a]] = getattr(p, field)
+        return out
+
+
+# ----------------------------------------------------------------------------- statistics
+def chance_intersection(k_a: np.ndarray, k_b: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+    """Mean and variance of the intersection of two independent random masks with ``k_a`` and
+    ``k_b`` kept of ``n`` items per stratum (hypergeometric per stratum, summed)."""
+    # vectorised hypergeom.stats(n, k_a, k_b): mean k_b k_a / n,
+    # variance k_b (k_a / n)(1 - k_a / n)(n - k_b) / (n - 1)  (tests check against scipy)
+    n = n.astype(np.float64)
+    ka, kb = k_a.astype(np.float64), k_b.astype(np.float64)
+    live = n > 0
+    p = np.where(live, ka / np.where(live, n, 1), 0.0)
+    mean = float((kb * p).sum())
+    var = float(np.where(n > 1, kb * p * (1 - p) * (n - kb) / np.where(n > 1, n - 1, 1),
+                         0.0).sum())
+    return mean, var
+
+
+def intersection_p_value(observed: int, k_a: np.ndarray, k_b: np.ndarray,
+                         n: np.ndarray) -> float:
+    """One-sided P(I >= observed) under independence (see the module doc)."""
+    live = n > 0
+    if live.sum() == 1:
+        i = int(np.flatnonzero(live)[0])
+        return float(stats.hypergeom.sf(observed - 1, int(n[i]), int(k_a[i]), int(k_b[i])))
+    mean, var = chance_intersection(k_a, k_b, n)
+    if var <= 0:
+        return 1.0 if observed <= mean else 0.0
+    return float(stats.norm.sf((observed - 0.5 - mean) / np.sqrt(var)))
+
+
+def fleiss_kappa_from_counts(kept: np.ndarray, inter_sum: float, n_items: int,
+                             m: int) -> float:
+    """Fleiss' kappa, two categories (kept / pruned), m raters, from aggregate counts.
+
+    With ``c_i`` the number of masks keeping item i: ``sum_i c_i = sum_a |A|`` and
+    ``sum_i c_i^2 = sum_a |A| + 2 sum_{a<b} |A & B|``, so per-item agreement needs no pass
+    over items. ``kept``: (m,) kept per mask; ``inter_sum``: sum over pairs a<b of |A & B|.
+    """
+    s1 = float(kept.sum())
+    s2 = s1 + 2.0 * inter_sum
+    # sum_i sum_j n_ij^2 = sum_i [c_i^2 + (m - c_i)^2] = 2 s2 - 2 m s1 + N m^2
+    sq = 2 * s2 - 2 * m * s1 + n_items * m * m
+    p_bar = (sq - n_items * m) / (n_items * m * (m - 1))
+    p_kept = s1 / (n_items * m)
+    p_e = p_kept**2 + (1 - p_kept) ** 2
+    return float((p_bar - p_e) / (1 - p_e)) if p_e < 1 else float("nan")
+
+
+# ----------------------------------------------------------------------------- inputs
+def _bits_for(items: Sequence[Any], by: str) -> tuple[list[str], Bits]:
+    """Names and bits of runs / ``(name, anatomy, masks)`` tuples at level ``by``."""
+    names, anatomies, getters = [], [], []
+    for it in items:
+        if isinstance(it, tuple):
+            name, anatomy, masks = it
+            names.append(name)
+            anatomies.append(anatomy)
+            getters.append(("masks", masks))
+        else:
+            names.append(_run_label(it))
+            anatomies.append(it.anatomy)
+            getters.append(("run", it))
+    a0 = anatomies[0]
+    for a, n in zip(anatomies[1:], names[1:]):
+        if a.shapes != a0.shapes or (a.num_layers, a.num_heads) != (a0.num_layers, a0.num_heads):
+            raise ValueError(f"{n} is of another architecture than {names[0]}; overlap needs "
+                             "tickets of one architecture")
+    if by == "weight":
+        layers = {t.name: t.layer for t in a0.tensors}
+        sizes = {t.name: int(np.prod(t.shape)) for t in a0.tensors}
+        packed = []
+        for kind, src in getters:
+            packed.append(src.packed_mask() if kind == "run" else
+                          {n: pack(src[n]) for n in sizes})
+        return names, from_packed(packed, sizes, layers)
+    units = []
+    for kind, src in getters:
+        if kind == "run":
+            u = src.units()
+        else:
+            from ticketlens.core.structure import unit_masks
+
+            u = unit_masks(a0, src)
+        units.append(u)
+    if by == "ffn":
+        return names, from_bool([{"ffn": u.ffn.numpy()} for u in units], {"ffn": -1})
+    field = {"head": "head", "neuron": "neuron"}[by]
+    per_layer = [{f"L{layer}": getattr(u, field)[layer].numpy()
+                  for layer in range(a0.num_layers)} for u in units]
+    return names, from_bool(per_layer, {f"L{la}": la for la in range(a0.num_layers)})
+
+
+def _run_label(run: Any) -> str:
+    return f"{run.task}/s{run.seed}" if run.seed is not None else run.name
+
+
+# ----------------------------------------------------------------------------- analysis
+def overlap(items: Sequence[Any], *, by: str = "weight") -> OverlapResult:
+    """Pairwise and set-level overlap of two or more tickets (see the module doc)."""
+    if by not in BY:
+        raise ValueError(f"by must be one of {', '.join(BY)}; got {by!r}")
+    if len(items) < 2:
+        raise ValueError("overlap needs at least two tickets")
+    names, bits = _bits_for(items, by)
+    return overlap_bits(names, bits, by)
+
+
+def overlap_bits(names: Sequence[str], bits: Bits, by: str) -> OverlapResult:
+    m = bits.m
+    n = bits.sizes
+    total = int(n.sum())
+    inter = bits.intersections()  # (m, m, S)
+    kept = np.stack([inter[a, a] for a in range(m)])  # (m, S)
+    pairs = []
+    exp_sum = 0.0
+    obs_sum = 0.0
+    for a in range(m):
+        for b in range(a + 1, m):
+            i = int(inter[a, b].sum())
+            ka, kb = int(kept[a].sum()), int(kept[b].sum())
+            union = ka + kb - i
+            e, _ = chance_intersection(kept[a], kept[b], n)
+            pairs.append(PairOverlap(
+                a=names[a], b=names[b], kept_a=ka, kept_b=kb, intersection=i, union=union,
+                total=total, jaccard=i / union if union else 1.0,
+                overlap_coefficient=i / min(ka, kb) if min(ka, kb) else 1.0,
+                hamming=(union - i) / total,
+                expected_intersection=e,
+                jaccard_chance=e / (ka + kb - e) if ka + kb - e > 0 else 1.0,
+                p_value=intersection_p_value(i, kept[a], kept[b], n)))
+            obs_sum += i
+            exp_sum += e
+    kappa = fleiss_kappa_from_counts(kept.sum(axis=1), obs_sum, total, m)
+    kappa_chance = fleiss_kappa_from_counts(kept.sum(axis=1), exp_sum, total, m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dens = np.where(n > 0, kept / np.maximum(n, 1), 0.0)  # (m, S)
+    super_expected = float((n * dens.prod(axis=0)).sum())
+    return OverlapResult(by, tuple(names), total, tuple(pairs), kappa, kappa_chance,
+                         int(bits.all_kept().sum()), super_expected,
+                         _per_layer(bits, kept, inter))
+
+
+def _per_layer(bits: Bits, kept: np.ndarray, inter: np.ndarray) -> tuple[LayerOverlap, ...]:
+    out = []
+    m = bits.m
+    for layer in sorted(set(bits.layers.tolist()) - {-1}):
+        sel = bits.layers == layer
+        n = bits.sizes[sel]
+        js, cs = [], []
+        for a in range(m):
+            for b in range(a + 1, m):
+                i = inter[a, b][sel].sum()
+                ka, kb = kept[a][sel].sum(), kept[b][sel].sum()
+                u = ka + kb - i
+                e = float((kept[a][sel] * kept[b][sel] / np.maximum(n, 1)).sum())
+                js.append(i / u if u else 1.0)
+                cs.append(e / (ka + kb - e) if ka + kb - e > 0 else 1.0)
+        out.append(LayerOverlap(int(layer), float(np.mean(js)), float(np.mean(cs))))
+    return tuple(out)
+
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """Mean pair figures within groups (e.g. tasks) and across them."""
+
+    within_jaccard: float
+    within_chance: float
+    within_pairs: int
+    across_jaccard: float
+    across_chance: float
+    across_pairs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def group_summary(result: OverlapResult, groups: dict[str, str]) -> GroupSummary:
+    """``groups`` maps each name of ``result`` to its group (e.g. its task)."""
+    within = [p for p in result.pairs if groups[p.a] == groups[p.b]]
+    across = [p for p in result.pairs if groups[p.a] != groups[p.b]]
+
+    def mean(ps: list[PairOverlap], field: str) -> float:
+        return float(np.mean([getattr(p, field) for p in ps])) if ps else float("nan")
+
+    return GroupSummary(mean(within, "jaccard"), mean(within, "jaccard_chance"), len(within),
+                        mean(across, "jaccard"), mean(across, "jaccard_chance"), len(across))

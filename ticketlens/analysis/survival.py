@@ -1,0 +1,166 @@
+"""Survival: what a ticket keeps of each head and neuron, dead units, the sparsity profile.
+
+``survival(run, round=None)`` -> :class:`SurvivalResult` for one round;
+``sparsity_profile(run)`` -> :class:`ProfileResult`, per layer and weight type across rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ticketlens.core.anatomy import Anatomy
+from ticketlens.core.structure import head_kept_fractions, neuron_kept_fractions, unit_masks
+from ticketlens.core.units import head_name
+
+ROLE_LABEL = {"q": "Q", "k": "K", "v": "V", "qkv": "QKV", "o": "O", "ffn_in": "FFN in",
+              "ffn_gate": "FFN gate", "ffn_out": "FFN out", "other": "other"}
+
+
+@dataclass(frozen=True)
+class HeadSurvival:
+    unit: str
+    layer: int
+    head: int
+    q: float
+    k: float
+    v: float
+    o: float
+    kept: float  # over all of the head's weights
+    dead: bool
+
+
+@dataclass(frozen=True)
+class LayerNeurons:
+    layer: int
+    kept_in: np.ndarray  # (intermediate,) kept fraction of each neuron's input side
+    kept_out: np.ndarray  # (intermediate,)
+    dead: int
+    alive: int
+
+    def histogram(self, bins: int = 10) -> list[int]:
+        kept = np.nanmean(np.stack([self.kept_in, self.kept_out]), axis=0)
+        return np.histogram(kept, bins=bins, range=(0.0, 1.0))[0].tolist()
+
+
+@dataclass(frozen=True)
+class SurvivalResult:
+    round: int
+    sparsity: float
+    num_layers: int
+    num_heads: int
+    heads: tuple[HeadSurvival, ...]
+    neurons: tuple[LayerNeurons, ...]
+    layer_sparsity: tuple[float, ...]  # per layer over all its prunable weights
+
+    @property
+    def dead_heads(self) -> list[str]:
+        return [h.unit for h in self.heads if h.dead]
+
+    def head_grid(self, field: str = "kept") -> np.ndarray:
+        """(layers, heads) array of a :class:`HeadSurvival` field."""
+        grid = np.full((self.num_layers, self.num_heads), np.nan)
+        for h in self.heads:
+            grid[h.layer, h.head] = float(getattr(h, field))
+        return grid
+
+    def head(self, unit: str) -> HeadSurvival:
+        return next(h for h in self.heads if h.unit == unit)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "round": self.round, "sparsity": self.sparsity,
+            "heads": [h.__dict__ for h in self.heads],
+            "dead_heads": self.dead_heads,
+            "neurons": [{"layer": n.layer, "dead": n.dead, "alive": n.alive,
+                         "kept_histogram": n.histogram()} for n in self.neurons],
+            "layer_sparsity": list(self.layer_sparsity),
+        }
+
+
+def _head_weight_counts(anatomy: Anatomy) -> np.ndarray:
+    """(4,) number of weights in one head's Q, K, V, O slices (the same for every head)."""
+    sl = anatomy.head_slices(0, 0)
+    shapes = anatomy.shapes
+    out = np.zeros(4)
+    for j, part in enumerate("qkvo"):
+        if part in sl:
+            s = sl[part]
+            other = shapes[s.name][1 - s.dim]
+            out[j] = (s.stop - s.start) * other
+    return out
+
+
+def survival(run: Any, round: int | None = None) -> SurvivalResult:
+    """Per-head and per-neuron survival of ``run`` at ``round`` (default: the ticket)."""
+    anatomy: Anatomy = run.anatomy
+    r = run.ticket_round if round is None else round
+    masks = run.mask(r)
+    units = run.units(r) if hasattr(run, "units") else unit_masks(anatomy, masks)
+    hk = head_kept_fractions(anatomy, masks).numpy()  # (L, H, 4)
+    weights = _head_weight_counts(anatomy)
+    heads = []
+    for name, layer, h in anatomy.heads():
+        f = hk[layer, h]
+        present = ~np.isnan(f)
+        kept = float((f[present] * weights[present]).sum() / weights[present].sum()) \
+            if present.any() else float("nan")
+        heads.append(HeadSurvival(name, layer, h, *(float(x) for x in f), kept=kept,
+                                  dead=not bool(units.head[layer, h])))
+    nk = neuron_kept_fractions(anatomy, masks).numpy()  # (L, I, 2)
+    neurons = tuple(
+        LayerNeurons(layer, nk[layer, :, 0], nk[layer, :, 1],
+                     int((~units.neuron[layer]).sum()), int(units.neuron[layer].sum()))
+        for layer in range(anatomy.num_layers))
+    layer_sparsity = []
+    for layer in range(anatomy.num_layers):
+        ts = [t.name for t in anatomy.layer_tensors(layer)]
+        kept = sum(int(masks[n].sum()) for n in ts)
+        total = sum(masks[n].numel() for n in ts)
+        layer_sparsity.append(1 - kept / total if total else float("nan"))
+    total_kept = sum(int(m.sum()) for m in masks.values())
+    total = sum(m.numel() for m in masks.values())
+    return SurvivalResult(r, 1 - total_kept / total, anatomy.num_layers, anatomy.num_heads,
+                          tuple(heads), neurons, tuple(layer_sparsity))
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """Sparsity per layer and weight type (Q, K, V, O, FFN in, FFN out) across rounds."""
+
+    rounds: tuple[int, ...]
+    layers: tuple[int, ...]
+    roles: tuple[str, ...]
+    sparsity: np.ndarray  # (rounds, layers, roles), NaN where a layer has no such tensor
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rounds": list(self.rounds), "layers": list(self.layers),
+                "roles": [ROLE_LABEL.get(r, r) for r in self.roles],
+                "sparsity": np.where(np.isnan(self.sparsity), None,
+                                     self.sparsity).tolist()}
+
+
+def sparsity_profile(run: Any) -> ProfileResult:
+    """From the manifest's per-tensor sparsity (no mask file is read)."""
+    anatomy: Anatomy = run.anatomy
+    roles = tuple(dict.fromkeys(t.role for t in anatomy.tensors))
+    layers = tuple(sorted({t.layer for t in anatomy.tensors}))
+    rounds = tuple(r.index for r in run.rounds)
+    out = np.full((len(rounds), len(layers), len(roles)), np.nan)
+    for i, r in enumerate(run.rounds):
+        sums: dict[tuple[int, str], list[float]] = {}
+        for t in anatomy.tensors:
+            if t.name in r.sparsity_per_tensor:
+                size = float(np.prod(t.shape))
+                acc = sums.setdefault((t.layer, t.role), [0.0, 0.0])
+                acc[0] += r.sparsity_per_tensor[t.name] * size
+                acc[1] += size
+        for (layer, role), (pruned, size) in sums.items():
+            out[i, layers.index(layer), roles.index(role)] = pruned / size
+    return ProfileResult(rounds, layers, roles, out)
+
+
+def head_label(layer: int, head: int) -> str:
+    return head_name(layer, head)
