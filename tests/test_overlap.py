@@ -126,3 +126,24 @@ def test_group_summary():
     g = group_summary(r, {"a1": "A", "a2": "A", "b1": "B"})
     assert g.within_pairs == 1 and g.across_pairs == 2
     assert g.within_jaccard > g.across_jaccard
+
+
+def test_network_graph_cut_offs_by_hand():
+    from ticketlens.analysis.graph import network_graph
+
+    a = _anatomy()  # 1 layer: 2 heads of 2 dims, hidden 4, 6 FFN neurons
+    m = {t.name: torch.ones(t.shape, dtype=torch.bool) for t in a.tensors}
+    m["l0.o"][:, 0:2] = False  # head 0 writes nothing: cut off from the output
+    m["l0.q"][2:4] = False  # head 1 still reads through K and V
+    m["l0.in"][3] = False  # neuron 3 reads nothing: cut off from the input
+    m["l0.out"][:, 4] = False  # neuron 4 writes nothing
+    m["l0.out"][1:, 5] = False  # neuron 5 writes only residual dim 0
+    r = network_graph(a, m)
+    assert set(r.cut_from_output) == {"L0H0", "L0N4"}
+    assert set(r.cut_from_input) == {"L0N3"}
+    g = r.graph
+    assert not g.has_edge("L0H0", "L0N0")
+    # head 1 writes 4 dims x 2 kept O columns each = 2 per dim; neuron 0 reads 1 per dim
+    assert g.edges["L0H1", "L0N0"]["weight"] == 4 * 2 * 1
+    assert g.edges["L0H1", "L0N5"]["weight"] == 8
+    assert r.strongest_path[0] == "L0H1" and len(r.strongest_path) == 2
