@@ -149,3 +149,20 @@ def test_import_bert_experiments_shared_sample(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "be"), "--by", "head", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["pairs"]) == 45 and "by_task" in data
+
+
+def test_transfer_end_to_end(quick_run, tmp_path, capsys):
+    out = tmp_path / "to-agreement"
+    assert main(["transfer", str(quick_run), "--task", "agreement", "--train-size", "256",
+                 "--dev-size", "128", "-o", str(out), "--quiet"]) == 0
+    assert "transfer" in capsys.readouterr().out
+    r = ticketlens.open_run(out)
+    assert r.task == "agreement" and r.complete
+    assert [x.index for x in r.rounds] == [0, 1]
+    src = ticketlens.open_run(quick_run)
+    for k, v in src.mask().items():
+        assert torch.equal(r.mask(1)[k], v)
+    assert set(r.controls) == {"random_mask"}
+    assert r.manifest["transfer"]["source_task"] == "sentiment"
+    v = r.verdict
+    assert v["winning"] == (v["matches_dense"] and v["beats_controls"]["random_mask"])

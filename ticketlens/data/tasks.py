@@ -128,7 +128,14 @@ def _from_files(cfg: DataConfig) -> TaskData:
         random.Random(cfg.data_seed).shuffle(order)
         n_dev = max(1, round(cfg.dev_fraction * len(order)))
         dev, train = _take(train, order[:n_dev]), _take(train, order[n_dev:])
-    return TaskData(Path(cfg.task).stem, "file", names, train, dev, files=files)
+    return TaskData(_file_task_name(Path(cfg.task)), "file", names, train, dev, files=files)
+
+
+def _file_task_name(path: Path) -> str:
+    """``data/sst2/train.tsv`` -> ``sst2``; ``reviews.csv`` -> ``reviews``."""
+    if path.stem.lower() in ("train", "training", "data", "all") and path.parent.name:
+        return path.resolve().parent.name
+    return path.stem
 
 
 def _take(s: Split, idx: list[int]) -> Split:

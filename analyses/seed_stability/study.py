@@ -1,0 +1,42 @@
+"""Seed stability of tickets on the embedded default (tiny-bert, built-in tasks).
+
+Usage: python analyses/seed_stability/study.py [RUNS_DIR]   (default: sample_masks/)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ticketlens import open_run
+from ticketlens.analysis.overlap import group_summary, overlap
+from ticketlens.core.run import find_runs
+
+
+def main(root: str) -> dict:
+    runs = [open_run(p) for p in find_runs(root)]
+    out: dict = {"runs": [f"{r.task}/s{r.seed}" for r in runs],
+                 "verdicts": {f"{r.task}/s{r.seed}": r.verdict["winning"] for r in runs}}
+    for by in ("weight", "head", "neuron"):
+        res = overlap(runs, by=by)
+        groups = group_summary(res, {n: r.task for n, r in zip(res.names, runs, strict=True)})
+        per_task = {}
+        for task in sorted({r.task for r in runs}):
+            sub = [r for r in runs if r.task == task]
+            t = overlap(sub, by=by)
+            per_task[task] = {
+                "jaccard_mean": sum(p.jaccard for p in t.pairs) / len(t.pairs),
+                "jaccard_chance_mean": sum(p.jaccard_chance for p in t.pairs) / len(t.pairs),
+                "max_p_value": max(p.p_value for p in t.pairs),
+                "fleiss_kappa": t.fleiss_kappa, "fleiss_kappa_chance": t.fleiss_kappa_chance,
+                "super_survivors": [t.super_survivors_observed,
+                                    round(t.super_survivors_expected, 1)],
+            }
+        out[by] = {"within_vs_across": groups.to_dict(), "per_task": per_task}
+    return out
+
+
+if __name__ == "__main__":
+    root = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).parents[2] / "sample_masks")
+    print(json.dumps(main(root), indent=2))
