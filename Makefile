@@ -9,7 +9,7 @@ BIN     = $(VENV)/bin
 TORCH  ?= torch==2.13.0
 DEMO_RUN ?= runs/demo
 
-.PHONY: demo test install install-dev lint bench slow clean
+.PHONY: demo test install install-dev lint bench slow clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,8 @@ install-dev: $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/ticketlens find --out $(DEMO_RUN)
+	$(BIN)/ticketlens report $(DEMO_RUN) -o $(DEMO_RUN)/report.html
+	@echo "open $(DEMO_RUN)/report.html in a browser; or: $(BIN)/ticketlens info $(DEMO_RUN)"
 
 lint: install-dev
 	$(BIN)/ruff check ticketlens tests analyses
@@ -41,6 +43,12 @@ slow: install-dev
 
 bench: install-dev
 	$(BIN)/python -m pytest -q -s -m benchmark tests/benchmarks
+
+# Chromium for the report's real-browser test (skipped, with its reason, when absent)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  >/dev/null 2>&1; } || echo "chromium not installed: the browser test will be skipped"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

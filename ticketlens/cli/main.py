@@ -19,6 +19,7 @@ COMMANDS = {
     "compare": ("ticketlens.cli.compare", "overlap of tickets across seeds and tasks, with "
                 "chance levels"),
     "import": ("ticketlens.cli.import_", "import masks made by other tools as runs"),
+    "report": ("ticketlens.cli.report", "write one self-contained HTML report of runs"),
     "transfer": ("ticketlens.cli.transfer", "train a run's ticket on another task, beside "
                  "dense and a random mask"),
 }

@@ -1,0 +1,22 @@
+"""``ticketlens report PATH... -o report.html``: one self-contained, shareable HTML file."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", help="run directories or folders of runs")
+    p.add_argument("-o", "--out", default="report.html", help="HTML file to write")
+
+
+def run(ns: argparse.Namespace) -> int:
+    from ticketlens.core.io import write_bytes_atomic
+    from ticketlens.core.run import find_runs, open_run
+    from ticketlens.report.html import build_report
+
+    runs = [open_run(p) for arg in ns.paths for p in find_runs(arg)]
+    text = build_report(runs)
+    write_bytes_atomic(ns.out, text.encode("utf-8"))
+    print(f"wrote {ns.out} ({len(text.encode('utf-8')) / 1e6:.1f} MB, {len(runs)} runs)")
+    return 0

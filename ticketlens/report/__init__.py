@@ -1,0 +1,1 @@
+"""Report layer: one self-contained HTML file of plotly figures drawn from analysis results."""
