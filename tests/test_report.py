@@ -79,10 +79,13 @@ def test_report_renders_in_headless_chromium(sample_report):
     errors = [ln for ln in dom.stderr.splitlines()
               if "CONSOLE" in ln and ("Error" in ln or "Uncaught" in ln)]
     assert not errors, errors
+    chunks = re.split(r'(?=<div id="fig-)', dom.stdout)[1:]  # one chunk per figure
+    drawn = {re.match(r'<div id="fig-\d\d-([^"]+)"', c).group(1): "main-svg" in c
+             for c in chunks}
+    assert len(drawn) == len(re.findall(r'id="fig-', sample_report.read_text()))
     for name in FIGURES:
-        m = re.search(rf'<div id="fig-\d\d-{name}"[^>]*>(.*?)</div>\s*<script', dom.stdout, re.S)
-        assert m, f"figure {name} missing from the rendered page"
-        assert "main-svg" in m.group(1), f"figure {name} drew no SVG"
+        assert drawn.get(name), f"figure {name} missing or drew no SVG"
+    assert all(drawn.values()), [k for k, v in drawn.items() if not v]
     artifacts = ROOT / "tests" / "artifacts"
     artifacts.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:

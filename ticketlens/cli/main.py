@@ -19,6 +19,8 @@ COMMANDS = {
     "compare": ("ticketlens.cli.compare", "overlap of tickets across seeds and tasks, with "
                 "chance levels"),
     "import": ("ticketlens.cli.import_", "import masks made by other tools as runs"),
+    "attribute": ("ticketlens.cli.attribute", "token and unit attribution, dense vs ticket "
+                  "(captum)"),
     "report": ("ticketlens.cli.report", "write one self-contained HTML report of runs"),
     "transfer": ("ticketlens.cli.transfer", "train a run's ticket on another task, beside "
                  "dense and a random mask"),

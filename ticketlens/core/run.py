@@ -49,6 +49,10 @@ class RunPaths:
     def tokenizer(self) -> Path:
         return self.root / "tokenizer.json"
 
+    @property
+    def attribution(self) -> Path:
+        return self.root / "analysis" / "attribution.json"
+
     def mask(self, round_index: int) -> Path:
         return self.root / "masks" / f"round_{round_index:03d}.safetensors"
 

@@ -59,6 +59,11 @@ def preset_config(name: str, vocab_size: int, num_labels: int, pad_id: int) -> A
     raise ModelError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
 
 
+def uses_token_types(config: Any) -> bool:
+    """Whether the model embeds token types (BERT-style segment A / B)."""
+    return int(getattr(config, "type_vocab_size", 0) or 0) >= 2
+
+
 def model_class(objective: str) -> Any:
     import transformers as tf
 
@@ -89,6 +94,7 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
     if not is_folder and (folder.suffix or (os.sep in name and not name.count("/") == 1)):
         raise ModelError(f"{name}: no such model folder")
     offline = local_only if local_only is not None else _hub_offline()
+    tf.logging.set_verbosity_error()  # "newly initialized" notes: the head is new by design
     kwargs: dict[str, Any] = {"local_files_only": True} if (is_folder or offline) else {}
     try:
         cfg = tf.AutoConfig.from_pretrained(name, num_labels=num_labels, **kwargs)
@@ -147,3 +153,31 @@ def _cached_tokenizer(name: str) -> Path | None:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def model_from_run(run: Any, which: str = "ticket", *,
+                   attn_implementation: str | None = None) -> Any:
+    """The run's model with its stored ``which`` weights (``rewind``, ``dense``, ``ticket``),
+    rebuilt from the manifest's config: no download, nothing unpickled. In eval mode."""
+    import transformers as tf
+
+    state = run.weights(which)  # raises a clear error for runs without weights
+    info = run.manifest["model"]
+    cfg_dict = dict(info.get("config") or {})
+    model_type = cfg_dict.pop("model_type", None)
+    if model_type is None:
+        raise ModelError(f"{run.path}: the manifest has no model config")
+    cfg = tf.AutoConfig.for_model(model_type, **cfg_dict)
+    if attn_implementation:
+        cfg._attn_implementation = attn_implementation
+    objective = info.get("objective", "classification")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = model_class(objective).from_config(cfg)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = {k for k in missing if k.endswith("lm_head.weight") or "decoder.weight" in k}
+    if set(missing) - tied or unexpected:
+        raise ModelError(f"{run.path}: stored {which} weights do not fit the model "
+                         f"(missing {sorted(set(missing) - tied)[:3]}, unexpected "
+                         f"{sorted(unexpected)[:3]})")
+    return model.eval()

@@ -24,6 +24,8 @@ from ticketlens.core.config import FindConfig
 from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.io import write_bytes_atomic
 from ticketlens.core.run import RunPaths, is_run, read_manifest, write_manifest
+from ticketlens.data.batching import collate
+from ticketlens.models.load import uses_token_types
 from ticketlens.pruning import manifest as MF
 from ticketlens.pruning.masking import MaskEnforcer
 from ticketlens.pruning.metrics import HIGHER_IS_BETTER, classification_metrics
@@ -153,14 +155,26 @@ class _Search:
         self.base.load_state_dict(start_state)
         enforcer = MaskEnforcer(self.base, masks)
         total = self.s.total_steps
+        pad = self.s.tokenizer.pad_id
+        types = uses_token_types(self.base.config)
+
+        def batch_fn(data):
+            def make(idx):
+                b = collate(data, idx, pad)
+                if not types:
+                    b.pop("token_type_ids")
+                return b
+            return make
+
         with self.reporter.phase(label, total - start) as on_step:
             result = train_phase(
                 self.acc, self.model, enforcer, self.s.train, tcfg=self.cfg.train,
                 lr=self.s.lr, start=start, end=total, total=total, seed=seed,
-                pad_id=self.s.tokenizer.pad_id, capture_at=capture_at, on_step=on_step)
+                pad_id=pad, batch_fn=batch_fn(self.s.train), capture_at=capture_at,
+                on_step=on_step)
         preds, loss = evaluate(self.acc, self.model, self.s.dev,
-                               batch_size=self.cfg.train.eval_batch_size,
-                               pad_id=self.s.tokenizer.pad_id)
+                               batch_size=self.cfg.train.eval_batch_size, pad_id=pad,
+                               batch_fn=batch_fn(self.s.dev))
         labels = torch.tensor(self.s.dev.labels)
         metrics = {**classification_metrics(preds, labels, self.metric), "loss": loss,
                    "train_loss": result.train_loss}

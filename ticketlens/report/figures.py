@@ -157,3 +157,42 @@ def per_layer_overlap_figure(results: dict[str, OverlapResult], title: str) -> g
     fig.update_layout(**LAYOUT, title=title, height=380, xaxis_title="layer",
                       yaxis_title="mean Jaccard over pairs")
     return fig
+
+
+def attribution_tokens_figure(attr: dict, title: str, max_texts: int = 4) -> go.Figure:
+    """Dense vs ticket token attributions (from ``AttributionResult.to_dict()``), one row
+    pair per text, each row scaled to its own largest |attribution|."""
+    items = attr["items"][:max_texts]
+    width = max(len(i["tokens"]) for i in items)
+    z, text, ylab = [], [], []
+    for n, it in enumerate(items):
+        for who in ("dense", "ticket"):
+            vals = it[who]
+            peak = max(abs(v) for v in vals) or 1.0
+            z.append([v / peak for v in vals] + [None] * (width - len(vals)))
+            text.append([esc(t) for t in it["tokens"]] + [""] * (width - len(vals)))
+            ylab.append(f"#{n} {who}")
+    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", y=ylab,
+                               x=[str(i) for i in range(width)], colorscale="RdYlGn",
+                               zmid=0, zmin=-1, zmax=1, colorbar=dict(title="attr / max"),
+                               hovertemplate="%{y}<br>%{text}: %{z:.2f}<extra></extra>"))
+    fig.update_layout(**LAYOUT, title=title, height=120 + 34 * len(ylab))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(showticklabels=False)
+    return fig
+
+
+def importance_vs_kept_figure(attr: dict, title: str) -> go.Figure:
+    """Dense-model unit importance against the ticket's kept fraction of the unit."""
+    fig = go.Figure()
+    for i, u in enumerate(attr.get("units", [])):
+        imp = [x for row in u["importance"] for x in row]
+        kept = [x for row in u["kept"] for x in row]
+        fig.add_trace(go.Scatter(
+            x=kept, y=imp, mode="markers", name=f"{u['kind']}s (ρ = "
+            f"{u['spearman_importance_kept']:+.2f})",
+            marker=dict(color=PALETTE[i], size=6 if u["kind"] == "head" else 3, opacity=0.6),
+            hovertemplate="kept %{x:.1%}<br>importance %{y:.3g}<extra></extra>"))
+    fig.update_layout(**LAYOUT, title=title, height=380, xaxis_title="kept fraction in the ticket",
+                      yaxis_title="importance in the dense model", yaxis_type="log")
+    return fig

@@ -100,6 +100,19 @@ def _settings(run: Any) -> str:
     return verdict + f"<details><summary>settings</summary><table>{rows}</table></details>"
 
 
+def _attribution(run: Any) -> dict | None:
+    """Attribution results stored by `ticketlens attribute --save`, if any."""
+    import json
+
+    path = run.paths.attribution
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def _groups(runs: list[Any]) -> list[list[Any]]:
     groups: dict[Any, list[Any]] = {}
     for r in runs:
@@ -147,6 +160,20 @@ def build_report(runs: list[Any]) -> str:
         doc.add("</div></div>")
         doc.fig(F.sparsity_profile_figure(sparsity_profile(r), "Sparsity per layer and "
                                           "weight type across rounds"), f"profile-{i}")
+        attr = _attribution(r)
+        if attr:
+            doc.add(f"<p>Attribution: mean Spearman dense vs ticket {attr['mean_spearman']:.3f}"
+                    f", top-{attr['k']} agreement {attr['mean_topk_agreement']:.3f}"
+                    + (f"; share on the deciding tokens: dense "
+                       f"{attr['ground_truth']['dense']:.1%}, ticket "
+                       f"{attr['ground_truth']['ticket']:.1%} (chance "
+                       f"{attr['ground_truth']['chance']:.1%})" if attr.get("ground_truth")
+                       else "") + "</p>")
+            doc.fig(F.attribution_tokens_figure(attr, "Token attribution, dense vs ticket"),
+                    f"attribution-{i}")
+            if attr.get("units"):
+                doc.fig(F.importance_vs_kept_figure(attr, "Unit importance (dense) vs kept "
+                                                    "fraction (ticket)"), f"importance-{i}")
     doc.add("</section>")
     return _page(doc, runs)
 
