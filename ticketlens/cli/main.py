@@ -21,6 +21,7 @@ COMMANDS = {
     "import": ("ticketlens.cli.import_", "import masks made by other tools as runs"),
     "attribute": ("ticketlens.cli.attribute", "token and unit attribution, dense vs ticket "
                   "(captum)"),
+    "inspect": ("ticketlens.cli.inspect", "browse runs layer by layer in a terminal UI"),
     "report": ("ticketlens.cli.report", "write one self-contained HTML report of runs"),
     "transfer": ("ticketlens.cli.transfer", "train a run's ticket on another task, beside "
                  "dense and a random mask"),

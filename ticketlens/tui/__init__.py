@@ -1,0 +1,1 @@
+"""Terminal UI layer (Textual): screens that draw analysis results."""

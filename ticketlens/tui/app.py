@@ -1,0 +1,73 @@
+"""``ticketlens inspect``: the app and its factory (used by the CLI and the tests alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from ticketlens.core.run import Run, find_runs, open_run
+
+
+class TicketLensApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "ticketlens inspect"
+    BINDINGS = [Binding("q", "quit", "Quit"), Binding("question_mark", "help", "Help")]
+
+    def __init__(self, runs: Sequence[Run]):
+        super().__init__()
+        self.runs = list(runs)
+        self._survival = lru_cache(maxsize=64)(self._survival_uncached)
+
+    def on_mount(self) -> None:
+        from ticketlens.tui.screens import RunScreen, RunsScreen
+
+        self.push_screen(RunsScreen())
+        if len(self.runs) == 1:
+            self.push_screen(RunScreen(self.runs[0]))
+
+    def action_help(self) -> None:
+        from ticketlens.tui.screens import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # ------------------------------------------------------------------ cached analyses
+    def _survival_uncached(self, run_index: int, round_index: int) -> Any:
+        from ticketlens.analysis.survival import survival
+
+        return survival(self.runs[run_index], round_index)
+
+    def survival(self, run: Run, round_index: int) -> Any:
+        return self._survival(self.runs.index(run), round_index)
+
+    def head_importance(self, run: Run) -> list | None:
+        """Dense head importance saved by `ticketlens attribute --units --save`, if any."""
+        import json
+
+        p = run.paths.attribution
+        if not p.is_file():
+            return None
+        try:
+            units = json.loads(p.read_text(encoding="utf-8")).get("units", [])
+        except (OSError, ValueError):
+            return None
+        return next((u["importance"] for u in units if u["kind"] == "head"), None)
+
+    def head_across_runs(self, run: Run, unit: str) -> list[tuple[str, float, bool]]:
+        out = []
+        for other in self.runs:
+            if other is run or other.anatomy.shapes != run.anatomy.shapes:
+                continue
+            h = self.survival(other, other.ticket_round).head(unit)
+            out.append((other.path.name, h.kept, h.dead))
+        return out
+
+
+def create_app(paths: Sequence[str]) -> TicketLensApp:
+    """Open every run at or below ``paths`` (manifests only: masks load when viewed)."""
+    runs = [open_run(p) for path in paths for p in find_runs(path)]
+    return TicketLensApp(runs)

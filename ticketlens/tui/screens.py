@@ -1,0 +1,381 @@
+"""Screens of ``ticketlens inspect``: runs, one run (rounds, model tree, heads, neurons,
+attribution), overlap across runs, help. They draw analysis results; they compute none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane, Tree
+
+from ticketlens.tui.widgets import histogram_bar, kept_style, line_chart
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else ("–" if v is None else str(v))
+
+
+class RunsScreen(Screen):
+    BINDINGS = [Binding("enter", "open", "Open run"), Binding("space", "toggle", "Select"),
+                Binding("c", "compare", "Compare"), Binding("q", "app.quit", "Quit"),
+                Binding("question_mark", "app.help", "Help")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="runs-title")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.selected: set[int] = set()
+        t = self.query_one("#runs", DataTable)
+        t.add_columns(" ", "run", "task", "seed", "verdict", "sparsity", "dense", "ticket",
+                      "rand. mask", "reinit", "model")
+        self._fill()
+        n = len(self.app.runs)
+        self.query_one("#runs-title", Static).update(
+            f"{n} run{'s' if n != 1 else ''}: Enter opens, Space selects, c compares the "
+            "selected runs (or all)")
+
+    def _fill(self) -> None:
+        t = self.query_one("#runs", DataTable)
+        row = t.cursor_row
+        t.clear()
+        for i, r in enumerate(self.app.runs):
+            rows = r.rounds
+            tr = next((x for x in rows if x.index == r.ticket_round), rows[-1])
+            m = r.metric
+            ctrl = {c: v["metrics"].get(m) for c, v in r.controls.items()}
+            v = r.verdict
+            verdict = Text("–") if not v else (Text("winning", style="bold green") if
+                                               v["winning"] else Text("not winning", "red"))
+            t.add_row("✓" if i in self.selected else " ", r.path.name, r.task, _fmt(r.seed),
+                      verdict, f"{tr.sparsity:.1%}", _fmt(rows[0].metrics.get(m)),
+                      _fmt(tr.metrics.get(m)), _fmt(ctrl.get("random_mask")),
+                      _fmt(ctrl.get("random_reinit")), r.model_name, key=str(i))
+        t.move_cursor(row=min(row, len(self.app.runs) - 1))
+
+    def action_open(self) -> None:
+        i = self.query_one("#runs", DataTable).cursor_row
+        self.app.push_screen(RunScreen(self.app.runs[i]))
+
+    @on(DataTable.RowSelected, "#runs")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.push_screen(RunScreen(self.app.runs[int(event.row_key.value)]))
+
+    def action_toggle(self) -> None:
+        i = self.query_one("#runs", DataTable).cursor_row
+        self.selected ^= {i}
+        self._fill()
+
+    def action_compare(self) -> None:
+        idx = sorted(self.selected) or list(range(len(self.app.runs)))
+        runs = [self.app.runs[i] for i in idx]
+        if len(runs) < 2:
+            self.notify("select at least two runs (Space)", severity="warning")
+            return
+        self.app.push_screen(OverlapScreen(runs))
+
+
+class RunScreen(Screen):
+    BINDINGS = [Binding("left_square_bracket", "round(-1)", "Prev round"),
+                Binding("right_square_bracket", "round(1)", "Next round"),
+                Binding("escape", "app.pop_screen", "Back"), Binding("q", "app.quit", "Quit"),
+                Binding("question_mark", "app.help", "Help")]
+
+    def __init__(self, run: Any):
+        super().__init__()
+        self.run = run
+        self.rounds = [r.index for r in run.rounds]
+        self.round = run.ticket_round
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="run-title")
+        with TabbedContent(id="tabs"):
+            with TabPane("Rounds", id="tab-rounds"), VerticalScroll():
+                yield Static(id="chart")
+                yield DataTable(id="rounds", cursor_type="row")
+            with TabPane("Model", id="tab-model"), Horizontal():
+                yield Tree("model", id="tree")
+                yield Static(id="tree-detail", classes="detail")
+            with TabPane("Heads", id="tab-heads"), Horizontal():
+                yield DataTable(id="heads", cursor_type="cell")
+                yield Static(id="head-detail", classes="detail")
+            with TabPane("Neurons", id="tab-neurons"), VerticalScroll():
+                yield Static(id="neurons")
+            with TabPane("Attribution", id="tab-attr"), VerticalScroll():
+                yield Input(placeholder="a text to attribute, then Enter", id="attr-input")
+                yield Static(id="attr-out")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._draw_rounds()
+        self._draw_round()
+        if not self.run.has_weights:
+            self.query_one("#attr-out", Static).update(
+                "This run has no weights (an imported mask): attribution needs a run made "
+                "by `ticketlens find`.")
+
+    # ------------------------------------------------------------------ rounds tab
+    def _draw_rounds(self) -> None:
+        r, m = self.run, self.run.metric
+        series = [("ticket", [(x.sparsity, x.metrics.get(m)) for x in r.rounds], "cyan")]
+        if r.rounds[0].metrics.get(m) is not None:
+            series.append(("dense", [(0.0, r.rounds[0].metrics.get(m))], "white"))
+        for c, style in (("random_mask", "red"), ("random_reinit", "yellow")):
+            if c in r.controls:
+                series.append((c.replace("_", " "), [(r.controls[c]["sparsity"],
+                                                      r.controls[c]["metrics"].get(m))], style))
+        self.query_one("#chart", Static).update(line_chart(series, y_label=m,
+                                                           x_label="sparsity"))
+        t = self.query_one("#rounds", DataTable)
+        t.add_columns("round", "sparsity", m, "dev loss", "steps", "time")
+        for x in r.rounds:
+            t.add_row(str(x.index), f"{x.sparsity:.1%}", _fmt(x.metrics.get(m)),
+                      _fmt(x.metrics.get("loss")), str(x.steps), f"{x.wall_time_s:.1f}s")
+        v = r.verdict
+        if v:
+            self.query_one("#chart", Static).update(
+                line_chart(series, y_label=m, x_label="sparsity").append(
+                    f"\n\n{'WINNING TICKET' if v['winning'] else 'NO WINNING TICKET'}: "
+                    f"{v['reason']}", style="bold green" if v["winning"] else "bold red"))
+
+    # ------------------------------------------------------------------ per round
+    def action_round(self, step: int) -> None:
+        i = self.rounds.index(self.round) + step
+        if 0 <= i < len(self.rounds):
+            self.round = self.rounds[i]
+            self._draw_round()
+
+    def _draw_round(self) -> None:
+        r = self.run
+        info = next(x for x in r.rounds if x.index == self.round)
+        self.query_one("#run-title", Static).update(
+            f"{r.path.name} · {r.model_name} · {r.task} · seed {_fmt(r.seed)} │ round "
+            f"{self.round}/{self.rounds[-1]} {info.sparsity:.1%} sparse"
+            f"{' (ticket)' if self.round == r.ticket_round else ''} │ [ ] round")
+        self._load_survival()
+
+    @work(thread=True, exclusive=True, group="survival")
+    def _load_survival(self) -> None:
+        s = self.app.survival(self.run, self.round)
+        self.app.call_from_thread(self._draw_survival, s)
+
+    def _draw_survival(self, s: Any) -> None:
+        self.surv = s
+        self._draw_tree(s)
+        self._draw_heads(s)
+        self._draw_neurons(s)
+
+    def _draw_tree(self, s: Any) -> None:
+        a = self.run.anatomy
+        tree = self.query_one("#tree", Tree)
+        tree.clear()
+        tree.root.set_label(f"{self.run.model_name} ({a.family}), round {self.round}: "
+                            f"{s.sparsity:.1%} sparse")
+        tree.root.add_leaf("embeddings (not pruned)", data=("excluded", "embeddings"))
+        for layer in range(a.num_layers):
+            node = tree.root.add(f"layer {layer}: {s.layer_sparsity[layer]:.1%} sparse",
+                                 data=("layer", layer))
+            att = node.add(f"attention: {a.num_heads} heads, "
+                           f"{sum(h.dead for h in s.heads if h.layer == layer)} dead",
+                           data=("attention", layer))
+            for h in (h for h in s.heads if h.layer == layer):
+                att.add_leaf(f"{h.unit}: kept {h.kept:.1%}{' (dead)' if h.dead else ''}",
+                             data=("head", h.unit))
+            n = s.neurons[layer]
+            node.add_leaf(f"FFN: {a.intermediate} neurons, {n.dead} dead",
+                          data=("ffn", layer))
+        tree.root.add_leaf("task head (not pruned)", data=("excluded", "head"))
+        tree.root.expand()
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _tree_detail(self, event: Tree.NodeHighlighted) -> None:
+        data = event.node.data
+        out = self.query_one("#tree-detail", Static)
+        if not data or not hasattr(self, "surv"):
+            out.update("")
+            return
+        kind, key = data
+        if kind == "head":
+            out.update(self._head_text(key))
+        elif kind == "ffn":
+            n = self.surv.neurons[key]
+            out.update(Text.assemble(f"layer {key} FFN: {n.alive} alive, {n.dead} dead\n"
+                                     "kept fraction of neurons (0% → 100%):\n",
+                                     histogram_bar(n.histogram())))
+        elif kind == "layer":
+            ts = self.run.anatomy.layer_tensors(key)
+            info = next(x for x in self.run.rounds if x.index == self.round)
+            lines = [f"{t.name.split('.', 3)[-1] if t.name.count('.') > 3 else t.name}: "
+                     f"{info.sparsity_per_tensor.get(t.name, float('nan')):.1%} sparse"
+                     for t in ts]
+            out.update(f"layer {key}\n" + "\n".join(lines))
+        else:
+            out.update(f"{key}: not pruned (Chen et al. 2020's prunable set)" if kind ==
+                       "excluded" else f"layer {key} attention")
+
+    def _head_text(self, unit: str) -> Text:
+        h = self.surv.head(unit)
+        t = Text(f"{unit}  kept {h.kept:.1%}{'  DEAD' if h.dead else ''}\n", style="bold")
+        for part in "qkvo":
+            v = getattr(h, part)
+            t.append(f" {part.upper()} {v:6.1%} ")
+            t.append("  ", style=kept_style(v, 1.0 - self.surv.sparsity))
+            t.append("\n")
+        imp = self.app.head_importance(self.run)
+        if imp is not None:
+            t.append(f"importance (dense): {imp[h.layer][h.head]:.3g}\n")
+        others = self.app.head_across_runs(self.run, unit)
+        if others:
+            t.append("in the other open runs:\n")
+            for name, kept, dead in others:
+                t.append(f" {name}: {kept:.1%}{' dead' if dead else ''}\n")
+        return t
+
+    def _draw_heads(self, s: Any) -> None:
+        t = self.query_one("#heads", DataTable)
+        t.clear(columns=True)
+        t.add_columns("", *[f"H{h}" for h in range(s.num_heads)])
+        grid = {(h.layer, h.head): h for h in s.heads}
+        for layer in range(s.num_layers):
+            cells = []
+            for head in range(s.num_heads):
+                h = grid[(layer, head)]
+                cells.append(Text(f"{'×' if h.dead else ''}{h.kept:4.0%}",
+                                  style=kept_style(h.kept, 1.0 - s.sparsity)))
+            t.add_row(f"L{layer}", *cells)
+        row, col = t.cursor_coordinate
+        self.query_one("#head-detail", Static).update(
+            self._head_text(f"L{min(row, s.num_layers - 1)}H{max(col, 1) - 1}"))
+
+    @on(DataTable.CellHighlighted, "#heads")
+    def _head_cell(self, event: DataTable.CellHighlighted) -> None:
+        layer, col = event.coordinate.row, event.coordinate.column
+        if col >= 1 and hasattr(self, "surv"):
+            self.query_one("#head-detail", Static).update(self._head_text(f"L{layer}H{col - 1}"))
+
+    def _draw_neurons(self, s: Any) -> None:
+        t = Text("FFN neurons per layer: distribution of kept fractions (0% → 100%), dead "
+                 "neurons (input row or output column fully pruned)\n\n")
+        for n in s.neurons:
+            t.append(f"L{n.layer:<3}")
+            t.append_text(histogram_bar(n.histogram()))
+            t.append(f"  {n.alive} alive, {n.dead} dead\n")
+        self.query_one("#neurons", Static).update(t)
+
+    @on(Input.Submitted, "#attr-input")
+    def _attribute(self, event: Input.Submitted) -> None:
+        if not self.run.has_weights or not event.value.strip():
+            return
+        self.query_one("#attr-out", Static).update("computing…")
+        self._run_attribution(event.value.strip())
+
+    @work(thread=True, exclusive=True, group="attribution")
+    def _run_attribution(self, text: str) -> None:
+        from ticketlens.analysis.attribution import attribute_run
+
+        try:
+            res = attribute_run(self.run, texts=[text], n_steps=24)
+        except Exception as exc:  # shown in the UI, never a traceback
+            self.app.call_from_thread(self.query_one("#attr-out", Static).update,
+                                      f"attribution failed: {exc}")
+            return
+        item = res.items[0]
+        out = Text()
+        for who in ("dense", "ticket"):
+            vals = getattr(item, who)
+            peak = max(abs(v) for v in vals) or 1.0
+            out.append(f"{who:>7} ")
+            for tok, v in zip(item.tokens, vals, strict=True):
+                a = abs(v) / peak
+                style = ("on #2e7d32" if v > 0 else "on #c62828") if a > 0.5 else (
+                    ("on #1b3d1e" if v > 0 else "on #4a1a1a") if a > 0.15 else "")
+                out.append(tok, style=style)
+                out.append(" ")
+            out.append("\n")
+        out.append(f"\nSpearman {item.spearman:.2f}, top-{res.k} agreement "
+                   f"{item.topk_agreement:.2f}, target class {item.target}")
+        self.app.call_from_thread(self.query_one("#attr-out", Static).update, out)
+
+
+class OverlapScreen(Screen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("q", "app.quit", "Quit"),
+                Binding("question_mark", "app.help", "Help")]
+
+    def __init__(self, runs: list[Any]):
+        super().__init__()
+        self.runs = runs
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            yield Static("computing overlap…", id="ov-summary")
+            yield DataTable(id="ov-pairs", cursor_type="row")
+            yield DataTable(id="ov-layers", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._compute()
+
+    @work(thread=True, exclusive=True)
+    def _compute(self) -> None:
+        from ticketlens.analysis.overlap import overlap
+
+        try:
+            res = {by: overlap(self.runs, by=by) for by in ("weight", "head")}
+        except ValueError as exc:
+            self.app.call_from_thread(self.query_one("#ov-summary", Static).update, str(exc))
+            return
+        self.app.call_from_thread(self._draw, res)
+
+    def _draw(self, res: dict) -> None:
+        w = res["weight"]
+        lines = [f"{len(w.names)} runs, overlap of kept weights (chance: independent masks "
+                 "with the same kept count per tensor)"]
+        for by, o in res.items():
+            lines.append(f"  by {by}: Fleiss' κ {o.fleiss_kappa:.3f} (independent: "
+                         f"{o.fleiss_kappa_chance:.3f}); super-survivors "
+                         f"{o.super_survivors_observed:,} vs {o.super_survivors_expected:,.1f}"
+                         " expected")
+        self.query_one("#ov-summary", Static).update("\n".join(lines))
+        t = self.query_one("#ov-pairs", DataTable)
+        t.add_columns("a", "b", "Jaccard", "chance", "overlap", "Hamming", "p-value",
+                      "heads J.")
+        heads = {(p.a, p.b): p for p in res["head"].pairs}
+        for p in w.pairs:
+            h = heads.get((p.a, p.b))
+            t.add_row(p.a, p.b, f"{p.jaccard:.3f}", f"{p.jaccard_chance:.3f}",
+                      f"{p.overlap_coefficient:.3f}", f"{p.hamming:.3f}", f"{p.p_value:.2g}",
+                      f"{h.jaccard:.3f}" if h else "–")
+        lt = self.query_one("#ov-layers", DataTable)
+        lt.add_columns("layer", "mean Jaccard", "chance")
+        for row in w.per_layer:
+            lt.add_row(str(row.layer), f"{row.jaccard_mean:.3f}",
+                       f"{row.jaccard_chance_mean:.3f}")
+
+
+HELP = """\
+[b]ticketlens inspect[/b]
+
+Runs      Enter open · Space select · c compare selected (or all)
+Run       [ / ] previous / next IMP round (every tab follows)
+          Tab / Shift+Tab move between widgets · arrows move · Enter expands
+          Tabs: Rounds · Model (tree) · Heads (grid: cursor shows Q/K/V/O) ·
+          Neurons · Attribution (type a text, Enter)
+Anywhere  Esc back · ? this help · q quit · the mouse works too
+"""
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Close"),
+                Binding("question_mark", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        yield Static(HELP, id="help")
