@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Regenerates sample_masks/: `ticketlens find` on the embedded default (tiny-bert), 2 built-in
-# tasks x 3 seeds, default settings (80% target sparsity, 20% a round, late rewinding).
+# tasks x 3 seeds, default settings (80% target sparsity, 20% a round, late rewinding), then
+# token and unit attribution stored in each run (analysis/attribution.json) for the report
+# and the terminal UI.
 set -euo pipefail
 cd "$(dirname "$0")"
 TL=${TICKETLENS:-../.venv/bin/ticketlens}
 for task in sentiment agreement; do
   for seed in 0 1 2; do
     "$TL" find --quiet --task "$task" --seed "$seed" --out "$task-s$seed"
+    "$TL" attribute "$task-s$seed" --n 6 --units --save --json > /dev/null
   done
 done

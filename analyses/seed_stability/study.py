@@ -33,7 +33,21 @@ def main(root: str) -> dict:
                 "super_survivors": [t.super_survivors_observed,
                                     round(t.super_survivors_expected, 1)],
             }
-        out[by] = {"within_vs_across": groups.to_dict(), "per_task": per_task}
+        # pairs by what they share: the task, the seed (hence the initialisation), or neither
+        by_kind: dict[str, list] = {}
+        info = {n: r for n, r in zip(res.names, runs, strict=True)}
+        for p in res.pairs:
+            a, b = info[p.a], info[p.b]
+            kind = ("same task, other seed" if a.task == b.task else
+                    "other task, same seed" if a.seed == b.seed else "other task, other seed")
+            by_kind.setdefault(kind, []).append(p)
+        shared = {k: {"pairs": len(v),
+                      "jaccard_mean": sum(p.jaccard for p in v) / len(v),
+                      "jaccard_chance_mean": sum(p.jaccard_chance for p in v) / len(v),
+                      "max_p_value": max(p.p_value for p in v)}
+                  for k, v in sorted(by_kind.items())}
+        out[by] = {"within_vs_across": groups.to_dict(), "per_task": per_task,
+                   "by_what_pairs_share": shared}
     return out
 
 
