@@ -38,12 +38,14 @@ class Bits:
         """(m, m, S) items kept by both masks of each pair (diagonal = kept)."""
         m = self.m
         out = np.zeros((m, m, len(self.strata)), dtype=np.int64)
+        both = np.empty(self.words.shape[1], dtype=np.uint64)  # reused: no big temporaries
+        counts = np.empty(self.words.shape[1], dtype=np.uint8)
         for a in range(m):
             out[a, a] = self._per_stratum(self.words[a])
-            if a + 1 < m:
-                both = self._per_stratum(self.words[a] & self.words[a + 1:])
-                out[a, a + 1:] = both
-                out[a + 1:, a] = both
+            for b in range(a + 1, m):
+                np.bitwise_and(self.words[a], self.words[b], out=both)
+                np.bitwise_count(both, out=counts)
+                out[a, b] = out[b, a] = np.add.reduceat(counts, self.offsets, dtype=np.int64)
         return out
 
     def all_kept(self) -> np.ndarray:
