@@ -107,3 +107,11 @@ def test_resume_after_kill_gives_identical_masks(tmp_path):
         for n in a[r]:
             assert torch.equal(a[r][n], b[r][n]), (r, n)
     assert not list(killed.rglob(".tmp-*"))
+
+
+def test_info_network(quick_run, capsys):
+    assert main(["info", "--json", "--network", str(quick_run)]) == 0
+    net = json.loads(capsys.readouterr().out)["network"]
+    assert net["num_units"] == 4 * (4 + 256)
+    assert len(net["strongest_path"]) == 8  # one unit per stage: 4 layers x (heads, FFN)
+    assert net["strongest_path"][0].startswith("L0H")

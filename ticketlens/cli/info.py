@@ -10,6 +10,8 @@ import sys
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--network", action="store_true", help="also the ticket's surviving "
+                   "network: units cut off from input or output, components, strongest path")
 
 
 def summary(run) -> dict:
@@ -31,6 +33,10 @@ def run(ns: argparse.Namespace) -> int:
 
     r = open_run(ns.run)
     data = summary(r)
+    if ns.network:
+        from ticketlens.analysis.graph import network_graph
+
+        data["network"] = network_graph(r.anatomy, r.mask()).to_dict()
     if ns.json:
         json.dump(data, sys.stdout, indent=2)
         print()
@@ -63,6 +69,15 @@ def run(ns: argparse.Namespace) -> int:
             c.add_row(name.replace("_", " "), f"{v['sparsity']:.1%}",
                       f"{v['metrics'].get(metric, float('nan')):.4f}")
         con.print(c)
+    if ns.network:
+        n = data["network"]
+        con.print(f"surviving network: {n['num_units']} units, {n['num_edges']:,} edges, "
+                  f"{n['components']} component(s) (largest {n['largest_component']}); cut "
+                  f"off from the output (removable at no cost): "
+                  f"{', '.join(n['cut_from_output'][:12]) or 'none'}"
+                  f"{' …' if len(n['cut_from_output']) > 12 else ''}; cut off from the input "
+                  f"(constant): {', '.join(n['cut_from_input'][:12]) or 'none'}; strongest "
+                  f"path: {' → '.join(n['strongest_path'])}")
     v = data["verdict"]
     if v:
         word = "[green]WINNING TICKET[/green]" if v["winning"] else "[red]NO WINNING TICKET[/red]"
