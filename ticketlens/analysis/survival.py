@@ -13,7 +13,6 @@ import numpy as np
 
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.structure import head_kept_fractions, neuron_kept_fractions, unit_masks
-from ticketlens.core.units import head_name
 
 ROLE_LABEL = {"q": "Q", "k": "K", "v": "V", "qkv": "QKV", "o": "O", "ffn_in": "FFN in",
               "ffn_gate": "FFN gate", "ffn_out": "FFN out", "other": "other"}
@@ -160,7 +159,3 @@ def sparsity_profile(run: Any) -> ProfileResult:
         for (layer, role), (pruned, size) in sums.items():
             out[i, layers.index(layer), roles.index(role)] = pruned / size
     return ProfileResult(rounds, layers, roles, out)
-
-
-def head_label(layer: int, head: int) -> str:
-    return head_name(layer, head)

@@ -132,19 +132,17 @@ class RunScreen(Screen):
             if c in r.controls:
                 series.append((c.replace("_", " "), [(r.controls[c]["sparsity"],
                                                       r.controls[c]["metrics"].get(m))], style))
-        self.query_one("#chart", Static).update(line_chart(series, y_label=m,
-                                                           x_label="sparsity"))
+        chart = line_chart(series, y_label=m, x_label="sparsity")
+        v = r.verdict
+        if v:
+            chart.append(f"\n\n{'WINNING TICKET' if v['winning'] else 'NO WINNING TICKET'}: "
+                         f"{v['reason']}", style="bold green" if v["winning"] else "bold red")
+        self.query_one("#chart", Static).update(chart)
         t = self.query_one("#rounds", DataTable)
         t.add_columns("round", "sparsity", m, "dev loss", "steps", "time")
         for x in r.rounds:
             t.add_row(str(x.index), f"{x.sparsity:.1%}", _fmt(x.metrics.get(m)),
                       _fmt(x.metrics.get("loss")), str(x.steps), f"{x.wall_time_s:.1f}s")
-        v = r.verdict
-        if v:
-            self.query_one("#chart", Static).update(
-                line_chart(series, y_label=m, x_label="sparsity").append(
-                    f"\n\n{'WINNING TICKET' if v['winning'] else 'NO WINNING TICKET'}: "
-                    f"{v['reason']}", style="bold green" if v["winning"] else "bold red"))
 
     # ------------------------------------------------------------------ per round
     def action_round(self, step: int) -> None:
