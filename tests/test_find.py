@@ -115,3 +115,48 @@ def test_info_network(quick_run, capsys):
     assert net["num_units"] == 4 * (4 + 256)
     assert len(net["strongest_path"]) == 8  # one unit per stage: 4 layers x (heads, FFN)
     assert net["strongest_path"][0].startswith("L0H")
+
+
+@pytest.mark.parametrize("model", ["tiny-distilbert", "tiny-gpt2", "tiny-llama"])
+def test_find_on_every_family(model, tmp_path):
+    out = tmp_path / model
+    assert main(["find", "--quiet", "--model", model, *QUICK_FIND, "--steps", "20it",
+                 "--target-sparsity", "0.5", "--out", str(out)]) == 0
+    run = ticketlens.open_run(out)
+    family = {"tiny-distilbert": "distilbert", "tiny-gpt2": "gpt2", "tiny-llama": "llama"}
+    assert run.complete and run.manifest["model"]["family"] == family[model]
+    assert M.sparsity(run.mask()) == pytest.approx(0.5)
+    w = run.weights("ticket")
+    assert all(torch.all(w[n][~m] == 0) for n, m in run.mask().items())
+
+
+@pytest.mark.parametrize("rewind", ["init", "lr"])
+def test_rewind_modes(rewind, tmp_path):
+    out = tmp_path / rewind
+    assert main(["find", "--quiet", *QUICK_FIND, "--rewind", rewind, "--no-controls",
+                 "--out", str(out)]) == 0
+    run = ticketlens.open_run(out)
+    assert run.manifest["rewind"]["mode"] == rewind
+    steps = [r.steps for r in run.rounds]
+    assert steps == [40, 40, 40]  # no late-rewinding offset: every round replays 40 steps
+    rw, init_like = run.weights("rewind"), run.weights("dense")
+    name = run.anatomy.names[0]
+    assert not torch.equal(rw[name], init_like[name])  # rewind point = untrained init
+
+
+def test_stop_on_drop_picks_the_last_matching_round():
+    from ticketlens.core.config import FindConfig, PruneConfig
+    from ticketlens.pruning.imp import _Search
+
+    s = _Search.__new__(_Search)  # the decision logic only reads the manifest and config
+    s.cfg = FindConfig(prune=PruneConfig(stop_on_drop=True, tolerance=0.01))
+    s.metric = "accuracy"
+    acc = [0.90, 0.905, 0.895, 0.85]
+    s.manifest = {"rounds": [{"round": i, "metrics": {"accuracy": a}, "sparsity": 0.2 * i}
+                             for i, a in enumerate(acc)]}
+    assert s._finished()  # round 3 fell more than 1 point below dense
+    assert s._last_matching() == 2 and s._ticket_round() == 2
+    s.manifest["rounds"] = [*s.manifest["rounds"][:2],
+                            {"round": 2, "metrics": {"accuracy": 0.80}, "sparsity": 0.36}]
+    s.manifest["rounds"][1]["metrics"]["accuracy"] = 0.70
+    assert s._last_matching() is None and s._ticket_round() == 1
