@@ -160,3 +160,46 @@ def test_stop_on_drop_picks_the_last_matching_round():
                             {"round": 2, "metrics": {"accuracy": 0.80}, "sparsity": 0.36}]
     s.manifest["rounds"][1]["metrics"]["accuracy"] = 0.70
     assert s._last_matching() is None and s._ticket_round() == 1
+
+
+@pytest.mark.parametrize(("model", "objective"), [("tiny-gpt2", "clm"), ("tiny-llama", "clm"),
+                                                  ("tiny-bert", "mlm")])
+def test_language_model_tickets(model, objective, tmp_path, capsys):
+    out = tmp_path / f"{model}-{objective}"
+    assert main(["find", "--quiet", "--model", model, "--objective", objective, *QUICK_FIND,
+                 "--steps", "20it", "--target-sparsity", "0.5", "--out", str(out)]) == 0
+    run = ticketlens.open_run(out)
+    assert run.metric == "perplexity" and run.manifest["model"]["objective"] == objective
+    ppl = [r.metrics["perplexity"] for r in run.rounds]
+    vocab = run.manifest["tokenizer"]["vocab_size"]
+    assert all(1.0 < p < vocab for p in ppl)  # trained: better than uniform over the vocab
+    v = run.verdict
+    assert v["matches_dense"] == (v["ticket"] <= v["dense"] * 1.01 + 1e-12)
+    assert v["beats_controls"]["random_mask"] == (v["ticket"] < v["controls"]["random_mask"])
+    capsys.readouterr()
+    assert main(["attribute", str(out)]) == 2
+    assert "classification runs" in capsys.readouterr().err
+
+
+def test_mlm_masking_is_seeded_and_bert_like():
+    from ticketlens.data.batching import TensorData, lm_collate
+    from ticketlens.data.tokenizer import builtin_tokenizer
+
+    tok = builtin_tokenizer()
+    texts = ["the movie was very good and the plot was not dull"] * 64
+    data = TensorData(tok.encode(texts, None, 64), [0] * 64)
+    idx = list(range(64))
+
+    def batch(seed):
+        return lm_collate(data, idx, tok.pad_id, "mlm", torch.Generator().manual_seed(seed),
+                          tok.mask_id, tok.vocab_size, (2, 3))
+
+    a, b, c = batch(0), batch(0), batch(1)
+    assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["labels"], b["labels"])
+    assert not torch.equal(a["labels"], c["labels"])
+    chosen = a["labels"] != -100
+    content = a["attention_mask"].bool().sum() - 2 * 64  # minus [CLS] and [SEP]
+    assert 0.10 < chosen.sum() / content < 0.20  # ~15% of the non-special tokens
+    assert not chosen[:, 0].any()  # never a special token
+    masked = (a["input_ids"] == tok.mask_id)
+    assert 0.7 < masked[chosen].float().mean() < 0.9  # ~80% of them become [MASK]

@@ -256,6 +256,10 @@ def load_pair(run: Any) -> tuple[torch.nn.Module, torch.nn.Module, Any]:
     if not run.has_weights:
         raise RunFormatError(f"{run.path}: this run has no weights (an imported mask?); "
                              "attribution needs a run made by `ticketlens find`")
+    objective = run.manifest.get("model", {}).get("objective", "classification")
+    if objective != "classification":
+        raise RunFormatError(f"{run.path}: attribution explains classification runs; this "
+                             f"run's objective is {objective}")
     dense = model_from_run(run, "dense", attn_implementation="eager")
     ticket = model_from_run(run, "ticket", attn_implementation="eager")
     return dense, ticket, TextTokenizer.from_file(run.paths.tokenizer)

@@ -93,12 +93,15 @@ class ModelConfig:
     include: tuple[str, ...] = _opt((), "glob patterns of parameter names to prune "
                                     "(default: every attention and FFN matrix)")
     exclude: tuple[str, ...] = _opt((), "glob patterns of parameter names never to prune")
+    objective: str = _opt("classification", "classification (the task's labels), mlm "
+                          "(masked LM, 15% masking) or clm (causal LM); LM tickets are judged "
+                          "on dev perplexity", choices=("classification", "mlm", "clm"))
 
 
 @dataclass(frozen=True)
 class DataConfig:
     task: str = _opt("sentiment", "built-in task (sentiment, agreement, paraphrase) or a "
-                     "CSV/TSV/JSONL training file")
+                     "CSV/TSV/JSONL training file (for mlm/clm also a .txt, one text a line)")
     dev_file: str = _opt("", "dev file for a file task (default: split off --dev-fraction)")
     dev_fraction: float = _opt(0.1, "share of a file task held out as dev when no --dev-file")
     text_column: str = _opt("", "text column of a file task (default: text/sentence/sentence1)")
@@ -155,7 +158,8 @@ class PruneConfig:
                       choices=("global", "tensor"))
     rewind: str = _opt("auto", "init, lr (learning-rate rewinding), a step like 50it, or auto")
     tolerance: float = _opt(0.01, "a ticket matches dense when its metric is at most this "
-                            "far below (0.01 = 1 point of accuracy)")
+                            "far below (0.01 = 1 point of accuracy; for perplexity, relative: "
+                            "0.01 = 1% above dense)")
     stop_on_drop: bool = _opt(False, "stop IMP at the first round below dense - tolerance")
     controls: bool = _opt(True, "train the random-mask and random-reinit controls")
 

@@ -69,3 +69,30 @@ def collate(data: TensorData, idx: list[int], pad_id: int) -> dict[str, torch.Te
         attn[row, : len(s)] = 1
     return {"input_ids": ids, "attention_mask": attn, "token_type_ids": types,
             "labels": torch.tensor([data.labels[i] for i in idx], dtype=torch.long)}
+
+
+def lm_collate(data: TensorData, idx: list[int], pad_id: int, objective: str,
+               generator: torch.Generator | None = None, mask_id: int | None = None,
+               vocab_size: int = 0, special_ids: tuple[int, ...] = (),
+               rate: float = 0.15) -> dict[str, torch.Tensor]:
+    """Language-model batches. ``clm``: labels are the inputs (padding ignored; the model
+    shifts them). ``mlm``: ``rate`` of the non-special tokens are predicted; of those 80% are
+    replaced by the mask token, 10% by a random token, 10% kept (Devlin et al. 2019), drawn
+    from ``generator`` so a seeded phase repeats exactly."""
+    b = collate(data, idx, pad_id)
+    ids = b["input_ids"]
+    labels = ids.clone()
+    labels[b["attention_mask"] == 0] = -100
+    if objective == "mlm":
+        g = generator or torch.Generator().manual_seed(0)
+        special = torch.isin(ids, torch.tensor(sorted(set(special_ids) | {pad_id})))
+        chosen = (torch.rand(ids.shape, generator=g) < rate) & ~special
+        labels[~chosen] = -100
+        roll = torch.rand(ids.shape, generator=g)
+        ids = ids.clone()
+        ids[chosen & (roll < 0.8)] = mask_id
+        rnd = chosen & (roll >= 0.8) & (roll < 0.9)
+        ids[rnd] = torch.randint(0, vocab_size, ids.shape, generator=g)[rnd]
+    b["input_ids"] = ids
+    b["labels"] = labels
+    return b

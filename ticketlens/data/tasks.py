@@ -57,8 +57,11 @@ class TaskData:
                 "dev_size": len(self.dev), "description": self.description, **self.files}
 
 
-def load_task(cfg: DataConfig) -> TaskData:
-    if cfg.task in synthetic.TASKS:
+def load_task(cfg: DataConfig, objective: str = "classification") -> TaskData:
+    """Train and dev splits; for mlm/clm a ``.txt`` file (one text a line) is a corpus."""
+    if objective != "classification" and Path(cfg.task).suffix.lower() == ".txt":
+        task = _corpus(cfg)
+    elif cfg.task in synthetic.TASKS:
         task = _builtin(cfg)
     elif Path(cfg.task).suffix or Path(cfg.task).exists():
         task = _from_files(cfg)
@@ -136,6 +139,24 @@ def _file_task_name(path: Path) -> str:
     if path.stem.lower() in ("train", "training", "data", "all") and path.parent.name:
         return path.resolve().parent.name
     return path.stem
+
+
+def _corpus(cfg: DataConfig) -> TaskData:
+    p = Path(cfg.task)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    try:
+        lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except UnicodeDecodeError:
+        raise DataError(f"{p}: not UTF-8 text") from None
+    if len(lines) < 3:
+        raise DataError(f"{p}: a corpus needs at least 3 non-empty lines")
+    order = list(range(len(lines)))
+    random.Random(cfg.data_seed).shuffle(order)
+    n_dev = max(1, round(cfg.dev_fraction * len(order)))
+    split = Split(lines, [0] * len(lines))
+    return TaskData(_file_task_name(p), "file", ("text",), _take(split, order[n_dev:]),
+                    _take(split, order[:n_dev]), files={"train_file": str(p.resolve())})
 
 
 def _take(s: Split, idx: list[int]) -> Split:

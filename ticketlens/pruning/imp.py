@@ -24,14 +24,13 @@ from ticketlens.core.config import FindConfig
 from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.io import write_bytes_atomic
 from ticketlens.core.run import RunPaths, is_run, read_manifest, write_manifest
-from ticketlens.data.batching import collate
-from ticketlens.models.load import uses_token_types
 from ticketlens.pruning import manifest as MF
+from ticketlens.pruning import objectives
 from ticketlens.pruning.masking import MaskEnforcer
-from ticketlens.pruning.metrics import HIGHER_IS_BETTER, classification_metrics
+from ticketlens.pruning.metrics import HIGHER_IS_BETTER
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import Setup, prepare
-from ticketlens.pruning.train import evaluate, make_accelerator, train_phase
+from ticketlens.pruning.train import make_accelerator, train_phase
 
 CONTROLS = ("random_mask", "random_reinit")
 
@@ -110,7 +109,7 @@ class _Search:
         self.main = self.acc.is_main_process
         self.names = setup.anatomy.names
         self.shapes = setup.anatomy.shapes
-        self.metric = setup.task.metric
+        self.metric = setup.metric
         self.model = self.acc.prepare_model(setup.model)
         self.base = self.acc.unwrap_model(self.model)
         self.init_state = _cpu_state(self.base)
@@ -155,30 +154,16 @@ class _Search:
         self.base.load_state_dict(start_state)
         enforcer = MaskEnforcer(self.base, masks)
         total = self.s.total_steps
-        pad = self.s.tokenizer.pad_id
-        types = uses_token_types(self.base.config)
-
-        def batch_fn(data):
-            def make(idx):
-                b = collate(data, idx, pad)
-                if not types:
-                    b.pop("token_type_ids")
-                return b
-            return make
-
         with self.reporter.phase(label, total - start) as on_step:
             result = train_phase(
                 self.acc, self.model, enforcer, self.s.train, tcfg=self.cfg.train,
                 lr=self.s.lr, start=start, end=total, total=total, seed=seed,
-                pad_id=pad, batch_fn=batch_fn(self.s.train), capture_at=capture_at,
-                on_step=on_step)
-        preds, loss = evaluate(self.acc, self.model, self.s.dev,
-                               batch_size=self.cfg.train.eval_batch_size, pad_id=pad,
-                               batch_fn=batch_fn(self.s.dev))
-        labels = torch.tensor(self.s.dev.labels)
-        metrics = {**classification_metrics(preds, labels, self.metric), "loss": loss,
-                   "train_loss": result.train_loss}
-        return result, metrics
+                pad_id=self.s.tokenizer.pad_id,
+                batch_fn=objectives.batch_fn(self.s, self.s.train, seed),
+                capture_at=capture_at, on_step=on_step)
+        metrics = objectives.evaluate_metrics(self.acc, self.model, self.s,
+                                              self.cfg.train.eval_batch_size)
+        return result, {**metrics, "train_loss": result.train_loss}
 
     def _start_step(self) -> int:
         return self.s.rewind_step if self.s.rewind.mode == "step" else 0
@@ -340,7 +325,7 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def _matches(dense: float, ticket: float, metric: str, tol: float) -> bool:
     if HIGHER_IS_BETTER.get(metric, True):
         return ticket >= dense - tol - 1e-12
-    return ticket <= dense + tol + 1e-12
+    return ticket <= dense * (1 + tol) + 1e-12  # perplexity: a relative tolerance
 
 
 def _better(a: float, b: float, metric: str) -> bool:

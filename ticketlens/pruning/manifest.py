@@ -38,14 +38,14 @@ def new_manifest(setup: Any) -> dict[str, Any]:
         "config": s.cfg.to_dict(),
         "model": {
             "name": model.name, "source": model.source, "pretrained": model.pretrained,
-            "family": s.anatomy.family, "objective": "classification",
+            "family": s.anatomy.family, "objective": s.objective,
             "num_parameters": sum(p.numel() for p in model.model.parameters()),
             "num_prunable": s.anatomy.num_prunable,
             "config": model.config_dict,
         },
         "anatomy": s.anatomy.to_dict(),
         "tokenizer": {"kind": s.tokenizer.kind, "vocab_size": s.tokenizer.vocab_size},
-        "task": s.task.info(),
+        "task": {**s.task.info(), "metric": s.metric},
         "schedule": {
             "total_steps": s.total_steps, "lr": s.lr, "warmup": s.cfg.train.warmup,
             "batch_size": s.cfg.train.batch_size,

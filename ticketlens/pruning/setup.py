@@ -33,6 +33,11 @@ class Setup:
     lr: float
     rewind: Rewind  # resolved: mode init | step | lr
     rewind_step: int
+    objective: str = "classification"
+
+    @property
+    def metric(self) -> str:
+        return self.task.metric if self.objective == "classification" else "perplexity"
 
     @property
     def model(self) -> Any:
@@ -40,7 +45,8 @@ class Setup:
 
 
 def prepare(cfg: FindConfig) -> Setup:
-    task = load_task(cfg.data)
+    objective = cfg.model.objective
+    task = load_task(cfg.data, objective)
     name = cfg.model.model
     if name in PRESETS:
         if task.source == "builtin":
@@ -50,13 +56,15 @@ def prepare(cfg: FindConfig) -> Setup:
             tokenizer = fit_word_tokenizer(texts)
         loaded = build_preset(name, vocab_size=tokenizer.vocab_size,
                               num_labels=task.num_labels, pad_id=tokenizer.pad_id,
-                              seed=cfg.seed)
+                              seed=cfg.seed, objective=objective)
     else:
-        loaded = load_pretrained(name, num_labels=task.num_labels)
+        loaded = load_pretrained(name, num_labels=task.num_labels, objective=objective)
         if loaded.tokenizer_file is None:
             raise ModelError(f"{name}: has no tokenizer.json (a fast tokenizer is needed)")
         tokenizer = TextTokenizer.from_file(loaded.tokenizer_file, kind="model")
     anatomy = anatomy_of(loaded.model, cfg.model.include, cfg.model.exclude)
+    if objective == "mlm" and tokenizer.mask_id is None:
+        raise ConfigError("--objective mlm needs a tokenizer with a mask token")
 
     def encode(split) -> TensorData:
         return TensorData(tokenizer.encode(split.texts, split.pairs, cfg.data.max_length),
@@ -88,4 +96,4 @@ def prepare(cfg: FindConfig) -> Setup:
     if cfg.train.batch_size < world_min:
         raise ConfigError("--batch-size must be at least --grad-accum")
     return Setup(cfg, task, tokenizer, loaded, anatomy, train, dev, total, lr, rewind,
-                 rewind_step)
+                 rewind_step, objective)

@@ -151,3 +151,22 @@ def evaluate(accelerator, model: torch.nn.Module, data: TensorData, *, batch_siz
         n += len(idx)
     model.train()
     return preds, loss_sum / max(1, n)
+
+
+@torch.no_grad()
+def evaluate_lm(accelerator, model: torch.nn.Module, data: TensorData, *, batch_size: int,
+                batch_fn: Callable, causal: bool) -> float:
+    """Mean loss per predicted token over the split (perplexity = exp of it). CLM labels are
+    shifted inside the model, so a sequence of n tokens predicts n - 1."""
+    model.eval()
+    loss_sum, n = 0.0, 0
+    for idx in eval_batches(data, batch_size):
+        batch = {k: v.to(accelerator.device) for k, v in batch_fn(idx).items()}
+        with accelerator.autocast():
+            out = model(**batch)
+        labels = batch["labels"]
+        count = int((labels[:, 1:] != -100).sum() if causal else (labels != -100).sum())
+        loss_sum += float(out.loss) * count
+        n += count
+    model.train()
+    return loss_sum / max(1, n)
