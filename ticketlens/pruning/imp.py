@@ -240,6 +240,8 @@ class _Search:
 
     def _record_round(self, r: int, masks, result, metrics, amount: float) -> None:
         self.masks[r] = masks
+        for old in [k for k in self.masks if k < r - 1]:  # reloaded from disk if needed
+            del self.masks[old]
         if self.main:
             M.save_masks(self.paths.mask(r), masks, round=str(r))
         self._save_weights(r, _cpu_state(self.base))
