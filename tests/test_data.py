@@ -88,3 +88,33 @@ def test_file_task_errors(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"text": "a", "label": 1}\n{oops\n')
     with pytest.raises(DataError, match="invalid JSON on line 2"):
         load_task(DataConfig(task=str(tmp_path / "bad.jsonl")))
+
+
+def test_binary_metrics_by_hand():
+    import math
+
+    import torch
+
+    from ticketlens.pruning.metrics import classification_metrics, f1_binary, mcc
+
+    preds = torch.tensor([1, 1, 1, 0, 0, 0, 1, 0])
+    labels = torch.tensor([1, 1, 0, 0, 0, 1, 1, 0])
+    tp, tn, fp, fn = 3, 3, 1, 1
+    assert f1_binary(preds, labels) == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert mcc(preds, labels) == pytest.approx(
+        (tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
+    assert mcc(torch.ones(4, dtype=torch.long), torch.tensor([1, 0, 1, 0])) == 0.0
+    assert set(classification_metrics(preds, labels, "mcc")) == {"accuracy", "mcc"}
+
+
+def test_glue_metric_by_task_name(tmp_path):
+    cola = tmp_path / "CoLA"
+    cola.mkdir()
+    (cola / "train.tsv").write_text("sentence\tlabel\n" + "".join(
+        f"s{i}\t{i % 2}\n" for i in range(20)))
+    assert load_task(DataConfig(task=str(cola / "train.tsv"))).metric == "mcc"
+    assert load_task(DataConfig(task=str(cola / "train.tsv"), metric="f1")).metric == "f1"
+    (tmp_path / "three.csv").write_text("text,label\n" + "".join(
+        f"t{i},{i % 3}\n" for i in range(30)))
+    with pytest.raises(DataError, match="needs a binary task"):
+        load_task(DataConfig(task=str(tmp_path / "three.csv"), metric="mcc"))

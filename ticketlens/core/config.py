@@ -111,6 +111,9 @@ class DataConfig:
     max_length: int = _opt(64, "truncate inputs to this many tokens")
     train_size: int = _opt(0, "use at most this many training examples (0: all)")
     dev_size: int = _opt(0, "use at most this many dev examples (0: all)")
+    metric: str = _opt("auto", "the task's metric: accuracy, f1 (binary), mcc (binary); auto: "
+                       "mcc for CoLA, f1 for MRPC/QQP, else accuracy",
+                       choices=("auto", "accuracy", "f1", "mcc"))
     data_seed: int = _opt(1234, "seed that generates built-in tasks and file splits "
                           "(kept apart from --seed so every seed sees the same data)")
 

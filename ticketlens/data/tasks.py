@@ -70,6 +70,7 @@ def load_task(cfg: DataConfig, objective: str = "classification") -> TaskData:
                         f"({', '.join(synthetic.TASKS)}) or a .csv/.tsv/.jsonl file")
     task.train = task.train.head(cfg.train_size)
     task.dev = task.dev.head(cfg.dev_size)
+    task.metric = _metric(cfg.metric, task)
     if len(task.train) < 2 or len(task.dev) < 1:
         raise DataError(f"task {task.name!r}: too few examples "
                         f"({len(task.train)} train, {len(task.dev)} dev)")
@@ -139,6 +140,18 @@ def _file_task_name(path: Path) -> str:
     if path.stem.lower() in ("train", "training", "data", "all") and path.parent.name:
         return path.resolve().parent.name
     return path.stem
+
+
+GLUE_METRICS = {"cola": "mcc", "mrpc": "f1", "qqp": "f1"}
+
+
+def _metric(choice: str, task: TaskData) -> str:
+    """The GLUE convention when ``auto`` (by task name); F1 and MCC need two labels."""
+    metric = GLUE_METRICS.get(task.name.lower(), "accuracy") if choice == "auto" else choice
+    if metric in ("f1", "mcc") and task.num_labels != 2:
+        raise DataError(f"--metric {metric} needs a binary task; {task.name!r} has "
+                        f"{task.num_labels} labels")
+    return metric
 
 
 def _corpus(cfg: DataConfig) -> TaskData:
