@@ -72,3 +72,16 @@ def test_find_cli_subprocess_exit_codes(tmp_path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--rate" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert QUICK_FIND  # the quick settings are shared with test_find
+
+
+def test_hub_ids_with_dots_are_not_taken_for_paths():
+    """`Qwen/Qwen2.5-0.5B` is a hub id, not a missing folder: offline, the error says hub."""
+    from ticketlens.core.errors import ModelError
+    from ticketlens.models.load import load_pretrained
+
+    for name in ("Qwen/Qwen2.5-0.5B", "gpt2.5-test"):
+        with pytest.raises(ModelError, match="not in the local HF cache"):
+            load_pretrained(name, num_labels=2, local_only=True)
+    for name in ("./no/such/dir", "/tmp/no-such-model-dir.v2", "a/b/c"):
+        with pytest.raises(ModelError, match="no such model folder"):
+            load_pretrained(name, num_labels=2, local_only=True)

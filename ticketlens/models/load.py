@@ -91,7 +91,7 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
 
     folder = Path(name)
     is_folder = folder.is_dir()
-    if not is_folder and (folder.suffix or (os.sep in name and not name.count("/") == 1)):
+    if not is_folder and _looks_like_path(name):
         raise ModelError(f"{name}: no such model folder")
     offline = local_only if local_only is not None else _hub_offline()
     tf.logging.set_verbosity_error()  # "newly initialized" notes: the head is new by design
@@ -123,6 +123,11 @@ def reinit_like(loaded: LoadedModel, seed: int) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return type(loaded.model)._from_config(cfg)
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids are ``name`` or ``org/name`` (dots allowed: ``Qwen/Qwen2.5-0.5B``)."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
 
 
 def _hub_offline() -> bool:
