@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ticketlens.core.anatomy import Anatomy
-from ticketlens.core.structure import head_kept_fractions, neuron_kept_fractions, unit_masks
+from ticketlens.core.structure import alive_units, head_kept_fractions, neuron_kept_fractions
 
 ROLE_LABEL = {"q": "Q", "k": "K", "v": "V", "qkv": "QKV", "o": "O", "ffn_in": "FFN in",
               "ffn_gate": "FFN gate", "ffn_out": "FFN out", "other": "other"}
@@ -97,8 +97,9 @@ def survival(run: Any, round: int | None = None) -> SurvivalResult:
     anatomy: Anatomy = run.anatomy
     r = run.ticket_round if round is None else round
     masks = run.mask(r)
-    units = run.units(r) if hasattr(run, "units") else unit_masks(anatomy, masks)
-    hk = head_kept_fractions(anatomy, masks).numpy()  # (L, H, 4)
+    hk_t, nk_t = head_kept_fractions(anatomy, masks), neuron_kept_fractions(anatomy, masks)
+    units = alive_units(hk_t, nk_t)  # computed once, from the fractions drawn below
+    hk = hk_t.numpy()  # (L, H, 4)
     weights = _head_weight_counts(anatomy)
     heads = []
     for name, layer, h in anatomy.heads():
@@ -108,7 +109,7 @@ def survival(run: Any, round: int | None = None) -> SurvivalResult:
             if present.any() else float("nan")
         heads.append(HeadSurvival(name, layer, h, *(float(x) for x in f), kept=kept,
                                   dead=not bool(units.head[layer, h])))
-    nk = neuron_kept_fractions(anatomy, masks).numpy()  # (L, I, 2)
+    nk = nk_t.numpy()  # (L, I, 2)
     neurons = tuple(
         LayerNeurons(layer, nk[layer, :, 0], nk[layer, :, 1],
                      int((~units.neuron[layer]).sum()), int(units.neuron[layer].sum()))

@@ -63,10 +63,14 @@ def neuron_kept_fractions(anatomy: Anatomy, masks: Masks) -> torch.Tensor:
 
 def unit_masks(anatomy: Anatomy, masks: Masks) -> UnitMasks:
     """Alive heads, neurons and FFN blocks of a weight mask (see the module doc)."""
-    heads = head_kept_fractions(anatomy, masks)
-    # a head is dead when any of its prunable slices is fully pruned (NaN = not prunable)
+    return alive_units(head_kept_fractions(anatomy, masks),
+                       neuron_kept_fractions(anatomy, masks))
+
+
+def alive_units(heads: torch.Tensor, neurons: torch.Tensor) -> UnitMasks:
+    """From kept fractions (NaN = not prunable): a unit is dead when any of its prunable
+    slices is fully pruned; an FFN block when all its neurons are."""
     head_alive = ~(heads == 0).any(dim=-1)
-    neurons = neuron_kept_fractions(anatomy, masks)
     neuron_alive = ~(neurons == 0).any(dim=-1)
     return UnitMasks(head_alive, neuron_alive, neuron_alive.any(dim=1))
 
