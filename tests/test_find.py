@@ -228,3 +228,12 @@ def test_two_process_gloo_run_matches_one_process_layout(tmp_path):
     assert run.manifest["processes"] == {"count": 2, "mask_check": "identical on 2 ranks"}
     assert [r.sparsity for r in run.rounds] == [r.sparsity for r in
                                                 ticketlens.open_run(one).rounds]
+
+
+def test_run_ticket_and_control_metric(quick_run):
+    run = ticketlens.open_run(quick_run)
+    assert run.ticket.index == run.verdict["ticket_round"] == 2
+    assert run.ticket.metrics["accuracy"] == run.verdict["ticket"]
+    for c in ("random_mask", "random_reinit"):
+        assert run.control_metric(c) == run.verdict["controls"][c]
+    assert run.control_metric("no_such_control") is None

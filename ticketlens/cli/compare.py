@@ -25,8 +25,6 @@ def run(ns: argparse.Namespace) -> int:
     if len(runs) < 2:
         raise TicketlensError("compare needs at least two runs")
     by = "weight" if ns.by == "layer" else ns.by
-    if by != "weight" and runs[0].anatomy.num_heads == 0:
-        raise TicketlensError("these runs have no heads to compare")
     try:
         result = overlap(runs, by=by)
     except ValueError as exc:

@@ -217,6 +217,16 @@ class Run:
                                               "ffn": (a.num_layers,)})
         return self._masks[key]
 
+    @property
+    def ticket(self) -> RoundInfo:
+        """The ticket round's info (sparsity, metrics, ...)."""
+        return next((r for r in self.rounds if r.index == self.ticket_round), self.rounds[-1])
+
+    def control_metric(self, control: str) -> float | None:
+        """The run's metric for a control (``random_mask``, ``random_reinit``), if run."""
+        c = self.controls.get(control)
+        return None if c is None else c.get("metrics", {}).get(self.metric)
+
     def mask(self, round_index: int | None = None) -> Masks:
         """Boolean weight masks of a round (default: the ticket round), keyed by parameter
         name and validated against the run's anatomy."""

@@ -55,8 +55,8 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
     search = _Search(setup, RunPaths(out), None, reporter)
     search.manifest["transfer"] = {
         "source": str(src.path.resolve()), "source_task": src.task,
-        "source_round": src.ticket_round, "source_sparsity": src.rounds[-1].sparsity
-        if src.rounds else None, "head_reinitialised": mismatched,
+        "source_round": src.ticket_round, "source_sparsity": src.ticket.sparsity,
+        "head_reinitialised": mismatched,
     }
     step = src.manifest.get("rewind", {}).get("step", 0) or 0
     step = step if step < setup.total_steps else 0

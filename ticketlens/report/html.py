@@ -57,9 +57,7 @@ def _summary_table(runs: list[Any]) -> str:
     for r in runs:
         v = r.verdict or {}
         metric = r.metric
-        ctrl = {c: x["metrics"].get(metric) for c, x in r.controls.items()}
-        tr = r.ticket_round
-        ticket = next((x for x in r.rounds if x.index == tr), r.rounds[-1])
+        ticket = r.ticket
         verdict = ("<span class='win'>winning</span>" if v.get("winning") else
                    "<span class='lose'>not winning</span>" if v else "–")
         rows.append(
@@ -67,7 +65,8 @@ def _summary_table(runs: list[Any]) -> str:
             f"<td>{e(r.seed)}</td><td>{ticket.sparsity:.1%}</td><td>{e(metric)}</td>"
             f"<td>{_fmt(r.rounds[0].metrics.get(metric))}</td>"
             f"<td>{_fmt(ticket.metrics.get(metric))}</td>"
-            f"<td>{_fmt(ctrl.get('random_mask'))}</td><td>{_fmt(ctrl.get('random_reinit'))}</td>"
+            f"<td>{_fmt(r.control_metric('random_mask'))}</td>"
+            f"<td>{_fmt(r.control_metric('random_reinit'))}</td>"
             f"<td>{verdict}</td></tr>")
     rows.append("</table>")
     return "".join(rows)

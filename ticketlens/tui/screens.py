@@ -47,17 +47,14 @@ class RunsScreen(Screen):
         row = t.cursor_row
         t.clear()
         for i, r in enumerate(self.app.runs):
-            rows = r.rounds
-            tr = next((x for x in rows if x.index == r.ticket_round), rows[-1])
-            m = r.metric
-            ctrl = {c: v["metrics"].get(m) for c, v in r.controls.items()}
+            rows, tr, m = r.rounds, r.ticket, r.metric
             v = r.verdict
             verdict = Text("–") if not v else (Text("winning", style="bold green") if
                                                v["winning"] else Text("not winning", "red"))
             t.add_row("✓" if i in self.selected else " ", r.path.name, r.task, _fmt(r.seed),
                       verdict, f"{tr.sparsity:.1%}", _fmt(rows[0].metrics.get(m)),
-                      _fmt(tr.metrics.get(m)), _fmt(ctrl.get("random_mask")),
-                      _fmt(ctrl.get("random_reinit")), r.model_name, key=str(i))
+                      _fmt(tr.metrics.get(m)), _fmt(r.control_metric("random_mask")),
+                      _fmt(r.control_metric("random_reinit")), r.model_name, key=str(i))
         t.move_cursor(row=min(row, len(self.app.runs) - 1))
 
     def action_open(self) -> None:
