@@ -16,9 +16,10 @@ QUICK_FIND = ["--steps", "40it", "--train-size", "512", "--dev-size", "256", "--
               "16", "--rate", "0.5", "--target-sparsity", "0.75", "--rewind", "5it"]
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m ticketlens ARGS`` in a fresh process."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+def run_cli(*args: str, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m ticketlens ARGS`` in a fresh process (``env`` added to the environment)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     return subprocess.run([sys.executable, "-m", "ticketlens", *args], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=ROOT)
 

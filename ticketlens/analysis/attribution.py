@@ -118,6 +118,11 @@ class TokenAttribution:
     evidence_share_dense: float | None
     evidence_share_ticket: float | None
     evidence_chance: float | None
+    regression: bool = False  # the target is the model's one output (a score), not a class
+
+    @property
+    def target_text(self) -> str:
+        return "the score" if self.regression else f"class {self.target}"
 
 
 @dataclass(frozen=True)
@@ -180,12 +185,15 @@ def compare_tokens(dense: torch.nn.Module, ticket: torch.nn.Module, tokenizer: A
                    evidence: Sequence[Sequence[tuple[int, int]]] | None = None, *,
                    k: int = 3, batch_size: int = 16, n_steps: int = 32,
                    max_length: int = 64) -> AttributionResult:
-    """Token attributions of ``dense`` and ``ticket`` on the same inputs and targets."""
+    """Token attributions of ``dense`` and ``ticket`` on the same inputs and targets: the
+    given labels' logits (else the dense model's predictions); a regression model's one
+    output (target 0) otherwise."""
     from ticketlens.data.batching import TensorData, collate
     from ticketlens.models.load import uses_token_types
 
+    regression = _is_regression(dense)
     enc = tokenizer.encode(list(texts), None if pairs is None else list(pairs), max_length)
-    data = TensorData(enc, list(labels) if labels is not None else [0] * len(texts))
+    data = TensorData(enc, [0] * len(texts))
     special_ids = {tokenizer.tok.token_to_id(t) for t in ("[CLS]", "[SEP]", "<s>", "</s>",
                                                            "<|endoftext|>")} - {None}
     items = []
@@ -197,7 +205,12 @@ def compare_tokens(dense: torch.nn.Module, ticket: torch.nn.Module, tokenizer: A
             batch.pop("token_type_ids", None)
         with torch.no_grad():
             dense_pred = dense(**batch).logits.argmax(-1)
-        targets = torch.tensor([labels[i] for i in idx]) if labels is not None else dense_pred
+        if regression:
+            targets = torch.zeros(len(idx), dtype=torch.long)
+        elif labels is not None:
+            targets = torch.tensor([labels[i] for i in idx])
+        else:
+            targets = dense_pred
         special = torch.isin(batch["input_ids"], torch.tensor(sorted(special_ids))) | (
             batch["attention_mask"] == 0)
         a_d, d_d = integrated_gradients(dense, batch, targets, special, tokenizer.pad_id,
@@ -220,8 +233,14 @@ def compare_tokens(dense: torch.nn.Module, ticket: torch.nn.Module, tokenizer: A
             items.append(TokenAttribution(
                 texts[i], None if pairs is None else pairs[i], tokens, int(targets[row]),
                 tuple(ad.tolist()), tuple(at.tolist()), float(d_d[row]), float(d_t[row]),
-                float(rho), len(top_d & top_t) / kk if kk else float("nan"), ev, *shares))
+                float(rho), len(top_d & top_t) / kk if kk else float("nan"), ev, *shares,
+                regression))
     return AttributionResult(k, tuple(items))
+
+
+def _is_regression(model: torch.nn.Module) -> bool:
+    return getattr(model.config, "problem_type", None) == "regression" or \
+        getattr(model.config, "num_labels", 2) == 1
 
 
 def _evidence_tokens(tokens: tuple[str, ...], text: str, pair: str | None,
@@ -294,7 +313,8 @@ def attribute_run(run: Any, *, texts: Sequence[str] = (), pairs: Sequence[str] |
     if not units:
         return res
     t, p, labels, _ = dev_sample(run, unit_examples)
-    data = TensorData(tok.encode(t, p, max_length), list(labels))
+    data = TensorData(tok.encode(t, p, max_length), list(labels),
+                      regression=_is_regression(dense))
     batches = []
     for idx in eval_batches(data, 64):
         b = collate(data, idx, tok.pad_id)

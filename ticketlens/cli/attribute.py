@@ -66,9 +66,9 @@ def _print(res) -> None:
 
     con = Console(highlight=False)
     con.print("[bold]Token attribution[/bold] (integrated gradients on the input embeddings; "
-              "green supports the target class, red opposes it)")
+              "green supports the target, red opposes it)")
     for i, item in enumerate(res.items):
-        con.print(f"\n[bold]#{i}[/bold] target class {item.target}   Spearman "
+        con.print(f"\n[bold]#{i}[/bold] target {item.target_text}   Spearman "
                   f"{item.spearman:.2f}   top-{res.k} agreement {item.topk_agreement:.2f}   "
                   f"IG delta {item.dense_delta:+.3f} / {item.ticket_delta:+.3f}")
         con.print(" dense  " + _shade(item.tokens, item.dense))

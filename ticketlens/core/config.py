@@ -100,20 +100,30 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    task: str = _opt("sentiment", "built-in task (sentiment, agreement, paraphrase) or a "
-                     "CSV/TSV/JSONL training file (for mlm/clm also a .txt, one text a line)")
+    task: str = _opt("sentiment", "built-in task (sentiment, agreement, paraphrase), a "
+                     "CSV/TSV/JSONL training file (for mlm/clm also a .txt, one text a line), "
+                     "a folder saved by datasets, or a Hugging Face dataset name: glue/sst2, "
+                     "owner/name, name:config (needs ticketlens[hub])")
     dev_file: str = _opt("", "dev file for a file task (default: split off --dev-fraction)")
-    dev_fraction: float = _opt(0.1, "share of a file task held out as dev when no --dev-file")
+    dev_fraction: float = _opt(0.1, "share of the training data held out as dev when there "
+                               "is no --dev-file or dev split")
+    train_split: str = _opt("train", "split of a dataset to train on")
+    dev_split: str = _opt("auto", "split of a dataset to evaluate on (auto: the first labelled "
+                          "of validation, validation_matched, dev, valid, test; else "
+                          "--dev-fraction of train)")
     text_column: str = _opt("", "text column of a file task (default: text/sentence/sentence1)")
     text_pair_column: str = _opt("", "second text column for sentence pairs "
                                  "(default: text_b/sentence2 when present)")
-    label_column: str = _opt("label", "label column of a file task")
+    label_column: str = _opt("label", "label column (class names or ids; numeric scores for "
+                             "a regression task)")
     max_length: int = _opt(64, "truncate inputs to this many tokens")
-    train_size: int = _opt(0, "use at most this many training examples (0: all)")
+    train_size: int = _opt(0, "use at most this many training examples (0: all; files: the "
+                           "first rows, HF datasets: a seeded random subset)")
     dev_size: int = _opt(0, "use at most this many dev examples (0: all)")
-    metric: str = _opt("auto", "the task's metric: accuracy, f1 (binary), mcc (binary); auto: "
-                       "mcc for CoLA, f1 for MRPC/QQP, else accuracy",
-                       choices=("auto", "accuracy", "f1", "mcc"))
+    metric: str = _opt("auto", "the task's metric: accuracy, f1 (binary), mcc (binary), pearson "
+                       "or spearman (regression on numeric scores); auto: mcc for CoLA, f1 for "
+                       "MRPC/QQP, pearson for STS-B and fractional scores, else accuracy",
+                       choices=("auto", "accuracy", "f1", "mcc", "pearson", "spearman"))
     data_seed: int = _opt(1234, "seed that generates built-in tasks and file splits "
                           "(kept apart from --seed so every seed sees the same data)")
 

@@ -11,10 +11,12 @@ from ticketlens.data.tokenizer import Encoded
 
 @dataclass
 class TensorData:
-    """An encoded split: token ids, token type ids, labels."""
+    """An encoded split: token ids, token type ids, labels (class ids, or float scores when
+    ``regression``)."""
 
     enc: Encoded
-    labels: list[int]
+    labels: list
+    regression: bool = False
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -68,7 +70,8 @@ def collate(data: TensorData, idx: list[int], pad_id: int) -> dict[str, torch.Te
         types[row, : len(s)] = torch.tensor(data.enc.token_type_ids[i])
         attn[row, : len(s)] = 1
     return {"input_ids": ids, "attention_mask": attn, "token_type_ids": types,
-            "labels": torch.tensor([data.labels[i] for i in idx], dtype=torch.long)}
+            "labels": torch.tensor([data.labels[i] for i in idx],
+                                   dtype=torch.float32 if data.regression else torch.long)}
 
 
 def lm_collate(data: TensorData, idx: list[int], pad_id: int, objective: str,

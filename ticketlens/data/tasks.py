@@ -1,7 +1,15 @@
-"""Resolve a task spec (a built-in name or a file) into labelled train and dev splits."""
+"""Resolve a task spec into labelled train and dev splits.
+
+A spec is a built-in task name, a CSV/TSV/JSONL file (for mlm/clm also a ``.txt`` corpus), a
+folder saved with ``datasets``' ``save_to_disk``, or a Hugging Face dataset name
+(``glue/sst2``, ``owner/name``, ``name:config``). Every source goes through one assembly step:
+labels become class ids (or float scores for a regression task such as STS-B), a dev split is
+held out when there is none, and the sizes are capped.
+"""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,14 +17,18 @@ from typing import Any
 
 from ticketlens.core.config import DataConfig
 from ticketlens.core.errors import DataError
-from ticketlens.data import synthetic
+from ticketlens.data import hub, synthetic
 from ticketlens.data.files import PAIR_CANDIDATES, TEXT_CANDIDATES, pick_column, read_table
+
+FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".txt")
+GLUE_METRICS = {"cola": "mcc", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
+REGRESSION_METRICS = ("pearson", "spearman")
 
 
 @dataclass
 class Split:
     texts: list[str]
-    labels: list[int]
+    labels: list  # class ids (int) or scores (float, regression)
     pairs: list[str] | None = None
     evidence: list[tuple[tuple[int, int], ...]] | None = None
 
@@ -30,17 +42,23 @@ class Split:
                      None if self.pairs is None else self.pairs[:n],
                      None if self.evidence is None else self.evidence[:n])
 
+    def take(self, idx: list[int]) -> Split:
+        return Split([self.texts[i] for i in idx], [self.labels[i] for i in idx],
+                     None if self.pairs is None else [self.pairs[i] for i in idx],
+                     None if self.evidence is None else [self.evidence[i] for i in idx])
+
 
 @dataclass
 class TaskData:
     name: str
-    source: str  # "builtin" | "file"
-    label_names: tuple[str, ...]
+    source: str  # "builtin" | "file" | "dataset" (saved folder) | "hub"
+    label_names: tuple[str, ...]  # ("score",) for a regression task
     train: Split
     dev: Split
     metric: str = "accuracy"
     description: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    regression: bool = False
 
     @property
     def num_labels(self) -> int:
@@ -53,30 +71,58 @@ class TaskData:
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "metric": self.metric,
                 "num_labels": self.num_labels, "label_names": list(self.label_names),
-                "is_pair": self.is_pair, "train_size": len(self.train),
-                "dev_size": len(self.dev), "description": self.description, **self.files}
+                "regression": self.regression, "is_pair": self.is_pair,
+                "train_size": len(self.train), "dev_size": len(self.dev),
+                "description": self.description, **self.files}
+
+
+@dataclass
+class _Raw:
+    """A split as read: labels are strings (files), ints (class ids) or floats (scores)."""
+
+    texts: list[str]
+    pairs: list[str] | None
+    labels: list
 
 
 def load_task(cfg: DataConfig, objective: str = "classification") -> TaskData:
-    """Train and dev splits; for mlm/clm a ``.txt`` file (one text a line) is a corpus."""
-    if objective != "classification" and Path(cfg.task).suffix.lower() == ".txt":
+    lm = objective != "classification"
+    path = Path(cfg.task)
+    if lm and path.suffix.lower() == ".txt":
         task = _corpus(cfg)
     elif cfg.task in synthetic.TASKS:
         task = _builtin(cfg)
-    elif Path(cfg.task).suffix or Path(cfg.task).exists():
-        task = _from_files(cfg)
+    elif path.suffix.lower() in FILE_SUFFIXES or path.is_file():
+        task = _from_files(cfg, lm)
+    elif path.is_dir():
+        if not hub.is_saved_dataset(path):
+            raise DataError(f"{path}: a folder, but not one saved by datasets' save_to_disk "
+                            "(no dataset_dict.json); give a file instead")
+        task = _from_datasets(cfg, hub.load_saved(path), _dir_task_name(path), "dataset",
+                              {"dataset": str(path.resolve())}, lm)
+    elif (name := hub.parse_name(cfg.task)) is not None:
+        try:
+            splits = hub.load_hub(name)
+        except DataError as exc:
+            if "/" in cfg.task or ":" in cfg.task:
+                raise
+            raise DataError(f"unknown task {cfg.task!r}: not a built-in task "
+                            f"({', '.join(synthetic.TASKS)}) or a file, and as a Hugging Face "
+                            f"dataset: {exc}") from None
+        task = _from_datasets(cfg, splits, name.task_name, "hub", {"dataset": str(name)}, lm)
     else:
         raise DataError(f"unknown task {cfg.task!r}: use a built-in task "
-                        f"({', '.join(synthetic.TASKS)}) or a .csv/.tsv/.jsonl file")
+                        f"({', '.join(synthetic.TASKS)}), a .csv/.tsv/.jsonl file, a saved "
+                        "dataset folder or a Hugging Face dataset name such as glue/sst2")
     task.train = task.train.head(cfg.train_size)
     task.dev = task.dev.head(cfg.dev_size)
-    task.metric = _metric(cfg.metric, task)
     if len(task.train) < 2 or len(task.dev) < 1:
         raise DataError(f"task {task.name!r}: too few examples "
                         f"({len(task.train)} train, {len(task.dev)} dev)")
     return task
 
 
+# --------------------------------------------------------------------------- sources
 def _builtin(cfg: DataConfig) -> TaskData:
     spec = synthetic.TASKS[cfg.task]
     sizes = synthetic.DEFAULT_SIZES
@@ -87,71 +133,107 @@ def _builtin(cfg: DataConfig) -> TaskData:
                      [e.text_pair or "" for e in exs] if spec.is_pair else None,
                      [e.evidence for e in exs])
 
-    return TaskData(cfg.task, "builtin", spec.label_names, split(examples[: sizes["train"]]),
+    task = TaskData(cfg.task, "builtin", spec.label_names, split(examples[: sizes["train"]]),
                     split(examples[sizes["train"]:]), description=spec.description)
+    if cfg.metric in REGRESSION_METRICS:
+        raise DataError(f"--metric {cfg.metric} needs numeric scores; the built-in task "
+                        f"{cfg.task!r} has classes")
+    task.metric = _class_metric(cfg.metric, task.name, task.num_labels)
+    return task
 
 
-def _read_split(path: str, cfg: DataConfig) -> tuple[list[str], list[str] | None, list[str]]:
+def _columns(where: str, columns: list[str], cfg: DataConfig, name: str,
+             lm: bool) -> tuple[str, str | None, str | None]:
+    """(text, pair or None, label or None for an LM corpus) columns of a table."""
+    glue = hub.GLUE_COLUMNS.get(name.lower())
+    if glue and not cfg.text_column and all(c is None or c in columns for c in glue):
+        text_col, pair_col = glue
+        if cfg.text_pair_column:
+            pair_col = pick_column(where, columns, cfg.text_pair_column, (), "text pair",
+                                   "--text-pair-column")
+    else:
+        text_col = pick_column(where, columns, cfg.text_column, TEXT_CANDIDATES, "text",
+                               "--text-column")
+        if text_col is None:
+            raise DataError(f"{where}: no text column found (columns: {', '.join(columns)}); "
+                            "choose one with --text-column")
+        pair_col = pick_column(where, columns, cfg.text_pair_column, PAIR_CANDIDATES,
+                               "text pair", "--text-pair-column")
+        if pair_col == text_col:
+            pair_col = None
+    label_col: str | None = cfg.label_column
+    if label_col not in columns:
+        if not lm:
+            raise DataError(f"{where}: no label column {label_col!r} (columns: "
+                            f"{', '.join(columns)}); choose one with --label-column")
+        label_col = None
+    return text_col, pair_col, label_col
+
+
+def _read_split(path: str, cfg: DataConfig, name: str, lm: bool) -> _Raw:
     columns, rows = read_table(path)
-    text_col = pick_column(path, columns, cfg.text_column, TEXT_CANDIDATES, "text",
-                           "--text-column")
-    if text_col is None:
-        raise DataError(f"{path}: no text column found (columns: {', '.join(columns)}); "
-                        "choose one with --text-column")
-    pair_col = pick_column(path, columns, cfg.text_pair_column, PAIR_CANDIDATES, "text pair",
-                           "--text-pair-column")
-    if cfg.label_column not in columns:
-        raise DataError(f"{path}: no label column {cfg.label_column!r} (columns: "
-                        f"{', '.join(columns)}); choose one with --label-column")
+    text_col, pair_col, label_col = _columns(path, columns, cfg, name, lm)
     texts = [r[text_col] for r in rows]
     pairs = [r[pair_col] for r in rows] if pair_col else None
-    labels = [r[cfg.label_column].strip() for r in rows]
-    for i, lab in enumerate(labels):
-        if lab == "":
-            raise DataError(f"{path}: row {i + 2} has an empty label")
-    return texts, pairs, labels
+    labels = [r[label_col].strip() for r in rows] if label_col else [""] * len(rows)
+    if label_col:
+        for i, lab in enumerate(labels):
+            if lab == "":
+                raise DataError(f"{path}: row {i + 2} has an empty label")
+    return _Raw(texts, pairs, labels)
 
 
-def _from_files(cfg: DataConfig) -> TaskData:
-    texts, pairs, raw = _read_split(cfg.task, cfg)
-    names = _label_names(raw)
-    index = {n: i for i, n in enumerate(names)}
-    train = Split(texts, [index[x] for x in raw], pairs)
+def _from_files(cfg: DataConfig, lm: bool) -> TaskData:
+    name = _file_task_name(Path(cfg.task))
+    train = _read_split(cfg.task, cfg, name, lm)
     files = {"train_file": str(Path(cfg.task).resolve())}
+    dev = None
     if cfg.dev_file:
-        dtexts, dpairs, draw = _read_split(cfg.dev_file, cfg)
-        unknown = sorted(set(draw) - set(index))
-        if unknown:
-            raise DataError(f"{cfg.dev_file}: labels not seen in training: {unknown[:5]}")
-        if (dpairs is None) != (pairs is None):
-            raise DataError(f"{cfg.dev_file}: train and dev files disagree on sentence pairs")
-        dev = Split(dtexts, [index[x] for x in draw], dpairs)
+        dev = _read_split(cfg.dev_file, cfg, name, lm)
         files["dev_file"] = str(Path(cfg.dev_file).resolve())
-    else:
-        order = list(range(len(train)))
-        random.Random(cfg.data_seed).shuffle(order)
-        n_dev = max(1, round(cfg.dev_fraction * len(order)))
-        dev, train = _take(train, order[:n_dev]), _take(train, order[n_dev:])
-    return TaskData(_file_task_name(Path(cfg.task)), "file", names, train, dev, files=files)
+    return _assemble(cfg, name, "file", train, dev, None, files, lm, where=cfg.dev_file)
 
 
-def _file_task_name(path: Path) -> str:
-    """``data/sst2/train.tsv`` -> ``sst2``; ``reviews.csv`` -> ``reviews``."""
-    if path.stem.lower() in ("train", "training", "data", "all") and path.parent.name:
-        return path.resolve().parent.name
-    return path.stem
+def _from_datasets(cfg: DataConfig, splits: dict[str, Any], name: str, source: str,
+                   files: dict[str, str], lm: bool) -> TaskData:
+    where = files["dataset"]
+    some = next(iter(splits.values()), None)
+    if some is None:
+        raise DataError(f"{where}: the dataset has no splits")
+    label = cfg.label_column if cfg.label_column in some.column_names else None
+    train_name, dev_name = hub.pick_splits(splits, cfg.train_split, cfg.dev_split,
+                                           None if lm else label, where)
+    train_ds = splits[train_name]
+    text_col, pair_col, label_col = _columns(f"{where}[{train_name}]", train_ds.column_names,
+                                             cfg, name, lm)
+    names = hub.class_names(train_ds, label_col) if label_col and not lm else None
 
+    def raw(ds: Any, split: str, n: int) -> _Raw:
+        missing = [c for c in (text_col, pair_col, label_col) if c and c not in ds.column_names]
+        if missing:
+            raise DataError(f"{where}[{split}]: no column {missing[0]!r}")
+        if label_col and not lm and names:
+            keep = [i for i, y in enumerate(ds[label_col]) if y != -1]  # -1: GLUE test rows
+            if len(keep) < len(ds):
+                ds = ds.select(keep)
+            if len(ds) == 0:
+                raise DataError(f"{where}[{split}]: no labelled rows; choose another split "
+                                "with --dev-split")
+        ds = hub.sample(ds, n, cfg.data_seed)
+        texts = [t or "" for t in ds[text_col]]
+        pairs = [t or "" for t in ds[pair_col]] if pair_col else None
+        labels = list(ds[label_col]) if label_col else [""] * len(ds)
+        if any(y is None for y in labels):
+            raise DataError(f"{where}[{split}]: some rows have no label")
+        return _Raw(texts, pairs, labels)
 
-GLUE_METRICS = {"cola": "mcc", "mrpc": "f1", "qqp": "f1"}
-
-
-def _metric(choice: str, task: TaskData) -> str:
-    """The GLUE convention when ``auto`` (by task name); F1 and MCC need two labels."""
-    metric = GLUE_METRICS.get(task.name.lower(), "accuracy") if choice == "auto" else choice
-    if metric in ("f1", "mcc") and task.num_labels != 2:
-        raise DataError(f"--metric {metric} needs a binary task; {task.name!r} has "
-                        f"{task.num_labels} labels")
-    return metric
+    # Cap before converting (a seeded random subset); when dev is held out of train, the
+    # held-out split is random already and load_task's cap takes its first rows.
+    train = raw(train_ds, train_name, cfg.train_size if dev_name else 0)
+    dev = raw(splits[dev_name], dev_name, cfg.dev_size) if dev_name else None
+    files = {**files, "train_split": train_name, "dev_split": dev_name or f"{train_name} "
+             f"(held out {cfg.dev_fraction:g})"}
+    return _assemble(cfg, name, source, train, dev, names, files, lm, where=where)
 
 
 def _corpus(cfg: DataConfig) -> TaskData:
@@ -164,25 +246,150 @@ def _corpus(cfg: DataConfig) -> TaskData:
         raise DataError(f"{p}: not UTF-8 text") from None
     if len(lines) < 3:
         raise DataError(f"{p}: a corpus needs at least 3 non-empty lines")
-    order = list(range(len(lines)))
-    random.Random(cfg.data_seed).shuffle(order)
-    n_dev = max(1, round(cfg.dev_fraction * len(order)))
-    split = Split(lines, [0] * len(lines))
-    return TaskData(_file_task_name(p), "file", ("text",), _take(split, order[n_dev:]),
-                    _take(split, order[:n_dev]), files={"train_file": str(p.resolve())})
+    return _assemble(cfg, _file_task_name(p), "file", _Raw(lines, None, [""] * len(lines)),
+                     None, None, {"train_file": str(p.resolve())}, True, where=str(p))
 
 
-def _take(s: Split, idx: list[int]) -> Split:
-    return Split([s.texts[i] for i in idx], [s.labels[i] for i in idx],
-                 None if s.pairs is None else [s.pairs[i] for i in idx])
+# --------------------------------------------------------------------------- assembly
+def _assemble(cfg: DataConfig, name: str, source: str, train: _Raw, dev: _Raw | None,
+              names: tuple[str, ...] | None, files: dict[str, str], lm: bool,
+              where: str) -> TaskData:
+    if lm:  # a corpus: texts only (empty lines carry nothing to predict)
+        def keep(r: _Raw) -> Split:
+            idx = [i for i, t in enumerate(r.texts) if t.strip()]
+            return Split([r.texts[i] for i in idx], [0] * len(idx),
+                         None if r.pairs is None else [r.pairs[i] for i in idx])
+
+        task = _held_out(cfg, TaskData(name, source, ("text",), keep(train),
+                                       keep(dev) if dev else Split([], []), files=files), dev)
+        task.metric = "perplexity"
+        return task
+    if dev is not None and (dev.pairs is None) != (train.pairs is None):
+        raise DataError(f"{where}: train and dev disagree on sentence pairs")
+    regression = _is_regression(cfg.metric, name, train.labels)
+    if regression:
+        label_names: tuple[str, ...] = ("score",)
+        to_label: Any = _scores(where)
+    elif names:  # class ids with names (a datasets ClassLabel)
+        label_names = names
+        to_label = _class_ids(len(names), where)
+    else:
+        label_names = _label_names([str(x) for x in train.labels])
+        index = {n: i for i, n in enumerate(label_names)}
+
+        def to_label(values: list, split: str) -> list[int]:
+            unknown = sorted({str(v) for v in values} - set(index))
+            if unknown:
+                raise DataError(f"{where or split}: labels not seen in training: "
+                                f"{unknown[:5]}")
+            return [index[str(v)] for v in values]
+
+    def convert(r: _Raw, split: str) -> Split:
+        return Split(r.texts, to_label(r.labels, split), r.pairs)
+
+    task = TaskData(name, source, label_names, convert(train, "train"),
+                    convert(dev, "dev") if dev else Split([], []), files=files,
+                    regression=regression)
+    task = _held_out(cfg, task, dev)
+    task.metric = (_regression_metric(cfg.metric, name) if regression
+                   else _class_metric(cfg.metric, name, task.num_labels))
+    return task
+
+
+def _held_out(cfg: DataConfig, task: TaskData, dev: _Raw | None) -> TaskData:
+    """Hold out a seeded ``dev_fraction`` of train when the source has no dev split."""
+    if dev is None:
+        order = list(range(len(task.train)))
+        random.Random(cfg.data_seed).shuffle(order)
+        n_dev = max(1, round(cfg.dev_fraction * len(order)))
+        task.dev, task.train = task.train.take(order[:n_dev]), task.train.take(order[n_dev:])
+    return task
+
+
+def _is_regression(choice: str, name: str, labels: list) -> bool:
+    """Scores, not classes: ``--metric pearson|spearman``, STS-B, or (auto) numeric labels
+    with fractional values."""
+    if choice in REGRESSION_METRICS:
+        return True
+    if choice != "auto":
+        return False
+    if name.lower() == "stsb":
+        return True
+    values = [_number(x) for x in labels[:10000]]
+    return all(v is not None for v in values) and any(not v.is_integer() for v in values)
+
+
+def _number(x: Any) -> float | None:
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, int | float):
+        return float(x)
+    try:
+        v = float(str(x))
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _scores(where: str):
+    def convert(values: list, split: str) -> list[float]:
+        out = []
+        for i, x in enumerate(values):
+            v = _number(x)
+            if v is None:
+                raise DataError(f"{where or split}: label {x!r} (row {i + 1} of {split}) is "
+                                "not a number; a regression task needs numeric scores")
+            out.append(v)
+        return out
+
+    return convert
+
+
+def _class_ids(n: int, where: str):
+    def convert(values: list, split: str) -> list[int]:
+        bad = [v for v in values if not (isinstance(v, int) and 0 <= v < n)]
+        if bad:
+            raise DataError(f"{where}[{split}]: label {bad[0]!r} is not one of the {n} classes")
+        return list(values)
+
+    return convert
+
+
+def _class_metric(choice: str, name: str, num_labels: int) -> str:
+    """The GLUE convention when ``auto`` (by task name); F1 and MCC need two labels."""
+    metric = GLUE_METRICS.get(name.lower(), "accuracy") if choice == "auto" else choice
+    if metric in ("f1", "mcc") and num_labels != 2:
+        raise DataError(f"--metric {metric} needs a binary task; {name!r} has "
+                        f"{num_labels} labels")
+    return metric
+
+
+def _regression_metric(choice: str, name: str) -> str:
+    if choice == "auto":
+        return "pearson"
+    if choice not in REGRESSION_METRICS:
+        raise DataError(f"--metric {choice} needs classes; {name!r} has numeric scores "
+                        "(use pearson or spearman)")
+    return choice
+
+
+def _file_task_name(path: Path) -> str:
+    """``data/sst2/train.tsv`` -> ``sst2``; ``reviews.csv`` -> ``reviews``."""
+    if path.stem.lower() in ("train", "training", "data", "all") and path.parent.name:
+        return path.resolve().parent.name
+    return path.stem
+
+
+def _dir_task_name(path: Path) -> str:
+    return path.resolve().name
 
 
 def _label_names(raw: list[str]) -> tuple[str, ...]:
     uniq = set(raw)
+    if len(uniq) < 2:
+        raise DataError(f"only one label value in the data: {next(iter(uniq))!r}")
     if all(x.lstrip("-").isdigit() for x in uniq):
         ints = sorted(int(x) for x in uniq)
         if ints == list(range(len(ints))):
             return tuple(str(i) for i in ints)
-    if len(uniq) < 2:
-        raise DataError(f"only one label value in the data: {next(iter(uniq))!r}")
     return tuple(sorted(uniq))

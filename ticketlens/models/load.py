@@ -12,7 +12,6 @@ Presets are small random-init configs built locally (no download):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 
 from ticketlens.core.errors import ModelError
+from ticketlens.core.hub import first_line, hub_offline
 
 PRESETS = ("tiny-bert", "tiny-distilbert", "tiny-gpt2", "tiny-llama")
 
@@ -40,7 +40,8 @@ class LoadedModel:
 def preset_config(name: str, vocab_size: int, num_labels: int, pad_id: int) -> Any:
     import transformers as tf
 
-    common = dict(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=pad_id)
+    common = dict(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=pad_id,
+                  problem_type=_problem_type(num_labels))
     if name == "tiny-bert":
         return tf.BertConfig(hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
                              intermediate_size=256, max_position_embeddings=128,
@@ -57,6 +58,11 @@ def preset_config(name: str, vocab_size: int, num_labels: int, pad_id: int) -> A
                               num_attention_heads=4, num_key_value_heads=2,
                               max_position_embeddings=128, **common)
     raise ModelError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+
+
+def _problem_type(num_labels: int) -> str:
+    """One output is a regression (STS-B: mean squared error on a score), else classes."""
+    return "regression" if num_labels == 1 else "single_label_classification"
 
 
 def uses_token_types(config: Any) -> bool:
@@ -93,24 +99,26 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
     is_folder = folder.is_dir()
     if not is_folder and _looks_like_path(name):
         raise ModelError(f"{name}: no such model folder")
-    offline = local_only if local_only is not None else _hub_offline()
+    offline = local_only if local_only is not None else hub_offline()
     tf.logging.set_verbosity_error()  # "newly initialized" notes: the head is new by design
     kwargs: dict[str, Any] = {"local_files_only": True} if (is_folder or offline) else {}
     try:
         cfg = tf.AutoConfig.from_pretrained(name, num_labels=num_labels, **kwargs)
-        if objective == "classification" and getattr(cfg, "pad_token_id", None) is None:
-            cfg.pad_token_id = getattr(cfg, "eos_token_id", None)
+        if objective == "classification":
+            cfg.problem_type = _problem_type(num_labels)
+            if getattr(cfg, "pad_token_id", None) is None:
+                cfg.pad_token_id = getattr(cfg, "eos_token_id", None)
         model = model_class(objective).from_pretrained(name, config=cfg, **kwargs)
     except OSError as exc:
         if is_folder:
-            raise ModelError(f"{name}: not a loadable HF model folder ({_first_line(exc)})") \
+            raise ModelError(f"{name}: not a loadable HF model folder ({first_line(exc)})") \
                 from None
         raise ModelError(
             f"model {name!r} is not a preset ({', '.join(PRESETS)}), not a local folder, and "
             f"not in the local HF cache{' (the hub is unreachable)' if offline else ''}"
         ) from None
     except ValueError as exc:
-        raise ModelError(f"{name}: cannot build a {objective} model ({_first_line(exc)})") \
+        raise ModelError(f"{name}: cannot build a {objective} model ({first_line(exc)})") \
             from None
     tok = folder / "tokenizer.json" if is_folder else _cached_tokenizer(name)
     return LoadedModel(model, name, "folder" if is_folder else "hub", True,
@@ -130,22 +138,6 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
 
 
-def _hub_offline() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "True"):
-        return True
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    try:  # a quick reachability probe so an offline machine fails in seconds, not minutes
-        socket.create_connection((url.hostname, url.port or 443), timeout=3).close()
-        return False
-    except OSError:
-        return True
-
-
 def _cached_tokenizer(name: str) -> Path | None:
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -154,10 +146,6 @@ def _cached_tokenizer(name: str) -> Path | None:
         return Path(p) if isinstance(p, str) else None
     except Exception:
         return None
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def model_from_run(run: Any, which: str = "ticket", *,

@@ -7,7 +7,7 @@ import math
 import torch
 
 HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "mcc": True, "pearson": True,
-                    "perplexity": False}
+                    "spearman": True, "perplexity": False}
 
 
 def accuracy(preds: torch.Tensor, labels: torch.Tensor) -> float:
@@ -39,3 +39,15 @@ def classification_metrics(preds: torch.Tensor, labels: torch.Tensor,
     elif main == "mcc":
         out["mcc"] = mcc(preds, labels)
     return out
+
+
+def regression_metrics(preds: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Pearson and Spearman correlation (GLUE reports both for STS-B) and the mean squared
+    error; a correlation is 0 when undefined (constant predictions, as early in training)."""
+    from scipy import stats
+
+    p, y = preds.double().numpy(), labels.double().numpy()
+    constant = len(p) < 2 or float(p.std()) == 0.0 or float(y.std()) == 0.0
+    return {"pearson": 0.0 if constant else float(stats.pearsonr(p, y).statistic),
+            "spearman": 0.0 if constant else float(stats.spearmanr(p, y).statistic),
+            "mse": float(((p - y) ** 2).mean())}

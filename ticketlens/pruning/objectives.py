@@ -1,6 +1,7 @@
 """What a phase trains and how it is judged: batches and metrics per objective.
 
-- ``classification``: the task's labels; the task's metric (accuracy, or F1 / MCC).
+- ``classification``: the task's labels; the task's metric (accuracy, or F1 / MCC); for a
+  regression task (STS-B) one output trained with mean squared error, judged by Pearson.
 - ``mlm`` / ``clm``: masked or causal language modelling on the task's texts; perplexity on
   dev (lower is better). MLM masking is drawn from a generator seeded per phase, and the dev
   masking from a fixed seed, so every round and control is scored on the same masked tokens.
@@ -16,7 +17,7 @@ import torch
 
 from ticketlens.data.batching import TensorData, collate, lm_collate
 from ticketlens.models.load import uses_token_types
-from ticketlens.pruning.metrics import classification_metrics
+from ticketlens.pruning.metrics import classification_metrics, regression_metrics
 from ticketlens.pruning.train import evaluate, evaluate_lm
 
 DEV_MASKING_SEED = 1234
@@ -50,6 +51,8 @@ def evaluate_metrics(acc: Any, model: torch.nn.Module, setup: Any,
     if setup.objective == "classification":
         preds, loss = evaluate(acc, model, dev, batch_size=batch_size,
                                pad_id=setup.tokenizer.pad_id, batch_fn=fn)
+        if dev.regression:
+            return {**regression_metrics(preds, torch.tensor(dev.labels)), "loss": loss}
         return {**classification_metrics(preds, torch.tensor(dev.labels), setup.task.metric),
                 "loss": loss}
     loss = evaluate_lm(acc, model, dev, batch_size=batch_size, batch_fn=fn,

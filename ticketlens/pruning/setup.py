@@ -68,7 +68,7 @@ def prepare(cfg: FindConfig) -> Setup:
 
     def encode(split) -> TensorData:
         return TensorData(tokenizer.encode(split.texts, split.pairs, cfg.data.max_length),
-                          split.labels)
+                          split.labels, regression=task.regression)
 
     train, dev = encode(task.train), encode(task.dev)
     per_epoch = math.ceil(len(train) / cfg.train.batch_size)

@@ -138,16 +138,18 @@ def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 @torch.no_grad()
 def evaluate(accelerator, model: torch.nn.Module, data: TensorData, *, batch_size: int,
              pad_id: int, batch_fn: Callable | None = None) -> tuple[torch.Tensor, float]:
-    """(predicted labels in data order, mean loss) over the whole split."""
+    """(predictions in data order: class ids, or scores for a regression split; mean loss)
+    over the whole split."""
     model.eval()
     batch_fn = batch_fn or (lambda idx: collate(data, idx, pad_id))
-    preds = torch.empty(len(data), dtype=torch.long)
+    preds = torch.empty(len(data), dtype=torch.float32 if data.regression else torch.long)
     loss_sum, n = 0.0, 0
     for idx in eval_batches(data, batch_size):
         batch = {k: v.to(accelerator.device) for k, v in batch_fn(idx).items()}
         with accelerator.autocast():
             out = model(**batch)
-        preds[idx] = out.logits.argmax(-1).cpu()
+        logits = out.logits.float()
+        preds[idx] = (logits[:, 0] if data.regression else logits.argmax(-1)).cpu()
         loss_sum += float(out.loss) * len(idx)
         n += len(idx)
     model.train()

@@ -296,7 +296,7 @@ class RunScreen(Screen):
                 out.append(" ")
             out.append("\n")
         out.append(f"\nSpearman {item.spearman:.2f}, top-{res.k} agreement "
-                   f"{item.topk_agreement:.2f}, target class {item.target}")
+                   f"{item.topk_agreement:.2f}, target {item.target_text}")
         self.app.call_from_thread(self.query_one("#attr-out", Static).update, out)
 
 
