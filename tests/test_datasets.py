@@ -13,8 +13,8 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 
-from tests.conftest import run_cli
 from ticketlens.core.config import DataConfig
 from ticketlens.core.errors import DataError
 from ticketlens.data import hub
@@ -114,7 +114,7 @@ def test_hub_name_loads_through_datasets(monkeypatch):
     task = load_task(DataConfig(task="glue/mrpc"))
     # GLUE on the hub is nyu-mll/glue with the task as config; offline -> cache only
     assert calls == [("nyu-mll/glue", "mrpc", True, True)]
-    assert constants.HF_HUB_OFFLINE == before  # restored
+    assert before == constants.HF_HUB_OFFLINE  # restored
     assert task.source == "hub" and task.name == "mrpc" and task.is_pair
     assert task.metric == "f1"  # the GLUE metric of MRPC
     assert task.info()["dataset"] == "nyu-mll/glue:mrpc"

@@ -206,18 +206,21 @@ def test_mlm_masking_is_seeded_and_bert_like():
     assert 0.7 < masked[chosen].float().mean() < 0.9  # ~80% of them become [MASK]
 
 
+def _torchrun(*args: str) -> list[str]:
+    import shutil as sh
+
+    torchrun = sh.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    return [torchrun, "--nproc_per_node=2", "-m", "ticketlens", *args]
+
+
 def test_two_process_gloo_run_matches_one_process_layout(tmp_path):
     """`torchrun --nproc_per_node=2` on CPU (gloo): every pruning step's mask is checked
     identical on both ranks; only rank 0 writes and prints; the run directory holds the
     same files as a one-process run (metrics differ: each rank sees half of each batch)."""
-    import shutil as sh
-
-    torchrun = sh.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
     args = [*QUICK_FIND, "--steps", "20it", "--no-controls", "--quiet"]
     two, one = tmp_path / "two", tmp_path / "one"
-    proc = subprocess.run([torchrun, "--nproc_per_node=2", "-m", "ticketlens", "find", *args,
-                           "--out", str(two)], capture_output=True, text=True, timeout=600,
-                          cwd=ROOT)
+    proc = subprocess.run(_torchrun("find", *args, "--out", str(two)), capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("the ticket reaches") == 1  # rank 0 only
     assert run_cli("find", *args, "--out", str(one)).returncode == 0
@@ -228,6 +231,64 @@ def test_two_process_gloo_run_matches_one_process_layout(tmp_path):
     assert run.manifest["processes"] == {"count": 2, "mask_check": "identical on 2 ranks"}
     assert [r.sparsity for r in run.rounds] == [r.sparsity for r in
                                                 ticketlens.open_run(one).rounds]
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc), children first found first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def test_two_process_run_resumes_after_kill(tmp_path):
+    """A 2-process run SIGKILLed inside round 2 (launcher and both workers), resumed by the
+    same torchrun command, ends with the masks of an uninterrupted 2-process run."""
+    args = ["find", *QUICK_FIND, "--steps", "30it", "--target-sparsity", "0.875",
+            "--no-controls", "--quiet"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    proc = subprocess.run(_torchrun(*args, "--out", str(straight)), capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    launcher = subprocess.Popen(_torchrun(*args, "--out", str(killed)), cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "masks" / "round_001.safetensors").exists():
+        assert launcher.poll() is None and time.time() < deadline, "run ended before the kill"
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside round 2's training
+    for pid in [launcher.pid, *_descendants(launcher.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    launcher.wait()
+    time.sleep(0.5)
+    run = ticketlens.open_run(killed)
+    assert run.manifest["status"] == "running" and len(run.rounds) < 4
+
+    proc = subprocess.run(_torchrun(*args, "--out", str(killed)), capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = _masks_of(straight), _masks_of(killed)
+    assert set(a) == set(b) == {0, 1, 2, 3}
+    for r in a:
+        for n in a[r]:
+            assert torch.equal(a[r][n], b[r][n]), (r, n)
+    resumed = ticketlens.open_run(killed)
+    assert resumed.manifest["status"] == "complete"
+    assert resumed.manifest["processes"]["count"] == 2
+    assert not list(killed.rglob(".tmp-*"))
 
 
 def test_run_ticket_and_control_metric(quick_run):

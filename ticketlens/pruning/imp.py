@@ -52,7 +52,13 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only rank 0 talks and writes
         reporter = Reporter()
     paths = RunPaths(out)
-    manifest = _open_or_create(paths, cfg, overwrite)
+    acc = make_accelerator(cfg.train)
+    # Under several processes rank 0 alone may clear (--overwrite) or create the directory;
+    # the others read what it left, after a barrier.
+    manifest = _open_or_create(paths, cfg, overwrite) if acc.is_main_process else None
+    acc.wait_for_everyone()
+    if not acc.is_main_process:
+        manifest = _open_or_create(paths, cfg, overwrite=False)
     if manifest is not None and manifest.get("status") == "complete":
         reporter.line(f"{out}: already complete; nothing to do")
         return out
@@ -63,7 +69,7 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
         f"({len(setup.train)} train / {len(setup.dev)} dev), seed {cfg.seed}, "
         f"{setup.total_steps} steps a round, rewind {setup.rewind}, "
         f"target sparsity {cfg.prune.target_sparsity:.0%} -> {out}")
-    search = _Search(setup, paths, manifest, reporter)
+    search = _Search(setup, paths, manifest, reporter, acc)
     search.run()
     return out
 
@@ -103,12 +109,12 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
 
 class _Search:
     def __init__(self, setup: Setup, paths: RunPaths, manifest: dict | None,
-                 reporter: Reporter):
+                 reporter: Reporter, acc: Any = None):
         self.s = setup
         self.cfg = setup.cfg
         self.paths = paths
         self.reporter = reporter
-        self.acc = make_accelerator(self.cfg.train)
+        self.acc = acc or make_accelerator(self.cfg.train)
         self.main = self.acc.is_main_process
         self.names = setup.anatomy.names
         self.shapes = setup.anatomy.shapes
