@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -268,10 +269,8 @@ def test_two_process_run_resumes_after_kill(tmp_path):
         time.sleep(0.05)
     time.sleep(0.3)  # inside round 2's training
     for pid in [launcher.pid, *_descendants(launcher.pid)]:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     launcher.wait()
     time.sleep(0.5)
     run = ticketlens.open_run(killed)

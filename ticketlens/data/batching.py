@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -21,7 +22,7 @@ class TensorData:
     def __len__(self) -> int:
         return len(self.labels)
 
-    @property
+    @cached_property
     def lengths(self) -> list[int]:
         return [len(x) for x in self.enc.input_ids]
 
@@ -59,16 +60,13 @@ def eval_batches(data: TensorData, batch_size: int) -> list[list[int]]:
 
 def collate(data: TensorData, idx: list[int], pad_id: int) -> dict[str, torch.Tensor]:
     """Pad ``idx`` examples to the longest: input_ids, attention_mask, token_type_ids, labels."""
-    seqs = [data.enc.input_ids[i] for i in idx]
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-    types = torch.zeros((len(idx), width), dtype=torch.long)
-    attn = torch.zeros((len(idx), width), dtype=torch.long)
-    for row, i in enumerate(idx):
-        s = data.enc.input_ids[i]
-        ids[row, : len(s)] = torch.tensor(s)
-        types[row, : len(s)] = torch.tensor(data.enc.token_type_ids[i])
-        attn[row, : len(s)] = 1
+    lengths = [data.lengths[i] for i in idx]
+    width = max(lengths)
+    ids = torch.tensor([data.enc.input_ids[i] + [pad_id] * (width - n)
+                        for i, n in zip(idx, lengths)], dtype=torch.long)
+    types = torch.tensor([data.enc.token_type_ids[i] + [0] * (width - n)
+                          for i, n in zip(idx, lengths)], dtype=torch.long)
+    attn = (torch.arange(width) < torch.tensor(lengths)[:, None]).long()
     return {"input_ids": ids, "attention_mask": attn, "token_type_ids": types,
             "labels": torch.tensor([data.labels[i] for i in idx],
                                    dtype=torch.float32 if data.regression else torch.long)}
