@@ -73,3 +73,40 @@ def test_lr_schedule():
     assert lr_factor(10, total, warm) == pytest.approx(1.0)
     assert lr_factor(55, total, warm) == pytest.approx(0.5)
     assert lr_factor(99, total, warm) == pytest.approx(1 / 90)
+
+
+def test_gradient_accumulation_equals_the_full_batch_step():
+    """Reference: the same optimizer steps on whole batches. With dropout off, 3 unequal micro-batches
+    (weighted by their share of the batch, each padded to its own longest) must give the
+    weights of the full-batch steps, up to float rounding."""
+    import dataclasses
+
+    from ticketlens.core.config import TrainConfig
+    from ticketlens.data.batching import TensorData
+    from ticketlens.data.tokenizer import Encoded
+    from ticketlens.pruning.train import make_accelerator, train_phase
+
+    g = torch.Generator().manual_seed(0)
+    seqs = [torch.randint(1, 100, (int(n),), generator=g).tolist()
+            for n in torch.randint(3, 12, (64,), generator=g)]
+    data = TensorData(Encoded(seqs, [[0] * len(s) for s in seqs]),
+                      torch.randint(0, 2, (64,), generator=g).tolist())
+    base = TrainConfig(steps="6it", batch_size=16, device="cpu", precision="fp32")
+    finals = []
+    for accum in (1, 3):  # micro-batches of 6, 6 and 4 examples
+        model = tiny_model("bert")
+        model.config.hidden_dropout_prob = model.config.attention_probs_dropout_prob = 0.0
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        a = anatomy_of(model)
+        masks = M.magnitude_prune(prunable_weights(model, a.names),
+                                  M.ones_like(prunable_weights(model, a.names)), 0.5, "global")
+        tcfg = dataclasses.replace(base, grad_accum=accum)
+        acc = make_accelerator(tcfg)
+        train_phase(acc, model, MaskEnforcer(model, masks), data, tcfg=tcfg, lr=1e-3, start=0,
+                    end=6, total=6, seed=3, pad_id=0)
+        finals.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    for k in finals[0]:
+        torch.testing.assert_close(finals[1][k], finals[0][k], atol=2e-5, rtol=1e-4, msg=k)
+    assert not torch.equal(finals[0]["classifier.weight"], tiny_model("bert").classifier.weight)
