@@ -76,9 +76,9 @@ def test_lr_schedule():
 
 
 def test_gradient_accumulation_equals_the_full_batch_step():
-    """Reference: the same optimizer steps on whole batches. With dropout off, 3 unequal micro-batches
-    (weighted by their share of the batch, each padded to its own longest) must give the
-    weights of the full-batch steps, up to float rounding."""
+    """Reference: the same optimizer steps on whole batches. With dropout off, 3 unequal
+    micro-batches (weighted by their share of the batch, each padded to its own longest) must
+    give the weights of the full-batch steps, up to float rounding."""
     import dataclasses
 
     from ticketlens.core.config import TrainConfig
