@@ -20,6 +20,19 @@ def test_help_does_not_import_torch():
     assert out.stdout.strip() == "False False"
 
 
+@pytest.mark.parametrize("command", [None, "find", "info", "compare", "import", "transfer",
+                                     "attribute", "inspect", "report"])
+def test_every_help_prints(command, capsys):
+    """Every ``--help`` renders (argparse formats help with %: a bare "15%" broke it)."""
+    from ticketlens.cli.main import COMMANDS
+
+    assert command is None or command in COMMANDS
+    with pytest.raises(SystemExit) as exc:
+        main([*([command] if command else []), "--help"])
+    assert exc.value.code == 0
+    assert "usage: ticketlens" in capsys.readouterr().out
+
+
 def _one_line_error(capsys, argv, match):
     rc = main(argv)
     err = capsys.readouterr().err.strip()

@@ -18,7 +18,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, dest_prefix:
             continue
         flag = "--" + f.name.replace("_", "-")
         dest = f"{dest_prefix}{f.name}"
-        help_ = f.metadata.get("help", "")
+        help_ = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help
         typ = hints[f.name]
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS}
         if typ is bool:
