@@ -297,3 +297,40 @@ def test_run_ticket_and_control_metric(quick_run):
     for c in ("random_mask", "random_reinit"):
         assert run.control_metric(c) == run.verdict["controls"][c]
     assert run.control_metric("no_such_control") is None
+
+
+def test_pretrained_folder_with_only_a_vocabulary(tmp_path):
+    """A local HF folder (a tiny BERT saved by transformers) whose tokenizer is a vocab.txt
+    only, as in many older hub repos: the tokenizer is converted by AutoTokenizer, the model
+    loads as pretrained, and a one-round find completes with the pretrained rewind point."""
+    import transformers as tf
+
+    folder = tmp_path / "tiny-pretrained"
+    folder.mkdir()
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(
+        {w for line in ("the film was good", "the film was bad", "not good", "not bad",
+                        "a very good plot", "a very bad plot") for w in line.split()})]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    tf.BertTokenizer(str(folder / "vocab.txt")).save_pretrained(str(folder))
+    (folder / "tokenizer.json").unlink()
+    cfg = tf.BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    tf.BertModel(cfg).save_pretrained(str(folder))
+    data = tmp_path / "train.csv"
+    rows = ["the film was good,1", "the film was bad,0", "not good,0", "not bad,1",
+            "a very good plot,1", "a very bad plot,0"] * 10
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    assert main(["find", "--quiet", "--model", str(folder), "--task", str(data), "--out",
+                 str(out), "--steps", "5it", "--batch-size", "8", "--target-sparsity", "0.2",
+                 "--no-controls"]) == 0
+    run = ticketlens.open_run(out)
+    assert run.manifest["model"]["pretrained"] is True
+    assert run.manifest["model"]["source"] == "folder"
+    assert run.manifest["rewind"]["mode"] == "init"  # the pretrained weights (Chen et al.)
+    assert run.paths.tokenizer.is_file()
+    from ticketlens.data.tokenizer import TextTokenizer
+
+    tok = TextTokenizer.from_file(run.paths.tokenizer)
+    assert tok.tokens("the film was good") == ["[CLS]", "the", "film", "was", "good", "[SEP]"]

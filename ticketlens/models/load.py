@@ -120,9 +120,8 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
     except ValueError as exc:
         raise ModelError(f"{name}: cannot build a {objective} model ({first_line(exc)})") \
             from None
-    tok = folder / "tokenizer.json" if is_folder else _cached_tokenizer(name)
     return LoadedModel(model, name, "folder" if is_folder else "hub", True,
-                       tok if tok and tok.is_file() else None)
+                       _tokenizer_file(name, local_only=is_folder or offline))
 
 
 def reinit_like(loaded: LoadedModel, seed: int) -> Any:
@@ -138,13 +137,34 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
 
 
-def _cached_tokenizer(name: str) -> Path | None:
-    try:
-        from huggingface_hub import try_to_load_from_cache
+def _tokenizer_file(name: str, *, local_only: bool) -> Path | None:
+    """The model's ``tokenizer.json``: in its folder, or fetched to (or found in) the HF cache.
+    A model with only a vocabulary (``vocab.txt``, a SentencePiece file) gets one converted by
+    ``AutoTokenizer`` into a fast tokenizer, written to a temporary file."""
+    folder = Path(name)
+    if folder.is_dir():
+        if (folder / "tokenizer.json").is_file():
+            return folder / "tokenizer.json"
+    else:
+        try:
+            from huggingface_hub import hf_hub_download
 
-        p = try_to_load_from_cache(name, "tokenizer.json")
-        return Path(p) if isinstance(p, str) else None
-    except Exception:
+            return Path(hf_hub_download(name, "tokenizer.json", local_files_only=local_only))
+        except Exception:  # not in the repo / not cached: try a conversion below
+            pass
+    try:
+        import tempfile
+
+        import transformers as tf
+
+        tok = tf.AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+        backend = getattr(tok, "backend_tokenizer", None) if tok.is_fast else None
+        if backend is None:
+            return None
+        out = Path(tempfile.mkdtemp(prefix="ticketlens-tok-")) / "tokenizer.json"
+        backend.save(str(out))
+        return out
+    except Exception:  # no tokenizer files at all: prepare() says so in one line
         return None
 
 

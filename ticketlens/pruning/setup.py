@@ -60,7 +60,8 @@ def prepare(cfg: FindConfig) -> Setup:
     else:
         loaded = load_pretrained(name, num_labels=task.num_labels, objective=objective)
         if loaded.tokenizer_file is None:
-            raise ModelError(f"{name}: has no tokenizer.json (a fast tokenizer is needed)")
+            raise ModelError(f"{name}: no tokenizer found (neither tokenizer.json nor files "
+                             "AutoTokenizer can turn into a fast tokenizer)")
         tokenizer = TextTokenizer.from_file(loaded.tokenizer_file, kind="model")
     anatomy = anatomy_of(loaded.model, cfg.model.include, cfg.model.exclude)
     if objective == "mlm" and tokenizer.mask_id is None:
