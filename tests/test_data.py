@@ -118,3 +118,21 @@ def test_glue_metric_by_task_name(tmp_path):
         f"t{i},{i % 3}\n" for i in range(30)))
     with pytest.raises(DataError, match="needs a binary task"):
         load_task(DataConfig(task=str(tmp_path / "three.csv"), metric="mcc"))
+
+
+@pytest.mark.parametrize(("vocab", "pad"), [
+    (["[PAD]", "[UNK]", "a"], "[PAD]"),                        # BERT
+    (["<|endoftext|>", "a"], "<|endoftext|>"),                 # GPT-2, Qwen
+    (["<unk>", "<s>", "</s>", "a"], "</s>"),                   # Llama 1-2, Mistral
+    (["<|begin_of_text|>", "<|end_of_text|>", "a"], "<|end_of_text|>"),  # Llama 3
+])
+def test_padding_token_of_model_tokenizers(vocab, pad):
+    from tokenizers import Tokenizer, models
+
+    from ticketlens.data.tokenizer import TextTokenizer
+
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token=vocab[0]))
+    t = TextTokenizer(tok, "model")
+    assert t.pad_token == pad and t.pad_id == vocab.index(pad)
+    with pytest.raises(DataError, match="no padding token"):
+        TextTokenizer(Tokenizer(models.WordLevel({"a": 0, "b": 1}, unk_token="a")), "model")

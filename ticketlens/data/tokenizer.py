@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from ticketlens.core.errors import DataError
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# Padding for models without a pad token falls back to the end-of-text token (as HF does for
+# GPT-2 / Llama classification): BERT, T5/Gemma, GPT-2/Qwen, Llama 1-2/Mistral, Llama 3.
+PAD_CANDIDATES = ("[PAD]", "<pad>", "<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>")
 
 
 @dataclass
@@ -32,7 +35,7 @@ class TextTokenizer:
                  mask_token: str | None = None):
         self.tok = tok
         self.kind = kind
-        pad = pad_token or _first_present(tok, ("[PAD]", "<pad>", "<|endoftext|>", "</s>"))
+        pad = pad_token or _first_present(tok, PAD_CANDIDATES)
         if pad is None:
             raise DataError("the tokenizer has no padding token")
         self.pad_token = pad

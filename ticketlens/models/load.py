@@ -107,7 +107,8 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
         if objective == "classification":
             cfg.problem_type = _problem_type(num_labels)
             if getattr(cfg, "pad_token_id", None) is None:
-                cfg.pad_token_id = getattr(cfg, "eos_token_id", None)
+                eos = getattr(cfg, "eos_token_id", None)
+                cfg.pad_token_id = eos[0] if isinstance(eos, list | tuple) and eos else eos
         model = model_class(objective).from_pretrained(name, config=cfg, **kwargs)
     except OSError as exc:
         if is_folder:

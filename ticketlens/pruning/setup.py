@@ -63,6 +63,9 @@ def prepare(cfg: FindConfig) -> Setup:
             raise ModelError(f"{name}: no tokenizer found (neither tokenizer.json nor files "
                              "AutoTokenizer can turn into a fast tokenizer)")
         tokenizer = TextTokenizer.from_file(loaded.tokenizer_file, kind="model")
+        if objective == "classification":
+            # decoders classify at the last non-pad token: the model must know our padding
+            loaded.model.config.pad_token_id = tokenizer.pad_id
     anatomy = anatomy_of(loaded.model, cfg.model.include, cfg.model.exclude)
     if objective == "mlm" and tokenizer.mask_id is None:
         raise ConfigError("--objective mlm needs a tokenizer with a mask token")
