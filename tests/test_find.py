@@ -146,6 +146,21 @@ def test_rewind_modes(rewind, tmp_path):
     assert not torch.equal(rw[name], init_like[name])  # rewind point = untrained init
 
 
+def test_bf16_autocast_keeps_fp32_weights_and_exact_zeros(tmp_path):
+    """The mixed-precision path CUDA takes by default (bf16 autocast), here on CPU: weights and
+    stored files stay fp32 and pruned weights stay exactly zero."""
+    out = tmp_path / "bf16"
+    assert main(["find", "--quiet", *QUICK_FIND, "--steps", "20it", "--no-controls",
+                 "--precision", "bf16", "--device", "cpu", "--out", str(out)]) == 0
+    run = ticketlens.open_run(out)
+    assert run.manifest["config"]["train"]["precision"] == "bf16"
+    weights, masks = run.weights("ticket"), run.mask()
+    for name, keep in masks.items():
+        assert weights[name].dtype == torch.float32
+        assert torch.all(weights[name][~keep] == 0), name
+    assert all(r.metrics["loss"] == r.metrics["loss"] for r in run.rounds)  # not NaN
+
+
 def test_stop_on_drop_picks_the_last_matching_round():
     from ticketlens.core.config import FindConfig, PruneConfig
     from ticketlens.pruning.imp import _Search
