@@ -314,13 +314,12 @@ def test_run_ticket_and_control_metric(quick_run):
     assert run.control_metric("no_such_control") is None
 
 
-def test_pretrained_folder_with_only_a_vocabulary(tmp_path):
-    """A local HF folder (a tiny BERT saved by transformers) whose tokenizer is a vocab.txt
-    only, as in many older hub repos: the tokenizer is converted by AutoTokenizer, the model
-    loads as pretrained, and a one-round find completes with the pretrained rewind point."""
+def _tiny_pretrained(folder, head_labels=None):
+    """A tiny BERT saved by transformers, as a hub checkpoint would be: a bare encoder, or a
+    classifier with ``head_labels`` outputs; its tokenizer is a vocab.txt only (as in many
+    older hub repos)."""
     import transformers as tf
 
-    folder = tmp_path / "tiny-pretrained"
     folder.mkdir()
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(
         {w for line in ("the film was good", "the film was bad", "not good", "not bad",
@@ -329,9 +328,18 @@ def test_pretrained_folder_with_only_a_vocabulary(tmp_path):
     tf.BertTokenizer(str(folder / "vocab.txt")).save_pretrained(str(folder))
     (folder / "tokenizer.json").unlink()
     cfg = tf.BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
+                        num_labels=head_labels or 2)
     torch.manual_seed(0)
-    tf.BertModel(cfg).save_pretrained(str(folder))
+    model = tf.BertForSequenceClassification(cfg) if head_labels else tf.BertModel(cfg)
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def test_pretrained_folder_with_only_a_vocabulary(tmp_path):
+    """The tokenizer is converted by AutoTokenizer, the model loads as pretrained, and a
+    one-round find completes with the pretrained rewind point."""
+    folder = _tiny_pretrained(tmp_path / "tiny-pretrained")
     data = tmp_path / "train.csv"
     rows = ["the film was good,1", "the film was bad,0", "not good,0", "not bad,1",
             "a very good plot,1", "a very bad plot,0"] * 10
@@ -349,3 +357,27 @@ def test_pretrained_folder_with_only_a_vocabulary(tmp_path):
 
     tok = TextTokenizer.from_file(run.paths.tokenizer)
     assert tok.tokens("the film was good") == ["[CLS]", "the", "film", "was", "good", "[SEP]"]
+
+
+def test_pretrained_task_head_is_new_and_seeded(tmp_path):
+    """The head is initialised from --seed whatever the checkpoint holds: a fine-tuned
+    2-label head is replaced (not loaded), a 1-output regression head loads over it, and the
+    same seed gives the same head (a run is reproducible)."""
+    from ticketlens.models.load import load_pretrained
+
+    folder = _tiny_pretrained(tmp_path / "finetuned", head_labels=2)
+    from safetensors.torch import load_file
+
+    ckpt = load_file(str(folder / "model.safetensors"))
+    a = load_pretrained(str(folder), num_labels=2, seed=1).model
+    b = load_pretrained(str(folder), num_labels=2, seed=1).model
+    c = load_pretrained(str(folder), num_labels=2, seed=2).model
+    assert torch.equal(a.classifier.weight, b.classifier.weight)
+    assert not torch.equal(a.classifier.weight, c.classifier.weight)
+    assert not torch.equal(a.classifier.weight, ckpt["classifier.weight"])
+    assert torch.all(a.classifier.bias == 0)
+    assert a.classifier.weight.std().item() == pytest.approx(0.02, rel=0.3)  # HF's scheme
+    torch.testing.assert_close(a.bert.encoder.layer[0].attention.self.query.weight,
+                               ckpt["bert.encoder.layer.0.attention.self.query.weight"])
+    reg = load_pretrained(str(folder), num_labels=1, seed=1).model  # the old head: 2 outputs
+    assert reg.classifier.weight.shape == (1, 32) and reg.config.problem_type == "regression"

@@ -30,6 +30,8 @@ def default_out(cfg) -> Path:
 def run(ns: argparse.Namespace) -> int:
     cfg = find_config_from_args(ns)
     out = Path(ns.out) if ns.out else default_out(cfg)
+    if ns.quiet or ns.json:  # also the loading / download bars of transformers and datasets
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from ticketlens.pruning.imp import find
     from ticketlens.pruning.progress import Reporter, RichReporter
 

@@ -91,8 +91,13 @@ def build_preset(name: str, *, vocab_size: int, num_labels: int, pad_id: int, se
 
 
 def load_pretrained(name: str, *, num_labels: int, objective: str = "classification",
-                    local_only: bool | None = None) -> LoadedModel:
-    """A local model folder or an HF hub id; offline hubs fail at once with one line."""
+                    local_only: bool | None = None, seed: int = 0) -> LoadedModel:
+    """A local model folder or an HF hub id; offline hubs fail at once with one line.
+
+    For classification the task head is always new, initialised from ``seed`` the way HF
+    initialises it (normal, std ``initializer_range``; zero bias), also when the checkpoint
+    holds a head (of any size): the search starts from the pretrained body, as Chen et al.
+    """
     import transformers as tf
 
     folder = Path(name)
@@ -109,7 +114,13 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
             if getattr(cfg, "pad_token_id", None) is None:
                 eos = getattr(cfg, "eos_token_id", None)
                 cfg.pad_token_id = eos[0] if isinstance(eos, list | tuple) and eos else eos
-        model = model_class(objective).from_pretrained(name, config=cfg, **kwargs)
+        if objective == "classification":  # a checkpoint's head of another size is dropped
+            kwargs["ignore_mismatched_sizes"] = True
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # whatever HF initialises is seeded too
+            model = model_class(objective).from_pretrained(name, config=cfg, **kwargs)
+        if objective == "classification":
+            init_task_head(model, seed)
     except OSError as exc:
         if is_folder:
             raise ModelError(f"{name}: not a loadable HF model folder ({first_line(exc)})") \
@@ -123,6 +134,25 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
             from None
     return LoadedModel(model, name, "folder" if is_folder else "hub", True,
                        _tokenizer_file(name, local_only=is_folder or offline))
+
+
+HEAD_MODULES = ("pre_classifier", "classifier", "score")  # BERT-style/DistilBERT, decoders
+
+
+def init_task_head(model: Any, seed: int) -> list[str]:
+    """Re-initialise the sequence-classification head from ``seed`` (HF's scheme); returns
+    the names of the layers it reset."""
+    std = getattr(model.config, "initializer_range", None) or 0.02
+    g = torch.Generator().manual_seed(seed)
+    names = []
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if name.split(".")[0] in HEAD_MODULES and isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0.0, std, generator=g)
+                if module.bias is not None:
+                    module.bias.zero_()
+                names.append(name)
+    return names
 
 
 def reinit_like(loaded: LoadedModel, seed: int) -> Any:

@@ -58,7 +58,8 @@ def prepare(cfg: FindConfig) -> Setup:
                               num_labels=task.num_labels, pad_id=tokenizer.pad_id,
                               seed=cfg.seed, objective=objective)
     else:
-        loaded = load_pretrained(name, num_labels=task.num_labels, objective=objective)
+        loaded = load_pretrained(name, num_labels=task.num_labels, objective=objective,
+                                 seed=cfg.seed)
         if loaded.tokenizer_file is None:
             raise ModelError(f"{name}: no tokenizer found (neither tokenizer.json nor files "
                              "AutoTokenizer can turn into a fast tokenizer)")
