@@ -6,6 +6,7 @@ the endpoint once (3 s) and, when it cannot be reached, load from the local cach
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,9 +16,15 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
 def hub_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` is set or the hub endpoint does not answer within 3 s."""
+    """True when ``HF_HUB_OFFLINE`` is set or the hub endpoint does not answer within 3 s
+    (probed once per process: the dataset and the model of one run share the answer)."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in TRUE:
         return True
+    return _unreachable()
+
+
+@functools.lru_cache(maxsize=1)
+def _unreachable() -> bool:
     import socket
     from urllib.parse import urlparse
 
