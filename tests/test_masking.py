@@ -110,3 +110,14 @@ def test_gradient_accumulation_equals_the_full_batch_step():
     for k in finals[0]:
         torch.testing.assert_close(finals[1][k], finals[0][k], atol=2e-5, rtol=1e-4, msg=k)
     assert not torch.equal(finals[0]["classifier.weight"], tiny_model("bert").classifier.weight)
+
+
+def test_one_process_can_switch_precision_between_searches():
+    """accelerate's process-wide state refuses a second precision; a notebook (or this test
+    session) running searches with other settings gets a new state each time."""
+    from ticketlens.core.config import TrainConfig
+    from ticketlens.pruning.train import make_accelerator
+
+    for precision, expected in (("fp32", "no"), ("bf16", "bf16"), ("fp32", "no")):
+        acc = make_accelerator(TrainConfig(device="cpu", precision=precision))
+        assert acc.mixed_precision == expected

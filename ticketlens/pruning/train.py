@@ -49,7 +49,28 @@ def make_accelerator(tcfg: TrainConfig):
     if precision == "auto":
         precision = "bf16" if (not cpu and torch.cuda.is_bf16_supported()) else "fp32"
     mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+    _new_state_if_settings_changed(mixed, cpu)
     return Accelerator(cpu=cpu, mixed_precision=mixed)
+
+
+def _new_state_if_settings_changed(mixed: str, cpu: bool) -> None:
+    """accelerate keeps one process-wide state and refuses another precision or device in
+    the same process (a notebook, a test session running several searches). Start a new
+    one then; under several processes the process group (PartialState) is kept."""
+    try:
+        from accelerate.state import AcceleratorState, PartialState
+
+        shared = AcceleratorState._shared_state
+        if not shared:
+            return
+        device = shared.get("device")
+        if shared.get("_mixed_precision") == mixed and not (
+                cpu and device is not None and device.type != "cpu"):
+            return
+        single = PartialState._shared_state.get("num_processes", 1) == 1
+        AcceleratorState._reset_state(reset_partial_state=single)
+    except (ImportError, AttributeError):  # private API moved: accelerate says what is wrong
+        return
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
