@@ -137,6 +137,14 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
 
 
 HEAD_MODULES = ("pre_classifier", "classifier", "score")  # BERT-style/DistilBERT, decoders
+# LM heads: decoders, BERT (cls.predictions), DistilBERT (vocab_*)
+LM_HEAD_MODULES = ("lm_head", "cls", "vocab_transform", "vocab_layer_norm", "vocab_projector")
+
+
+def head_parameter_names(model: Any) -> set[str]:
+    """Parameters of the task or LM head (top-level modules above the transformer body)."""
+    heads = HEAD_MODULES + LM_HEAD_MODULES
+    return {n for n, _ in model.named_parameters() if n.split(".")[0] in heads}
 
 
 def init_task_head(model: Any, seed: int) -> list[str]:

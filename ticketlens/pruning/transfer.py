@@ -18,6 +18,7 @@ from ticketlens.core import masks as M
 from ticketlens.core.config import DataConfig, FindConfig
 from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.run import RunPaths, is_run, open_run
+from ticketlens.models.load import head_parameter_names
 from ticketlens.pruning.imp import _Search, derive_seed, verdict
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import prepare
@@ -46,7 +47,7 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
     model_state = setup.model.state_dict()
     mismatched = [k for k, v in rewind.items() if k in model_state
                   and tuple(v.shape) != tuple(model_state[k].shape)]
-    if any(k not in _head_names(setup.model) for k in mismatched):
+    if any(k not in head_parameter_names(setup.model) for k in mismatched):
         raise ConfigError("the new task needs another vocabulary than the source run (e.g. a "
                           "file task on a from-scratch preset); transfer between built-in "
                           "tasks, or with a pretrained model")
@@ -92,9 +93,3 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
                   f"{v['reason']}")
     return out
 
-
-def _head_names(model) -> set[str]:
-    """Parameters of the task head (classifier / score / lm head), re-initialised freely."""
-    heads = ("classifier", "score", "lm_head", "pre_classifier", "cls.")
-    return {n for n, _ in model.named_parameters() if any(n.startswith(h) or f".{h}" in n
-                                                          for h in heads)}
