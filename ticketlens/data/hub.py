@@ -125,7 +125,7 @@ def _labelled(ds: Any, label: str | None) -> bool:
         return True
     if label not in ds.column_names or len(ds) == 0:
         return False
-    return any(v != -1 for v in ds[label][:1000])
+    return any(v != -1 for v in ds.select(range(min(1000, len(ds))))[label])
 
 
 def class_names(ds: Any, label: str) -> tuple[str, ...] | None:
