@@ -37,7 +37,8 @@ def test_find_writes_a_complete_run(quick_run):
     assert set(run.controls) == {"random_mask", "random_reinit"}
     assert M.sparsity(run.control_mask("random_mask")) == pytest.approx(0.75)
     v = run.verdict
-    assert v["winning"] == (v["matches_dense"] and all(v["beats_controls"].values()))
+    assert v["winning"] == (v["dense_learned"] and v["matches_dense"]
+                            and all(v["beats_controls"].values()))
     # weights: rewind, dense, ticket; the ticket's pruned weights are exactly zero
     ticket = run.weights("ticket")
     for n, m in run.mask().items():
@@ -159,6 +160,39 @@ def test_bf16_autocast_keeps_fp32_weights_and_exact_zeros(tmp_path):
         assert weights[name].dtype == torch.float32
         assert torch.all(weights[name][~keep] == 0), name
     assert all(r.metrics["loss"] == r.metrics["loss"] for r in run.rounds)  # not NaN
+
+
+def test_no_winning_ticket_when_dense_did_not_learn():
+    """A dense model at the majority-class rate makes every comparison meaningless: the
+    verdict refuses, whatever the ticket and controls score (seen on SST-2 with a 100-step
+    tiny-bert: dense 0.5092 = chance, ticket 0.64, called winning before this check)."""
+    from ticketlens.pruning.imp import verdict
+
+    def manifest(dense, chance):
+        return {"task": {"metric": "accuracy", "chance": chance}, "ticket_round": 1,
+                "rounds": [{"round": 0, "metrics": {"accuracy": dense}, "sparsity": 0.0},
+                           {"round": 1, "metrics": {"accuracy": 0.64}, "sparsity": 0.36}],
+                "controls": {"random_mask": {"metrics": {"accuracy": 0.51}},
+                             "random_reinit": {"metrics": {"accuracy": 0.51}}}}
+
+    v = verdict(manifest(0.5092, 0.5092), 0.01)
+    assert not v["winning"] and not v["dense_learned"] and "did not learn" in v["reason"]
+    assert verdict(manifest(0.63, 0.5092), 0.01)["winning"]
+    old = manifest(0.5092, None)  # runs written before the check: no chance recorded
+    del old["task"]["chance"]
+    assert verdict(old, 0.01)["dense_learned"]
+
+
+def test_chance_level_of_a_constant_prediction():
+    """By hand: dev labels 1,1,1,0 -> majority 0.75; always-positive F1 = 2*0.75/1.75."""
+    from ticketlens.data.tasks import Split, TaskData
+
+    task = TaskData("t", "file", ("0", "1"), Split(["a"] * 4, [1, 1, 1, 0]),
+                    Split(["a"] * 4, [1, 1, 1, 0]))
+    for metric, expected in (("accuracy", 0.75), ("f1", 1.5 / 1.75), ("mcc", 0.0),
+                             ("pearson", 0.0), ("perplexity", None)):
+        task.metric = metric
+        assert task.chance() == (pytest.approx(expected) if expected is not None else None)
 
 
 def test_stop_on_drop_picks_the_last_matching_round():

@@ -165,4 +165,5 @@ def test_transfer_end_to_end(quick_run, tmp_path, capsys):
     assert set(r.controls) == {"random_mask"}
     assert r.manifest["transfer"]["source_task"] == "sentiment"
     v = r.verdict
-    assert v["winning"] == (v["matches_dense"] and v["beats_controls"]["random_mask"])
+    assert v["winning"] == (v["dense_learned"] and v["matches_dense"]
+                            and v["beats_controls"]["random_mask"])

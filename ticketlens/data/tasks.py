@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,19 @@ class TaskData:
     @property
     def is_pair(self) -> bool:
         return self.train.pairs is not None
+
+    def chance(self) -> float | None:
+        """What a constant prediction scores on dev with the task's metric: the majority
+        class's share (accuracy), always-positive (F1), 0 (MCC, correlations)."""
+        labels = self.dev.labels
+        if not labels or self.metric not in ("accuracy", "f1", "mcc", *REGRESSION_METRICS):
+            return None
+        if self.metric == "accuracy":
+            return max(Counter(labels).values()) / len(labels)
+        if self.metric == "f1":
+            p = sum(1 for y in labels if y == 1) / len(labels)
+            return 2 * p / (1 + p)
+        return 0.0
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "metric": self.metric,

@@ -362,8 +362,9 @@ def _better(a: float, b: float, metric: str) -> bool:
 
 def verdict(manifest: dict, tolerance: float,
             required: tuple[str, ...] = CONTROLS) -> dict[str, Any]:
-    """Winning when the ticket is within ``tolerance`` of dense and beats every ``required``
-    control (both by default: random mask and random re-init)."""
+    """Winning when the dense model learned the task (beats a constant prediction by more
+    than ``tolerance``), the ticket is within ``tolerance`` of dense and it beats every
+    ``required`` control (both by default: random mask and random re-init)."""
     metric = manifest["task"]["metric"]
     rounds = {r["round"]: r for r in manifest["rounds"]}
     ticket_round = manifest.get("ticket_round", max(rounds))
@@ -373,8 +374,15 @@ def verdict(manifest: dict, tolerance: float,
     controls = {c: v["metrics"][metric] for c, v in manifest.get("controls", {}).items()}
     matches = _matches(dense, ticket, metric, tolerance)
     beats = {c: _better(ticket, v, metric) for c, v in controls.items()}
-    winning = matches and all(c in beats for c in required) and all(beats.values())
-    parts = [f"at {sparsity:.1%} sparsity the ticket reaches {metric} {ticket:.4f} "
+    chance = manifest["task"].get("chance")
+    learned = chance is None or dense > chance + tolerance
+    winning = learned and matches and all(c in beats for c in required) and all(
+        beats.values())
+    parts = [] if learned else [
+        f"the dense model did not learn the task ({metric} {dense:.4f}; a constant "
+        f"prediction scores {chance:.4f}), so no ticket can be called winning: train longer "
+        "(--steps) or check the data"]
+    parts += [f"at {sparsity:.1%} sparsity the ticket reaches {metric} {ticket:.4f} "
              f"(dense {dense:.4f}; {'within' if matches else 'outside'} the tolerance "
              f"{tolerance:g})"]
     for c, v in controls.items():
@@ -385,4 +393,5 @@ def verdict(manifest: dict, tolerance: float,
     return {"winning": winning, "metric": metric, "tolerance": tolerance,
             "ticket_round": ticket_round, "sparsity": sparsity, "dense": dense,
             "ticket": ticket, "controls": controls, "matches_dense": matches,
+            "chance": chance, "dense_learned": learned,
             "beats_controls": beats, "reason": "; ".join(parts)}

@@ -45,7 +45,8 @@ def new_manifest(setup: Any) -> dict[str, Any]:
         },
         "anatomy": s.anatomy.to_dict(),
         "tokenizer": {"kind": s.tokenizer.kind, "vocab_size": s.tokenizer.vocab_size},
-        "task": {**s.task.info(), "metric": s.metric},
+        "task": {**s.task.info(), "metric": s.metric,
+                 "chance": s.task.chance() if s.objective == "classification" else None},
         "schedule": {
             "total_steps": s.total_steps, "lr": s.lr, "warmup": s.cfg.train.warmup,
             "batch_size": s.cfg.train.batch_size,
