@@ -147,6 +147,35 @@ def test_rewind_modes(rewind, tmp_path):
     assert not torch.equal(rw[name], init_like[name])  # rewind point = untrained init
 
 
+def test_oneshot_control_added_to_a_finished_run(quick_run, tmp_path, capsys):
+    """Running a finished run again with --oneshot-control trains that control only: the
+    dense model's trained weights pruned once (by magnitude) to the ticket's counts, from the
+    ticket's start. It is informative: the verdict's rule and rounds stay as they were."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(quick_run, run_dir)
+    before = ticketlens.open_run(run_dir)
+    assert main(["find", "--quiet", *QUICK_FIND, "--oneshot-control",
+                 "--out", str(run_dir)]) == 0
+    after = ticketlens.open_run(run_dir)
+    assert after.manifest["rounds"] == before.manifest["rounds"]
+    assert set(after.controls) == {"random_mask", "random_reinit", "oneshot"}
+    assert after.controls["random_mask"] == before.controls["random_mask"]
+    ticket, dense = after.mask(), after.weights("dense")
+    expected = M.magnitude_like({n: dense[n] for n in ticket}, ticket, "global")
+    oneshot = after.control_mask("oneshot")
+    assert all(torch.equal(oneshot[n], expected[n]) for n in ticket)
+    assert M.count_kept(oneshot) == M.count_kept(ticket)
+    assert after.verdict["winning"] == before.verdict["winning"]
+    assert "one-shot magnitude control" in after.verdict["reason"]
+    assert after.manifest["config"]["prune"]["oneshot_control"] is True
+    capsys.readouterr()
+    # the same command without the flag: complete, nothing to do (no settings conflict)
+    assert main(["find", *QUICK_FIND, "--out", str(run_dir)]) == 0
+    assert "already complete" in capsys.readouterr().err
+
+
 def test_bf16_autocast_keeps_fp32_weights_and_exact_zeros(tmp_path):
     """The mixed-precision path CUDA takes by default (bf16 autocast), here on CPU: weights and
     stored files stay fp32 and pruned weights stay exactly zero."""

@@ -105,3 +105,28 @@ def test_load_rejects_other_model_and_corruption(tmp_path):
     path.write_bytes(b"not a safetensors file at all")
     with pytest.raises(RunFormatError):
         M.load_masks(path)
+
+
+@pytest.mark.parametrize("scope", ["global", "tensor"])
+def test_magnitude_like_matches_torch_prune_with_the_same_counts(scope):
+    """Reference: torch.nn.utils.prune with an integer amount (global_unstructured for the
+    whole set, l1_unstructured per tensor) pruning the same number of weights."""
+    g = torch.Generator().manual_seed(3)
+    layers = [torch.nn.Linear(20, 30), torch.nn.Linear(30, 10)]
+    for layer in layers:
+        layer.weight.data = torch.randn(layer.weight.shape, generator=g)
+    weights = {f"l{i}": layer.weight.detach().clone() for i, layer in enumerate(layers)}
+    like = M.random_masks_like({"l0": torch.rand(30, 20, generator=g) < 0.4,
+                                "l1": torch.rand(10, 30, generator=g) < 0.7}, g)
+    ours = M.magnitude_like(weights, like, scope)
+    if scope == "global":
+        kept, total = M.count_kept(like)
+        prune.global_unstructured([(layer, "weight") for layer in layers],
+                                  pruning_method=prune.L1Unstructured, amount=total - kept)
+    else:
+        for i, layer in enumerate(layers):
+            prune.l1_unstructured(layer, "weight",
+                                  amount=like[f"l{i}"].numel() - int(like[f"l{i}"].sum()))
+    for i, layer in enumerate(layers):
+        assert torch.equal(ours[f"l{i}"], layer.weight_mask.bool())
+    assert M.count_kept(ours) == M.count_kept(like)

@@ -175,6 +175,11 @@ class PruneConfig:
                             "0.01 = 1% above dense)")
     stop_on_drop: bool = _opt(False, "stop IMP at the first round below dense - tolerance")
     controls: bool = _opt(True, "train the random-mask and random-reinit controls")
+    oneshot_control: bool = _opt(False, "also train the one-shot control: the dense model's "
+                                 "trained weights pruned by magnitude once, to the ticket's "
+                                 "kept counts, from the ticket's start (is iterating needed?; "
+                                 "informative, not part of the verdict); can be added to a "
+                                 "finished run by running it again with this flag")
 
     def __post_init__(self) -> None:
         if not 0.0 < self.target_sparsity < 1.0:

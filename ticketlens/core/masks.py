@@ -212,6 +212,18 @@ def magnitude_prune(
     return out
 
 
+def magnitude_like(weights: Mapping[str, torch.Tensor], like: Mapping[str, torch.Tensor],
+                   scope: str = "global") -> Masks:
+    """One-shot magnitude pruning of ``weights`` down to the kept counts of ``like``: the
+    same total (``global``) or the same count in every tensor (``tensor``)."""
+    ones = ones_like(weights)
+    if scope == "tensor":
+        return {n: _prune_vector(weights[n], ones[n], 1.0 - int(like[n].sum()) / like[n].numel())
+                for n in weights}
+    kept, total = count_kept(like)
+    return magnitude_prune(weights, ones, (total - kept) / total, scope)
+
+
 def _prune_vector(w: torch.Tensor, m: torch.Tensor, amount: float) -> torch.Tensor:
     w = w.detach().float().cpu()
     m = m.cpu().to(torch.bool)

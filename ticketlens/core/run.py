@@ -6,7 +6,7 @@
       manifest.json                  everything but tensors (see docs/format.md)
       tokenizer.json                 the tokenizer used (HF tokenizers JSON), when built-in
       masks/round_000.safetensors    bit-packed masks, one file per IMP round (0 = dense)
-      masks/control_random_mask.safetensors
+      masks/control_random_mask.safetensors  (and control_oneshot.safetensors)
       weights/rewind.safetensors     the rewind point
       weights/round_000.safetensors  the trained dense model
       weights/round_NNN.safetensors  the trained ticket (the manifest's weights.ticket)
@@ -223,7 +223,8 @@ class Run:
         return next((r for r in self.rounds if r.index == self.ticket_round), self.rounds[-1])
 
     def control_metric(self, control: str) -> float | None:
-        """The run's metric for a control (``random_mask``, ``random_reinit``), if run."""
+        """The run's metric for a control (``random_mask``, ``random_reinit``, ``oneshot``),
+        if run."""
         c = self.controls.get(control)
         return None if c is None else c.get("metrics", {}).get(self.metric)
 

@@ -56,7 +56,8 @@ def accuracy_vs_sparsity(runs: list[Any]) -> go.Figure:
                 line=dict(color=color, dash="dot", width=1),
                 hovertemplate=f"dense {metric} %{{y:.4f}}<extra>{_label(r)}</extra>"),
                 row=1, col=col)
-            for control, symbol in (("random_mask", "x"), ("random_reinit", "triangle-up")):
+            for control, symbol in (("random_mask", "x"), ("random_reinit", "triangle-up"),
+                                    ("oneshot", "diamond")):
                 c = r.controls.get(control)
                 if c:
                     fig.add_trace(go.Scatter(
@@ -69,8 +70,10 @@ def accuracy_vs_sparsity(runs: list[Any]) -> go.Figure:
                                       f"<extra>{_label(r)}</extra>"), row=1, col=col)
         fig.update_xaxes(title_text="sparsity (%)", row=1, col=col)
         fig.update_yaxes(title_text=by_task[task][0].metric, row=1, col=col)
+    oneshot = any("oneshot" in r.controls for r in runs)
     fig.update_layout(**LAYOUT, height=420, title="Ticket vs dense (dotted) and controls "
-                      "(× random mask, ▲ random re-init)")
+                      "(× random mask, ▲ random re-init" + (", ◆ one-shot magnitude)"
+                                                            if oneshot else ")"))
     return fig
 
 

@@ -125,7 +125,8 @@ class RunScreen(Screen):
         series = [("ticket", [(x.sparsity, x.metrics.get(m)) for x in r.rounds], "cyan")]
         if r.rounds[0].metrics.get(m) is not None:
             series.append(("dense", [(0.0, r.rounds[0].metrics.get(m))], "white"))
-        for c, style in (("random_mask", "red"), ("random_reinit", "yellow")):
+        for c, style in (("random_mask", "red"), ("random_reinit", "yellow"),
+                         ("oneshot", "magenta")):
             if c in r.controls:
                 series.append((c.replace("_", " "), [(r.controls[c]["sparsity"],
                                                       r.controls[c]["metrics"].get(m))], style))
