@@ -7,4 +7,4 @@ cd "$(dirname "$0")/../.."
 . analyses/minilm.sh ../shared/data/sst2
 .venv/bin/ticketlens find --model "$MODEL" --task "$DATA/train.tsv" --dev-file "$DATA/dev.tsv" \
   --train-size 2400 --steps 150it --batch-size 16 --lr 5e-5 --max-length 64 \
-  --rate 0.2 --target-sparsity 0.5 --out "${OUT:-runs/minilm-sst2}"
+  --rate 0.2 --target-sparsity 0.5 --out "${OUT:-runs/minilm-sst2}" "$@"
