@@ -170,7 +170,16 @@ def test_oneshot_control_added_to_a_finished_run(quick_run, tmp_path, capsys):
     assert after.verdict["winning"] == before.verdict["winning"]
     assert "one-shot magnitude control" in after.verdict["reason"]
     assert after.manifest["config"]["prune"]["oneshot_control"] is True
+    # a finished run without the weights a control starts from: one line, nothing written
+    broken = tmp_path / "broken"
+    shutil.copytree(quick_run, broken)
+    (broken / "weights" / "rewind.safetensors").unlink()
+    manifest = (broken / "manifest.json").read_bytes()
     capsys.readouterr()
+    assert main(["find", *QUICK_FIND, "--oneshot-control", "--out", str(broken)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot be added" in err and "\n" not in err
+    assert (broken / "manifest.json").read_bytes() == manifest
     # the same command without the flag: complete, nothing to do (no settings conflict)
     assert main(["find", *QUICK_FIND, "--out", str(run_dir)]) == 0
     assert "already complete" in capsys.readouterr().err

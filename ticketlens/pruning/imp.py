@@ -66,6 +66,8 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
             c in manifest.get("controls", {}) for c in _wanted_controls(cfg)):
         reporter.line(f"{out}: already complete; nothing to do")
         return out
+    if manifest is not None and manifest.get("status") == "complete":
+        _check_can_add_controls(paths, manifest)  # before anything is written
     setup = prepare(cfg)
     reporter.line(
         f"ticketlens find: {setup.loaded.name} ({setup.anatomy.family}, "
@@ -359,6 +361,18 @@ class _Search:
         self._save()
         self.reporter.line(f"control {control:<13} sparsity {entry['sparsity']:6.1%}  "
                            f"{self.metric} {metrics[self.metric]:.4f}")
+
+
+def _check_can_add_controls(paths: RunPaths, manifest: dict) -> None:
+    """A finished run keeps the weights a control starts from; refuse at once if not."""
+    ticket = int(manifest.get("ticket_round", 0))
+    lr = manifest.get("rewind", {}).get("mode") == "lr"
+    needed = [paths.weights(0), paths.weights(ticket - 1) if lr else paths.weights("rewind")]
+    missing = [p for p in needed if not p.is_file()]
+    if missing:
+        raise ConfigError(f"{paths.root}: a control cannot be added to this finished run "
+                          f"({paths.rel(missing[0])} was not kept); run it again with "
+                          "--overwrite")
 
 
 def _wanted_controls(cfg: FindConfig) -> tuple[str, ...]:
