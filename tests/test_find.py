@@ -204,7 +204,7 @@ def test_no_winning_ticket_when_dense_did_not_learn():
     """A dense model at the majority-class rate makes every comparison meaningless: the
     verdict refuses, whatever the ticket and controls score (seen on SST-2 with a 100-step
     tiny-bert: dense 0.5092 = chance, ticket 0.64, called winning before this check)."""
-    from ticketlens.pruning.imp import verdict
+    from ticketlens.pruning.verdict import verdict
 
     def manifest(dense, chance):
         return {"task": {"metric": "accuracy", "chance": chance}, "ticket_round": 1,

@@ -9,7 +9,6 @@ held out when there is none, and the sizes are capped.
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,10 +19,17 @@ from ticketlens.core.config import DataConfig
 from ticketlens.core.errors import DataError
 from ticketlens.data import hub, synthetic
 from ticketlens.data.files import PAIR_CANDIDATES, TEXT_CANDIDATES, pick_column, read_table
+from ticketlens.data.labels import (
+    REGRESSION_METRICS,
+    class_ids,
+    class_metric,
+    is_regression,
+    label_names,
+    regression_metric,
+    scores,
+)
 
 FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".txt")
-GLUE_METRICS = {"cola": "mcc", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
-REGRESSION_METRICS = ("pearson", "spearman")
 
 
 @dataclass
@@ -152,7 +158,7 @@ def _builtin(cfg: DataConfig) -> TaskData:
     if cfg.metric in REGRESSION_METRICS:
         raise DataError(f"--metric {cfg.metric} needs numeric scores; the built-in task "
                         f"{cfg.task!r} has classes")
-    task.metric = _class_metric(cfg.metric, task.name, task.num_labels)
+    task.metric = class_metric(cfg.metric, task.name, task.num_labels)
     return task
 
 
@@ -280,16 +286,16 @@ def _assemble(cfg: DataConfig, name: str, source: str, train: _Raw, dev: _Raw | 
         return task
     if dev is not None and (dev.pairs is None) != (train.pairs is None):
         raise DataError(f"{where}: train and dev disagree on sentence pairs")
-    regression = _is_regression(cfg.metric, name, train.labels)
+    regression = is_regression(cfg.metric, name, train.labels)
     if regression:
-        label_names: tuple[str, ...] = ("score",)
-        to_label: Any = _scores(where)
+        classes: tuple[str, ...] = ("score",)
+        to_label: Any = scores(where)
     elif names:  # class ids with names (a datasets ClassLabel)
-        label_names = names
-        to_label = _class_ids(len(names), where)
+        classes = names
+        to_label = class_ids(len(names), where)
     else:
-        label_names = _label_names([str(x) for x in train.labels])
-        index = {n: i for i, n in enumerate(label_names)}
+        classes = label_names([str(x) for x in train.labels])
+        index = {n: i for i, n in enumerate(classes)}
 
         def to_label(values: list, split: str) -> list[int]:
             unknown = sorted({str(v) for v in values} - set(index))
@@ -301,12 +307,12 @@ def _assemble(cfg: DataConfig, name: str, source: str, train: _Raw, dev: _Raw | 
     def convert(r: _Raw, split: str) -> Split:
         return Split(r.texts, to_label(r.labels, split), r.pairs)
 
-    task = TaskData(name, source, label_names, convert(train, "train"),
+    task = TaskData(name, source, classes, convert(train, "train"),
                     convert(dev, "dev") if dev else Split([], []), files=files,
                     regression=regression)
     task = _held_out(cfg, task, dev)
-    task.metric = (_regression_metric(cfg.metric, name) if regression
-                   else _class_metric(cfg.metric, name, task.num_labels))
+    task.metric = (regression_metric(cfg.metric, name) if regression
+                   else class_metric(cfg.metric, name, task.num_labels))
     return task
 
 
@@ -320,73 +326,6 @@ def _held_out(cfg: DataConfig, task: TaskData, dev: _Raw | None) -> TaskData:
     return task
 
 
-def _is_regression(choice: str, name: str, labels: list) -> bool:
-    """Scores, not classes: ``--metric pearson|spearman``, STS-B, or (auto) numeric labels
-    with fractional values."""
-    if choice in REGRESSION_METRICS:
-        return True
-    if choice != "auto":
-        return False
-    if name.lower() == "stsb":
-        return True
-    values = [_number(x) for x in labels[:10000]]
-    return all(v is not None for v in values) and any(not v.is_integer() for v in values)
-
-
-def _number(x: Any) -> float | None:
-    if isinstance(x, bool):
-        return None
-    if isinstance(x, int | float):
-        return float(x)
-    try:
-        v = float(str(x))
-    except ValueError:
-        return None
-    return v if math.isfinite(v) else None
-
-
-def _scores(where: str):
-    def convert(values: list, split: str) -> list[float]:
-        out = []
-        for i, x in enumerate(values):
-            v = _number(x)
-            if v is None:
-                raise DataError(f"{where or split}: label {x!r} (row {i + 1} of {split}) is "
-                                "not a number; a regression task needs numeric scores")
-            out.append(v)
-        return out
-
-    return convert
-
-
-def _class_ids(n: int, where: str):
-    def convert(values: list, split: str) -> list[int]:
-        bad = [v for v in values if not (isinstance(v, int) and 0 <= v < n)]
-        if bad:
-            raise DataError(f"{where}[{split}]: label {bad[0]!r} is not one of the {n} classes")
-        return list(values)
-
-    return convert
-
-
-def _class_metric(choice: str, name: str, num_labels: int) -> str:
-    """The GLUE convention when ``auto`` (by task name); F1 and MCC need two labels."""
-    metric = GLUE_METRICS.get(name.lower(), "accuracy") if choice == "auto" else choice
-    if metric in ("f1", "mcc") and num_labels != 2:
-        raise DataError(f"--metric {metric} needs a binary task; {name!r} has "
-                        f"{num_labels} labels")
-    return metric
-
-
-def _regression_metric(choice: str, name: str) -> str:
-    if choice == "auto":
-        return "pearson"
-    if choice not in REGRESSION_METRICS:
-        raise DataError(f"--metric {choice} needs classes; {name!r} has numeric scores "
-                        "(use pearson or spearman)")
-    return choice
-
-
 def _file_task_name(path: Path) -> str:
     """``data/sst2/train.tsv`` -> ``sst2``; ``reviews.csv`` -> ``reviews``."""
     if path.stem.lower() in ("train", "training", "data", "all") and path.parent.name:
@@ -396,14 +335,3 @@ def _file_task_name(path: Path) -> str:
 
 def _dir_task_name(path: Path) -> str:
     return path.resolve().name
-
-
-def _label_names(raw: list[str]) -> tuple[str, ...]:
-    uniq = set(raw)
-    if len(uniq) < 2:
-        raise DataError(f"only one label value in the data: {next(iter(uniq))!r}")
-    if all(x.lstrip("-").isdigit() for x in uniq):
-        ints = sorted(int(x) for x in uniq)
-        if ints == list(range(len(ints))):
-            return tuple(str(i) for i in ints)
-    return tuple(sorted(uniq))

@@ -8,7 +8,7 @@ resumes by running the same command again, and ends with the same masks):
    weights, rewind the survivors, retrain; until ``target_sparsity`` (or a drop, optionally);
 3. controls at the ticket's sparsity, same schedule and data order: a random mask with the
    same per-tensor sparsity on the rewind weights, and the ticket's mask on fresh weights;
-4. the verdict.
+4. the verdict (``ticketlens.pruning.verdict``).
 """
 
 from __future__ import annotations
@@ -28,15 +28,10 @@ from ticketlens.core.run import RunPaths, is_run, read_manifest, write_manifest
 from ticketlens.pruning import manifest as MF
 from ticketlens.pruning import objectives
 from ticketlens.pruning.masking import MaskEnforcer
-from ticketlens.pruning.metrics import HIGHER_IS_BETTER
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import Setup, prepare
 from ticketlens.pruning.train import make_accelerator, train_phase
-
-CONTROLS = ("random_mask", "random_reinit")  # the verdict needs both
-ONESHOT = "oneshot"  # informative: one-shot magnitude pruning of the trained dense weights
-CONTROL_NAMES = {"random_mask": "random mask", "random_reinit": "random reinit",
-                 ONESHOT: "one-shot magnitude"}
+from ticketlens.pruning.verdict import CONTROL_NAMES, CONTROLS, ONESHOT, matches_dense, verdict
 
 
 def derive_seed(seed: int, *parts: int | str) -> int:
@@ -237,7 +232,7 @@ class _Search:
     def _finished(self) -> bool:
         rounds = self.manifest["rounds"]
         last = rounds[-1]
-        if last["round"] > 0 and self.cfg.prune.stop_on_drop and not _matches(
+        if last["round"] > 0 and self.cfg.prune.stop_on_drop and not matches_dense(
                 rounds[0]["metrics"][self.metric], last["metrics"][self.metric],
                 self.metric, self.cfg.prune.tolerance):
             return True
@@ -319,7 +314,7 @@ class _Search:
     def _last_matching(self) -> int | None:
         rounds = self.manifest["rounds"]
         dense = rounds[0]["metrics"][self.metric]
-        ok = [r["round"] for r in rounds[1:] if _matches(
+        ok = [r["round"] for r in rounds[1:] if matches_dense(
             dense, r["metrics"][self.metric], self.metric, self.cfg.prune.tolerance)]
         return ok[-1] if ok else None
 
@@ -382,50 +377,3 @@ def _wanted_controls(cfg: FindConfig) -> tuple[str, ...]:
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
-def _matches(dense: float, ticket: float, metric: str, tol: float) -> bool:
-    if HIGHER_IS_BETTER.get(metric, True):
-        return ticket >= dense - tol - 1e-12
-    return ticket <= dense * (1 + tol) + 1e-12  # perplexity: a relative tolerance
-
-
-def _better(a: float, b: float, metric: str) -> bool:
-    return a > b if HIGHER_IS_BETTER.get(metric, True) else a < b
-
-
-def verdict(manifest: dict, tolerance: float,
-            required: tuple[str, ...] = CONTROLS) -> dict[str, Any]:
-    """Winning when the dense model learned the task (beats a constant prediction by more
-    than ``tolerance``), the ticket is within ``tolerance`` of dense and it beats every
-    ``required`` control (both by default: random mask and random re-init)."""
-    metric = manifest["task"]["metric"]
-    rounds = {r["round"]: r for r in manifest["rounds"]}
-    ticket_round = manifest.get("ticket_round", max(rounds))
-    dense = rounds[0]["metrics"][metric]
-    ticket = rounds[ticket_round]["metrics"][metric]
-    sparsity = rounds[ticket_round]["sparsity"]
-    controls = {c: v["metrics"][metric] for c, v in manifest.get("controls", {}).items()}
-    matches = _matches(dense, ticket, metric, tolerance)
-    beats = {c: _better(ticket, v, metric) for c, v in controls.items()}
-    chance = manifest["task"].get("chance")
-    learned = chance is None or dense > chance + tolerance
-    winning = learned and matches and all(beats.get(c, False) for c in required)
-    parts = [] if learned else [
-        f"the dense model did not learn the task ({metric} {dense:.4f}; a constant "
-        f"prediction scores {chance:.4f}), so no ticket can be called winning: train longer "
-        "(--steps) or check the data"]
-    parts += [f"at {sparsity:.1%} sparsity the ticket reaches {metric} {ticket:.4f} "
-             f"(dense {dense:.4f}; {'within' if matches else 'outside'} the tolerance "
-             f"{tolerance:g})"]
-    for c, v in controls.items():
-        parts.append(f"{'beats' if beats[c] else 'does not beat'} the "
-                     f"{CONTROL_NAMES.get(c, c)} control ({v:.4f})"
-                     + ("" if c in required else ", informative"))
-    if any(c not in controls for c in required):
-        parts.append("controls were not run, so no ticket can be called winning")
-    return {"winning": winning, "metric": metric, "tolerance": tolerance,
-            "ticket_round": ticket_round, "sparsity": sparsity, "dense": dense,
-            "ticket": ticket, "controls": controls, "matches_dense": matches,
-            "chance": chance, "dense_learned": learned,
-            "beats_controls": beats, "reason": "; ".join(parts)}

@@ -19,9 +19,10 @@ from ticketlens.core.config import DataConfig, FindConfig
 from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.run import RunPaths, is_run, open_run
 from ticketlens.models.load import head_parameter_names
-from ticketlens.pruning.imp import _Search, derive_seed, verdict
+from ticketlens.pruning.imp import _Search, derive_seed
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import prepare
+from ticketlens.pruning.verdict import verdict
 
 
 def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
