@@ -60,13 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        from ticketlens.core.errors import TicketlensError
+        from ticketlens.core.errors import TicketlensError, first_line
 
         if isinstance(exc, TicketlensError):
             print(f"ticketlens: error: {exc}", file=sys.stderr)
             return 2
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"ticketlens: internal error: {type(exc).__name__}: {msg} "
+        print(f"ticketlens: internal error: {type(exc).__name__}: {first_line(exc)} "
               "(re-run with --debug for the traceback)", file=sys.stderr)
         return 1
 

@@ -21,3 +21,9 @@ class DataError(TicketlensError):
 
 class ModelError(TicketlensError):
     """A model cannot be found, loaded or understood."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

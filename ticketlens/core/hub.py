@@ -58,7 +58,3 @@ def offline_mode(*modules: object) -> Iterator[None]:
         for t, v in zip(targets, saved):
             t.HF_HUB_OFFLINE = v
 
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

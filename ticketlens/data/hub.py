@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ticketlens.core.errors import DataError
-from ticketlens.core.hub import first_line, hub_offline, offline_mode
+from ticketlens.core.errors import DataError, first_line
+from ticketlens.core.hub import hub_offline, offline_mode
 
 GLUE_REPO = "nyu-mll/glue"
 # (text column, pair column) of every GLUE task: QNLI puts the question first, so candidate

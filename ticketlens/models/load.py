@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from ticketlens.core.errors import ModelError
-from ticketlens.core.hub import first_line, hub_offline
+from ticketlens.core.errors import ModelError, first_line
+from ticketlens.core.hub import hub_offline
 
 PRESETS = ("tiny-bert", "tiny-distilbert", "tiny-gpt2", "tiny-llama")
 
