@@ -29,7 +29,7 @@ def summary(run) -> dict:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ticketlens.core.run import open_run
+    from ticketlens.core.run import control_label, open_run
 
     r = open_run(ns.run)
     data = summary(r)
@@ -66,7 +66,7 @@ def run(ns: argparse.Namespace) -> int:
         for col in ("control", "sparsity", metric):
             c.add_column(col, justify="right")
         for name, v in data["controls"].items():
-            c.add_row(name.replace("_", " "), f"{v['sparsity']:.1%}",
+            c.add_row(control_label(name), f"{v['sparsity']:.1%}",
                       f"{v['metrics'].get(metric, float('nan')):.4f}")
         con.print(c)
     if ns.network:

@@ -31,6 +31,14 @@ from ticketlens.core.errors import RunFormatError
 from ticketlens.core.io import write_json_atomic
 from ticketlens.core.masks import Masks, load_masks
 
+CONTROL_NAMES = {"random_mask": "random mask", "random_reinit": "random reinit",
+                 "oneshot": "one-shot magnitude"}
+
+
+def control_label(control: str) -> str:
+    """How views and messages name a control (``oneshot`` -> ``one-shot magnitude``)."""
+    return CONTROL_NAMES.get(control, control.replace("_", " "))
+
 FORMAT = "ticketlens.run"
 FORMAT_VERSION = 1
 

@@ -24,14 +24,14 @@ from ticketlens.core import masks as M
 from ticketlens.core.config import FindConfig
 from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.io import write_bytes_atomic
-from ticketlens.core.run import RunPaths, is_run, read_manifest, write_manifest
+from ticketlens.core.run import RunPaths, control_label, is_run, read_manifest, write_manifest
 from ticketlens.pruning import manifest as MF
 from ticketlens.pruning import objectives
 from ticketlens.pruning.masking import MaskEnforcer
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import Setup, prepare
 from ticketlens.pruning.train import make_accelerator, train_phase
-from ticketlens.pruning.verdict import CONTROL_NAMES, CONTROLS, ONESHOT, matches_dense, verdict
+from ticketlens.pruning.verdict import CONTROLS, ONESHOT, matches_dense, verdict
 
 
 def derive_seed(seed: int, *parts: int | str) -> int:
@@ -346,7 +346,7 @@ class _Search:
             fresh = reinit_like(self.s.loaded, derive_seed(self.cfg.seed, "reinit"))
             start_state = _cpu_state(fresh)
             masks = ticket_masks
-        result, metrics = self._train(f"control: {CONTROL_NAMES[control]}", start_state,
+        result, metrics = self._train(f"control: {control_label(control)}", start_state,
                                       masks, self._start_step(), seed)
         entry = {"sparsity": M.sparsity(masks), "metrics": metrics, "steps": result.steps,
                  "wall_time_s": round(result.wall_time_s, 3), "ticket_round": ticket}

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ticketlens.core.run import control_label
 from ticketlens.pruning.metrics import HIGHER_IS_BETTER
 
 CONTROLS = ("random_mask", "random_reinit")  # the verdict needs both
 ONESHOT = "oneshot"  # informative: one-shot magnitude pruning of the trained dense weights
-CONTROL_NAMES = {"random_mask": "random mask", "random_reinit": "random reinit",
-                 ONESHOT: "one-shot magnitude"}
 
 
 def matches_dense(dense: float, ticket: float, metric: str, tol: float) -> bool:
@@ -54,7 +53,7 @@ def verdict(manifest: dict, tolerance: float,
              f"{tolerance:g})"]
     for c, v in controls.items():
         parts.append(f"{'beats' if beats[c] else 'does not beat'} the "
-                     f"{CONTROL_NAMES.get(c, c)} control ({v:.4f})"
+                     f"{control_label(c)} control ({v:.4f})"
                      + ("" if c in required else ", informative"))
     if any(c not in controls for c in required):
         parts.append("controls were not run, so no ticket can be called winning")

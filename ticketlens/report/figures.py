@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from ticketlens.analysis.overlap import OverlapResult
 from ticketlens.analysis.survival import ProfileResult, SurvivalResult
+from ticketlens.core.run import control_label
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
            "#17becf", "#7f7f7f", "#bcbd22")
@@ -62,10 +63,10 @@ def accuracy_vs_sparsity(runs: list[Any]) -> go.Figure:
                 if c:
                     fig.add_trace(go.Scatter(
                         x=[c["sparsity"] * 100], y=[c["metrics"].get(metric)], mode="markers",
-                        name=f"{control.replace('_', ' ')} · {_label(r)}",
+                        name=f"{control_label(control)} · {_label(r)}",
                         legendgroup=_label(r), showlegend=False,
                         marker=dict(color=color, symbol=symbol, size=11),
-                        hovertemplate=f"{control.replace('_', ' ')} control<br>sparsity "
+                        hovertemplate=f"{control_label(control)} control<br>sparsity "
                                       f"%{{x:.1f}}%<br>{metric} %{{y:.4f}}"
                                       f"<extra>{_label(r)}</extra>"), row=1, col=col)
         fig.update_xaxes(title_text="sparsity (%)", row=1, col=col)

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane, Tree
 
+from ticketlens.core.run import control_label
 from ticketlens.tui.widgets import histogram_bar, kept_style, line_chart
 
 
@@ -128,7 +129,7 @@ class RunScreen(Screen):
         for c, style in (("random_mask", "red"), ("random_reinit", "yellow"),
                          ("oneshot", "magenta")):
             if c in r.controls:
-                series.append((c.replace("_", " "), [(r.controls[c]["sparsity"],
+                series.append((control_label(c), [(r.controls[c]["sparsity"],
                                                       r.controls[c]["metrics"].get(m))], style))
         chart = line_chart(series, y_label=m, x_label="sparsity")
         v = r.verdict
