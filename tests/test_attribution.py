@@ -10,6 +10,7 @@ from conftest import SAMPLE_MASKS
 import ticketlens
 from ticketlens.analysis.attribution import (
     compare_tokens,
+    dev_sample,
     integrated_gradients,
     unit_gates,
     unit_importance,
@@ -92,3 +93,24 @@ def test_ground_truth_share_above_chance_for_trained_model():
     assert gt["dense"] > 2 * gt["chance"]  # polarity words and negators carry the decision
     deltas = sorted(abs(i.dense_delta) for i in res.items)
     assert deltas[len(deltas) // 2] < 0.01  # median convergence delta at 24 steps
+
+
+@pytest.mark.skipif(not (SAMPLE_MASKS / "sentiment-s0").is_dir(), reason="sample_masks absent")
+def test_attribute_command_json_with_units(capsys):
+    """`ticketlens attribute RUN --units --json`: the dev sample (loaded once, shared by the
+    token and the unit parts) gives --n items, and head and neuron importance for every
+    unit of the run's anatomy."""
+    import json
+
+    from ticketlens.cli.main import main
+
+    run = ticketlens.open_run(SAMPLE_MASKS / "sentiment-s0")
+    assert main(["attribute", str(run.path), "--n", "4", "--units", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["items"]) == 4
+    kinds = {u["kind"]: u for u in data["units"]}
+    assert set(kinds) == {"head", "neuron"}
+    a = run.anatomy
+    assert [len(row) for row in kinds["head"]["importance"]] == [a.num_heads] * a.num_layers
+    assert 0.0 <= kinds["head"]["share_surviving"] <= 1.0
+    assert [i["text"] for i in data["items"]] == list(dev_sample(run, 4)[0])

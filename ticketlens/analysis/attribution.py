@@ -303,16 +303,19 @@ def attribute_run(run: Any, *, texts: Sequence[str] = (), pairs: Sequence[str] |
 
     dense, ticket, tok = load_pair(run)
     max_length = int(run.manifest["config"]["data"].get("max_length", 64))
+    # the task is loaded once (for a hub dataset that is a dataset load), for both uses
+    dev = dev_sample(run, max(n, unit_examples) if units else n) if units or not texts \
+        else None
     if texts:
         res = compare_tokens(dense, ticket, tok, texts, pairs, k=k, n_steps=n_steps,
                              max_length=max_length)
     else:
-        t, p, labels, ev = dev_sample(run, n)
+        t, p, labels, ev = (None if x is None else x[:n] for x in dev)
         res = compare_tokens(dense, ticket, tok, t, p, labels, ev, k=k, n_steps=n_steps,
                              max_length=max_length)
     if not units:
         return res
-    t, p, labels, _ = dev_sample(run, unit_examples)
+    t, p, labels, _ = (None if x is None else x[:unit_examples] for x in dev)
     data = TensorData(tok.encode(t, p, max_length), list(labels),
                       regression=_is_regression(dense))
     batches = []
