@@ -1,5 +1,7 @@
-"""Plotly figures from analysis results. No maths here: every number drawn comes from the run
-manifest (what ``find`` measured) or an analysis result (``ticketlens.analysis``)."""
+"""Plotly figures from analysis results. No maths here: every number drawn comes from a run's
+record (read once, :mod:`ticketlens.report.runs`) or an analysis result (``ticketlens.analysis``).
+Numbers go into a figure through :func:`fmt.sig` (fewer digits, no NaN) and into text through
+:mod:`ticketlens.report.fmt`; every axis writes small numbers as ``1e-6``, never ``1µ``."""
 
 from __future__ import annotations
 
@@ -8,74 +10,103 @@ from collections import defaultdict
 from typing import Any
 
 import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ticketlens.analysis.overlap import OverlapResult
 from ticketlens.analysis.survival import ProfileResult, SurvivalResult
-from ticketlens.core.run import control_label
+from ticketlens.report import fmt
+from ticketlens.report.runs import RunView
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-           "#17becf", "#7f7f7f", "#bcbd22")
-LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50),
-              font=dict(size=12), hoverlabel=dict(namelength=-1))
+# 34 distinct colours: one per run, so six runs (or twenty) never share one.
+PALETTE = tuple(dict.fromkeys(qualitative.D3 + qualitative.Dark24))
+# A marker per control, open where it could cover another, so coinciding points stay visible;
+# the glyph names it in the figure title. Arms without their own shape take the spare ones.
+CONTROL_MARKERS = {"random_mask": ("x-thin", 10, "✕"),
+                   "random_reinit": ("triangle-up-open", 16, "△"),
+                   "oneshot": ("diamond-open", 16, "◇")}
+SPARE_MARKERS = (("square-open", 14, "□"), ("star-open", 15, "☆"), ("hexagon-open", 14, "⬡"),
+                 ("pentagon-open", 14, "⬠"))
+EXPONENT = "e"  # plotly's default ("B") writes 1e-9 as "1n" and 1e-5 as "10µ"
+
+
+def _template() -> go.layout.Template:
+    """plotly_white's look, without its defaults for trace types the report never draws
+    (the full template is 7 kB, repeated in every figure)."""
+    white = pio.templates["plotly_white"].layout
+    keep = ("font", "hovermode", "hoverlabel", "paper_bgcolor", "plot_bgcolor", "xaxis",
+            "yaxis", "title", "colorway")
+    return go.layout.Template(layout={k: white[k] for k in keep},
+                              data={"heatmap": [{"colorbar": {"outlinewidth": 0, "ticks": ""}}]})
+
+
+def _finish(fig: go.Figure, title: str, height: int, **layout: Any) -> go.Figure:
+    fig.update_layout(template=_template(), margin=dict(l=60, r=20, t=70, b=50),
+                      font=dict(size=12), hoverlabel=dict(namelength=-1), title=title,
+                      height=height, **layout)
+    fig.update_xaxes(exponentformat=EXPONENT)
+    fig.update_yaxes(exponentformat=EXPONENT)
+    fig.update_traces(colorbar_exponentformat=EXPONENT, selector=dict(type="heatmap"))
+    return fig
 
 
 def esc(text: Any) -> str:
     """Run-supplied text for plotly: entity-escaped, so it shows as text and runs nothing."""
-    return html.escape(str(text), quote=True)
+    return html.escape(fmt.text(text), quote=True)
 
 
-def _label(run: Any) -> str:
-    return esc(f"{run.task} · seed {run.seed}" if run.seed is not None else run.name)
+def _control_marker(name: str, i: int) -> tuple[str, int, str]:
+    """(plotly symbol, size, glyph) of a control; ``i``: its place among the controls drawn."""
+    return CONTROL_MARKERS.get(name) or SPARE_MARKERS[i % len(SPARE_MARKERS)]
 
 
-def accuracy_vs_sparsity(runs: list[Any]) -> go.Figure:
-    """The canonical lottery-ticket plot: one panel per task, one line per run."""
-    by_task: dict[str, list[Any]] = defaultdict(list)
-    for r in runs:
-        if any(x.metrics for x in r.rounds):
-            by_task[r.task].append(r)
+def accuracy_vs_sparsity(runs: list[RunView]) -> go.Figure:
+    """The canonical lottery-ticket plot: one panel per task, one line (colour) per run, a
+    marker per control."""
+    by_task: dict[str, list[tuple[int, RunView]]] = defaultdict(list)
+    for i, r in enumerate(runs):
+        if r.trained:
+            by_task[r.task].append((i, r))
     tasks = sorted(by_task)
+    controls = list(dict.fromkeys(c.name for rs in by_task.values() for _, r in rs
+                                  for c in r.controls))
+    markers = {c: _control_marker(c, i) for i, c in enumerate(controls)}
     fig = make_subplots(rows=1, cols=max(1, len(tasks)), subplot_titles=[esc(t) for t in tasks],
                         shared_yaxes=False)
     for col, task in enumerate(tasks, start=1):
-        for i, r in enumerate(by_task[task]):
+        for i, r in by_task[task]:
             color = PALETTE[i % len(PALETTE)]
-            metric = r.metric
-            xs = [x.sparsity * 100 for x in r.rounds]
-            ys = [x.metrics.get(metric) for x in r.rounds]
+            label, metric, group = esc(r.label), esc(r.metric), f"run-{i}"
+            xs = [p.sparsity for p in r.rounds]
             fig.add_trace(go.Scatter(
-                x=xs, y=ys, mode="lines+markers", name=f"ticket · {_label(r)}",
-                legendgroup=_label(r), line=dict(color=color),
-                hovertemplate=f"{_label(r)}<br>round %{{customdata}}<br>sparsity %{{x:.1f}}%"
-                              f"<br>{metric} %{{y:.4f}}<extra>ticket</extra>",
-                customdata=[x.index for x in r.rounds]), row=1, col=col)
-            dense = r.rounds[0].metrics.get(metric)
+                x=fmt.sig(xs), y=fmt.sig([p.value for p in r.rounds], 6),
+                mode="lines+markers", name=f"ticket · {label}", legendgroup=group,
+                line=dict(color=color), customdata=[p.round for p in r.rounds],
+                hovertemplate=f"{label}<br>round %{{customdata}}<br>sparsity %{{x:.1%}}"
+                              f"<br>{metric} %{{y:.4f}}<extra>ticket</extra>"), row=1, col=col)
             fig.add_trace(go.Scatter(
-                x=[0, max(xs)], y=[dense, dense], mode="lines", name=f"dense · {_label(r)}",
-                legendgroup=_label(r), showlegend=False,
+                x=fmt.sig([0.0, max(xs)]), y=fmt.sig([r.dense, r.dense], 6), mode="lines",
+                name=f"dense · {label}", legendgroup=group, showlegend=False,
                 line=dict(color=color, dash="dot", width=1),
-                hovertemplate=f"dense {metric} %{{y:.4f}}<extra>{_label(r)}</extra>"),
+                hovertemplate=f"dense {metric} %{{y:.4f}}<extra>{label}</extra>"),
                 row=1, col=col)
-            for control, symbol in (("random_mask", "x"), ("random_reinit", "triangle-up"),
-                                    ("oneshot", "diamond")):
-                c = r.controls.get(control)
-                if c:
-                    fig.add_trace(go.Scatter(
-                        x=[c["sparsity"] * 100], y=[c["metrics"].get(metric)], mode="markers",
-                        name=f"{control_label(control)} · {_label(r)}",
-                        legendgroup=_label(r), showlegend=False,
-                        marker=dict(color=color, symbol=symbol, size=11),
-                        hovertemplate=f"{control_label(control)} control<br>sparsity "
-                                      f"%{{x:.1f}}%<br>{metric} %{{y:.4f}}"
-                                      f"<extra>{_label(r)}</extra>"), row=1, col=col)
-        fig.update_xaxes(title_text="sparsity (%)", row=1, col=col)
-        fig.update_yaxes(title_text=by_task[task][0].metric, row=1, col=col)
-    oneshot = any("oneshot" in r.controls for r in runs)
-    fig.update_layout(**LAYOUT, height=420, title="Ticket vs dense (dotted) and controls "
-                      "(× random mask, ▲ random re-init" + (", ◆ one-shot magnitude)"
-                                                            if oneshot else ")"))
-    return fig
+            for c in r.controls:
+                symbol, size, _ = markers[c.name]
+                fig.add_trace(go.Scatter(
+                    x=fmt.sig([c.point.sparsity]), y=fmt.sig([c.point.value], 6),
+                    mode="markers", name=f"{esc(c.label)} · {label}", legendgroup=group,
+                    showlegend=False, cliponaxis=False,
+                    marker=dict(color=color, symbol=symbol, size=size,
+                                line=dict(color=color, width=2)),
+                    hovertemplate=f"{esc(c.label)} control<br>sparsity %{{x:.1%}}<br>{metric}"
+                                  f" %{{y:.4f}}<extra>{label}</extra>"), row=1, col=col)
+        fig.update_xaxes(title_text="sparsity", tickformat=".0%", row=1, col=col)
+        fig.update_yaxes(title_text=esc(by_task[task][0][1].metric), row=1, col=col)
+    labels = {c.name: c.label for rs in by_task.values() for _, r in rs for c in r.controls}
+    key = ", ".join(f"{markers[c][2]} {esc(labels[c])}" for c in controls)
+    return _finish(fig, "Ticket vs dense (dotted)" + (f" and controls ({key})" if key else ""),
+                   420)
 
 
 def sparsity_profile_figure(profile: ProfileResult, title: str) -> go.Figure:
@@ -84,47 +115,46 @@ def sparsity_profile_figure(profile: ProfileResult, title: str) -> go.Figure:
     z = [[d["sparsity"][ri][li][ro] for ri in range(len(d["rounds"]))]
          for li in range(len(d["layers"])) for ro in range(len(d["roles"]))]
     fig = go.Figure(go.Heatmap(
-        z=z, x=[f"round {r}" for r in d["rounds"]], y=rows, colorscale="Blues", zmin=0, zmax=1,
-        colorbar=dict(title="sparsity"),
+        z=fmt.sig(z), x=[f"round {r}" for r in d["rounds"]], y=rows, colorscale="Blues",
+        zmin=0, zmax=1, colorbar=dict(title="sparsity", tickformat=".0%"),
         hovertemplate="%{y}<br>%{x}<br>sparsity %{z:.1%}<extra></extra>"))
-    fig.update_layout(**LAYOUT, title=title, height=max(300, 14 * len(rows) + 120))
+    _finish(fig, title, max(300, 14 * len(rows) + 120))
     fig.update_yaxes(autorange="reversed")
     return fig
 
 
 def head_survival_figure(s: SurvivalResult, title: str) -> go.Figure:
-    kept = s.head_grid("kept")
     text = []
     for la in range(s.num_layers):
         row = []
         for h in range(s.num_heads):
             u = s.head(f"L{la}H{h}")
-            row.append(f"{u.unit}: kept {u.kept:.1%}<br>Q {u.q:.1%} K {u.k:.1%} V {u.v:.1%} "
-                       f"O {u.o:.1%}{'<br><b>dead</b>' if u.dead else ''}")
+            row.append(f"{u.unit}: kept {fmt.pct(u.kept)}<br>Q {fmt.pct(u.q)} K {fmt.pct(u.k)}"
+                       f" V {fmt.pct(u.v)} O {fmt.pct(u.o)}{'<br><b>dead</b>' if u.dead else ''}")
         text.append(row)
     fig = go.Figure(go.Heatmap(
-        z=kept.tolist(), x=[f"H{h}" for h in range(s.num_heads)],
+        z=fmt.sig(s.head_grid("kept")), x=[f"H{h}" for h in range(s.num_heads)],
         y=[f"L{la}" for la in range(s.num_layers)], text=text, hoverinfo="text",
-        colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="kept")))
+        colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="kept", tickformat=".0%")))
     dead = [(h.head, h.layer) for h in s.heads if h.dead]
     if dead:
         fig.add_trace(go.Scatter(x=[f"H{h}" for h, _ in dead], y=[f"L{la}" for _, la in dead],
                                  mode="markers", marker=dict(symbol="x", color="red", size=14),
                                  name="dead head", hoverinfo="skip"))
-    fig.update_layout(**LAYOUT, title=title, height=120 + 40 * s.num_layers)
+    _finish(fig, title, 120 + 40 * s.num_layers)
     fig.update_yaxes(autorange="reversed")
     return fig
 
 
 def neuron_survival_figure(s: SurvivalResult, title: str, bins: int = 10) -> go.Figure:
     z = [n.histogram(bins) for n in s.neurons]
-    edges = [f"{i / bins:.0%}–{(i + 1) / bins:.0%}" for i in range(bins)]
+    edges = [f"{fmt.pct(i / bins, 0)}–{fmt.pct((i + 1) / bins, 0)}" for i in range(bins)]
     fig = go.Figure(go.Heatmap(
         z=z, x=edges, y=[f"L{n.layer} ({n.dead} dead)" for n in s.neurons],
         colorscale="Greens", colorbar=dict(title="neurons"),
         hovertemplate="%{y}<br>kept %{x}: %{z} neurons<extra></extra>"))
-    fig.update_layout(**LAYOUT, title=title, height=120 + 40 * len(s.neurons),
-                      xaxis_title="kept fraction of the neuron's weights")
+    _finish(fig, title, 120 + 40 * len(s.neurons),
+            xaxis_title="kept fraction of the neuron's weights")
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -134,15 +164,20 @@ def overlap_matrix_figure(o: OverlapResult, title: str) -> go.Figure:
     chance = o.matrix("jaccard_chance")
     p = o.matrix("p_value")
     names = [esc(n) for n in o.names]
-    text = [[(f"{names[a]} vs {names[b]}<br>Jaccard {j[a, b]:.3f} (chance {chance[a, b]:.3f})"
-              f"<br>p = {p[a, b]:.2g}") if a != b else names[a] for b in range(len(names))]
-            for a in range(len(names))]
-    fig = go.Figure(go.Heatmap(z=j.tolist(), x=names, y=names, text=text, hoverinfo="text",
+    text = [[(f"{names[a]} vs {names[b]}<br>Jaccard {fmt.num(j[a, b])} (chance "
+              f"{fmt.num(chance[a, b])})<br>p {_p_text(p[a, b])}") if a != b else names[a]
+             for b in range(len(names))] for a in range(len(names))]
+    fig = go.Figure(go.Heatmap(z=fmt.sig(j), x=names, y=names, text=text, hoverinfo="text",
                                colorscale="Magma", reversescale=True,
                                colorbar=dict(title="Jaccard")))
-    fig.update_layout(**LAYOUT, title=title, height=200 + 30 * len(names))
+    _finish(fig, title, 200 + 30 * len(names))
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+def _p_text(p: float) -> str:
+    s = fmt.p_value(p)
+    return s if s.startswith("<") else f"= {s}"
 
 
 def per_layer_overlap_figure(results: dict[str, OverlapResult], title: str) -> go.Figure:
@@ -152,15 +187,15 @@ def per_layer_overlap_figure(results: dict[str, OverlapResult], title: str) -> g
             continue
         color = PALETTE[i % len(PALETTE)]
         layers = [x.layer for x in o.per_layer]
-        fig.add_trace(go.Scatter(x=layers, y=[x.jaccard_mean for x in o.per_layer],
+        fig.add_trace(go.Scatter(x=layers, y=fmt.sig([x.jaccard_mean for x in o.per_layer]),
                                  name=f"{by}: observed", line=dict(color=color),
                                  hovertemplate="layer %{x}<br>mean Jaccard %{y:.3f}"))
-        fig.add_trace(go.Scatter(x=layers, y=[x.jaccard_chance_mean for x in o.per_layer],
+        fig.add_trace(go.Scatter(x=layers,
+                                 y=fmt.sig([x.jaccard_chance_mean for x in o.per_layer]),
                                  name=f"{by}: chance", line=dict(color=color, dash="dot"),
                                  hovertemplate="layer %{x}<br>chance %{y:.3f}"))
-    fig.update_layout(**LAYOUT, title=title, height=380, xaxis_title="layer",
-                      yaxis_title="mean Jaccard over pairs")
-    return fig
+    return _finish(fig, title, 380, xaxis_title="layer", xaxis_dtick=1,
+                   yaxis_title="mean Jaccard over pairs")
 
 
 def attribution_tokens_figure(attr: dict, title: str, max_texts: int = 4) -> go.Figure:
@@ -176,11 +211,11 @@ def attribution_tokens_figure(attr: dict, title: str, max_texts: int = 4) -> go.
             z.append([v / peak for v in vals] + [None] * (width - len(vals)))
             text.append([esc(t) for t in it["tokens"]] + [""] * (width - len(vals)))
             ylab.append(f"#{n} {who}")
-    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", y=ylab,
+    fig = go.Figure(go.Heatmap(z=fmt.sig(z, 3), text=text, texttemplate="%{text}", y=ylab,
                                x=[str(i) for i in range(width)], colorscale="RdYlGn",
                                zmid=0, zmin=-1, zmax=1, colorbar=dict(title="attr / max"),
                                hovertemplate="%{y}<br>%{text}: %{z:.2f}<extra></extra>"))
-    fig.update_layout(**LAYOUT, title=title, height=120 + 34 * len(ylab))
+    _finish(fig, title, 120 + 34 * len(ylab))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(showticklabels=False)
     return fig
@@ -192,11 +227,13 @@ def importance_vs_kept_figure(attr: dict, title: str) -> go.Figure:
     for i, u in enumerate(attr.get("units", [])):
         imp = [x for row in u["importance"] for x in row]
         kept = [x for row in u["kept"] for x in row]
+        rho = fmt.num(u["spearman_importance_kept"], "+.2f")
         fig.add_trace(go.Scatter(
-            x=kept, y=imp, mode="markers", name=f"{u['kind']}s (ρ = "
-            f"{u['spearman_importance_kept']:+.2f})",
-            marker=dict(color=PALETTE[i], size=6 if u["kind"] == "head" else 3, opacity=0.6),
+            x=fmt.sig(kept), y=fmt.sig(imp, 3), mode="markers",
+            name=f"{esc(u['kind'])}s (ρ = {rho})",
+            marker=dict(color=PALETTE[i % len(PALETTE)],
+                        size=6 if u["kind"] == "head" else 3, opacity=0.6),
             hovertemplate="kept %{x:.1%}<br>importance %{y:.3g}<extra></extra>"))
-    fig.update_layout(**LAYOUT, title=title, height=380, xaxis_title="kept fraction in the ticket",
-                      yaxis_title="importance in the dense model", yaxis_type="log")
-    return fig
+    return _finish(fig, title, 380, xaxis_title="kept fraction in the ticket",
+                   xaxis_tickformat=".0%", yaxis_title="importance in the dense model",
+                   yaxis_type="log")

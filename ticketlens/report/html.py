@@ -1,5 +1,6 @@
 """Assemble the report: one HTML file, plotly.js embedded once, no network request, fixed div
-ids (two reports of the same runs are byte-identical), every run-supplied string escaped."""
+ids (two reports of the same runs are byte-identical), every run-supplied string escaped, every
+number written by :mod:`ticketlens.report.fmt`."""
 
 from __future__ import annotations
 
@@ -10,25 +11,13 @@ from ticketlens import __version__
 from ticketlens.analysis.overlap import overlap
 from ticketlens.analysis.survival import sparsity_profile, survival
 from ticketlens.report import figures as F
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222}
-header{position:sticky;top:0;background:#1b2a41;color:#fff;padding:10px 24px;z-index:10}
-header a{color:#cfe3ff;margin-right:16px;text-decoration:none;font-size:14px}
-header b{margin-right:24px}
-main{max-width:1200px;margin:0 auto;padding:12px 24px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0 16px}
-td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f3f5f8}
-.win{color:#1a7f37;font-weight:600}.lose{color:#b42318;font-weight:600}
-details{margin:8px 0 24px}section{margin-bottom:32px}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:12px}
-@media (max-width:900px){.grid{grid-template-columns:1fr}}
-"""
+from ticketlens.report import fmt
+from ticketlens.report.page import figure_html, page
+from ticketlens.report.runs import RunView, architecture_groups, attribution, has_heads, run_view
 
 
 def e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+    return html.escape(fmt.text(x), quote=True)
 
 
 class _Doc:
@@ -38,118 +27,96 @@ class _Doc:
 
     def fig(self, fig, name: str) -> None:
         self.n += 1
-        self.parts.append(fig.to_html(full_html=False, include_plotlyjs=False,
-                                      div_id=f"fig-{self.n:02d}-{name}",
-                                      config={"displaylogo": False, "responsive": True}))
+        self.parts.append(figure_html(fig, f"fig-{self.n:02d}-{name}"))
 
     def add(self, text: str) -> None:
         self.parts.append(text)
 
 
-def _fmt(v: Any) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else ("–" if v is None else str(v))
+VERDICT_CLASS = {"winning": "win", "not winning": "lose"}
 
 
-def _summary_table(runs: list[Any]) -> str:
+def _verdict(v: RunView) -> str:
+    if v.verdict is None:
+        return fmt.NA
+    return f"<span class='{VERDICT_CLASS.get(v.verdict, 'unsure')}'>{e(v.verdict)}</span>"
+
+
+def _summary_table(views: list[RunView]) -> str:
+    controls = list(dict.fromkeys((c.name, c.label) for v in views for c in v.controls))
     rows = ["<table><tr><th>run</th><th>model</th><th>task</th><th>seed</th><th>sparsity</th>"
-            "<th>metric</th><th>dense</th><th>ticket</th><th>random mask</th>"
-            "<th>random re-init</th><th>verdict</th></tr>"]
-    for r in runs:
-        v = r.verdict or {}
-        metric = r.metric
-        ticket = r.ticket
-        verdict = ("<span class='win'>winning</span>" if v.get("winning") else
-                   "<span class='lose'>not winning</span>" if v else "–")
+            "<th>metric</th><th>dense</th><th>ticket</th>"
+            + "".join(f"<th>{e(label)}</th>" for _, label in controls)
+            + "<th>verdict</th></tr>"]
+    for v in views:
         rows.append(
-            f"<tr><td>{e(r.path.name)}</td><td>{e(r.model_name)}</td><td>{e(r.task)}</td>"
-            f"<td>{e(r.seed)}</td><td>{ticket.sparsity:.1%}</td><td>{e(metric)}</td>"
-            f"<td>{_fmt(r.rounds[0].metrics.get(metric))}</td>"
-            f"<td>{_fmt(ticket.metrics.get(metric))}</td>"
-            f"<td>{_fmt(r.control_metric('random_mask'))}</td>"
-            f"<td>{_fmt(r.control_metric('random_reinit'))}</td>"
-            f"<td>{verdict}</td></tr>")
+            f"<tr><td>{e(v.name)}</td><td>{e(v.model)}</td><td>{e(v.task)}</td>"
+            f"<td>{e(v.seed)}</td><td>{fmt.pct(v.ticket.sparsity)}</td><td>{e(v.metric)}</td>"
+            f"<td>{fmt.num(v.dense, '.4f')}</td><td>{fmt.num(v.ticket.value, '.4f')}</td>"
+            + "".join(f"<td>{fmt.num(v.control(name), '.4f')}</td>" for name, _ in controls)
+            + f"<td>{_verdict(v)}</td></tr>")
     rows.append("</table>")
     return "".join(rows)
 
 
-def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(d, dict):
-        out = []
-        for k, v in d.items():
-            out += _flatten(v, f"{prefix}{k}.")
-        return out
-    return [(prefix.rstrip("."), d)]
+def _settings(v: RunView) -> str:
+    rows = "".join(f"<tr><th>{e(k)}</th><td>{e(x)}</td></tr>" for k, x in v.settings)
+    verdict = {"winning": "<span class=win>Winning ticket</span>",
+               "not winning": "<span class=lose>No winning ticket</span>"}
+    if v.verdict is None:
+        line = "No verdict (no training in this run)."
+    else:
+        line = (verdict.get(v.verdict, f"<span class=unsure>{e(v.verdict.capitalize())}"
+                                       "</span>")
+                + (f": {e(v.reason)}" if v.reason else ""))
+    return f"<p>{line}</p><details><summary>settings</summary><table>{rows}</table></details>"
 
 
-def _settings(run: Any) -> str:
-    m = run.manifest
-    items = [("path", run.path), ("model", run.model_name),
-             ("family", m.get("model", {}).get("family")), ("task", run.task),
-             ("seed", run.seed), ("status", m.get("status")),
-             ("rewind", (m.get("rewind") or {}).get("mode"))]
-    items += _flatten(m.get("config", {}), "config.")
-    items += _flatten(m.get("versions", {}), "versions.")
-    if "import" in m:
-        items += _flatten(m["import"], "import.")
-    rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in items)
-    v = run.verdict
-    verdict = f"<p>{'<span class=win>Winning ticket</span>' if v and v['winning'] else ''}" \
-              f"{'<span class=lose>No winning ticket</span>' if v and not v['winning'] else ''}" \
-              f"{': ' + e(v['reason']) if v else 'No verdict (no training in this run).'}</p>"
-    return verdict + f"<details><summary>settings</summary><table>{rows}</table></details>"
+def _overlap_table(results: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{e(by)}</td><td>{fmt.num(o.fleiss_kappa)}</td>"
+        f"<td>{fmt.num(o.fleiss_kappa_chance)}</td><td>{fmt.num(o.super_survivors_observed, ',')}"
+        f"</td><td>{fmt.num(o.super_survivors_expected, ',.1f')}</td></tr>"
+        for by, o in results.items())
+    return ("<table><tr><th>by</th><th>Fleiss' κ</th><th>κ if independent</th>"
+            "<th>super-survivors</th><th>expected by chance</th></tr>" + rows + "</table>")
 
 
-def _attribution(run: Any) -> dict | None:
-    """Attribution results stored by `ticketlens attribute --save`, if any."""
-    import json
-
-    path = run.paths.attribution
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _groups(runs: list[Any]) -> list[list[Any]]:
-    groups: dict[Any, list[Any]] = {}
-    for r in runs:
-        key = tuple(sorted(r.anatomy.shapes.items()))
-        groups.setdefault(key, []).append(r)
-    return [g for g in groups.values() if len(g) >= 2]
+def _attribution_line(attr: dict) -> str:
+    gt = attr.get("ground_truth")
+    return (f"<p>Attribution: mean Spearman dense vs ticket {fmt.num(attr['mean_spearman'])}"
+            f", top-{e(attr['k'])} agreement {fmt.num(attr['mean_topk_agreement'])}"
+            + (f"; share on the deciding tokens: dense {fmt.pct(gt['dense'])}, ticket "
+               f"{fmt.pct(gt['ticket'])} (chance {fmt.pct(gt['chance'])})" if gt else "")
+            + "</p>")
 
 
 def build_report(runs: list[Any]) -> str:
+    views = [run_view(r) for r in runs]
     doc = _Doc()
-    doc.add("<section id='summary'><h2>Summary</h2>" + _summary_table(runs) + "</section>")
-    trained = [r for r in runs if any(x.metrics for x in r.rounds)]
+    doc.add("<section id='summary'><h2>Summary</h2>" + _summary_table(views) + "</section>")
+    trained = [v for v in views if v.trained]
     if trained:
         doc.add("<section id='accuracy'><h2>Accuracy vs sparsity</h2>")
         doc.fig(F.accuracy_vs_sparsity(trained), "accuracy")
         doc.add("</section>")
-    groups = _groups(runs)
+    groups = architecture_groups(runs)
     if groups:
         doc.add("<section id='overlap'><h2>Overlap across runs</h2>")
     for gi, group in enumerate(groups):
         results = {by: overlap(group, by=by) for by in ("weight", "head", "neuron")
-                   if by == "weight" or group[0].anatomy.num_heads}
+                   if by == "weight" or has_heads(group[0])}
         doc.fig(F.overlap_matrix_figure(results["weight"], "Weight overlap (Jaccard; hover: "
                                         "chance and p-value)"), f"overlap-{gi}")
         doc.fig(F.per_layer_overlap_figure(results, "Per-layer overlap vs chance"),
                 f"overlap-layers-{gi}")
-        rows = "".join(
-            f"<tr><td>{e(by)}</td><td>{o.fleiss_kappa:.3f}</td><td>{o.fleiss_kappa_chance:.3f}"
-            f"</td><td>{o.super_survivors_observed:,}</td><td>{o.super_survivors_expected:,.1f}"
-            f"</td></tr>" for by, o in results.items())
-        doc.add("<table><tr><th>by</th><th>Fleiss' κ</th><th>κ if independent</th>"
-                "<th>super-survivors</th><th>expected by chance</th></tr>" + rows + "</table>")
+        doc.add(_overlap_table(results))
     if groups:
         doc.add("</section>")
     doc.add("<section id='runs'><h2>Runs</h2>")
-    for i, r in enumerate(runs):
-        label = e(f"{r.path.name}: {r.model_name} on {r.task}, seed {r.seed}")
-        doc.add(f"<h3 id='run-{i}'>{label}</h3>" + _settings(r))
+    for i, (r, v) in enumerate(zip(runs, views)):
+        label = e(f"{v.name}: {v.model} on {v.task}, seed {fmt.text(v.seed)}")
+        doc.add(f"<h3 id='run-{i}'>{label}</h3>" + _settings(v))
         s = survival(r)
         doc.add("<div class='grid'><div>")
         doc.fig(F.head_survival_figure(s, "Heads: kept fraction (× dead)"), f"heads-{i}")
@@ -159,33 +126,17 @@ def build_report(runs: list[Any]) -> str:
         doc.add("</div></div>")
         doc.fig(F.sparsity_profile_figure(sparsity_profile(r), "Sparsity per layer and "
                                           "weight type across rounds"), f"profile-{i}")
-        attr = _attribution(r)
+        attr = attribution(r)
         if attr:
-            doc.add(f"<p>Attribution: mean Spearman dense vs ticket {attr['mean_spearman']:.3f}"
-                    f", top-{attr['k']} agreement {attr['mean_topk_agreement']:.3f}"
-                    + (f"; share on the deciding tokens: dense "
-                       f"{attr['ground_truth']['dense']:.1%}, ticket "
-                       f"{attr['ground_truth']['ticket']:.1%} (chance "
-                       f"{attr['ground_truth']['chance']:.1%})" if attr.get("ground_truth")
-                       else "") + "</p>")
+            doc.add(_attribution_line(attr))
             doc.fig(F.attribution_tokens_figure(attr, "Token attribution, dense vs ticket"),
                     f"attribution-{i}")
             if attr.get("units"):
                 doc.fig(F.importance_vs_kept_figure(attr, "Unit importance (dense) vs kept "
                                                     "fraction (ticket)"), f"importance-{i}")
     doc.add("</section>")
-    return _page(doc, runs)
-
-
-def _page(doc: _Doc, runs: list[Any]) -> str:
-    from plotly.offline import get_plotlyjs
-
-    nav = ("<a href='#summary'>Summary</a><a href='#accuracy'>Accuracy vs sparsity</a>"
-           "<a href='#overlap'>Overlap</a><a href='#runs'>Runs</a>")
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>ticketlens report ({len(runs)} runs)</title><style>{CSS}</style>"
-            f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
-            f"<header><b>ticketlens report</b>{nav}</header><main>"
-            f"<p>{len(runs)} run(s); ticketlens {e(__version__)}.</p>"
-            + "".join(doc.parts) + "</main></body></html>\n")
+    nav = ("<b>ticketlens report</b><a href='#summary'>Summary</a>"
+           "<a href='#accuracy'>Accuracy vs sparsity</a><a href='#overlap'>Overlap</a>"
+           "<a href='#runs'>Runs</a>")
+    body = f"<p>{len(runs)} run(s); ticketlens {e(__version__)}.</p>" + "".join(doc.parts)
+    return page(f"ticketlens report ({len(runs)} runs)", nav, body)

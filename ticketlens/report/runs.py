@@ -1,0 +1,145 @@
+"""What the report reads from a run, read here and nowhere else in the report.
+
+:func:`run_view` turns an opened run into a :class:`RunView` of plain values (labels, the
+metric per round, controls, verdict, settings); figures and tables draw from it. The run record
+(``run.manifest``, ``run.controls``, ``run.verdict``) may be JSON mappings or typed records:
+:func:`_field` reads either, so a change of record touches this module only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ticketlens.core.run import control_label
+
+# Known controls first, in this order; any other arm follows by name.
+CONTROL_ORDER = ("random_mask", "random_reinit", "oneshot")
+
+
+def _field(record: Any, name: str, default: Any = None) -> Any:
+    """``record[name]`` for a mapping, ``record.name`` for a typed record (or its ``extra``)."""
+    if record is None:
+        return default
+    if isinstance(record, Mapping):
+        return record.get(name, default)
+    if hasattr(record, name):
+        return getattr(record, name)
+    extra = getattr(record, "extra", None)
+    return extra.get(name, default) if isinstance(extra, Mapping) else default
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured point of a run: the metric at a sparsity (``round`` None for a control)."""
+
+    sparsity: float
+    value: float | None
+    round: int | None = None
+
+
+@dataclass(frozen=True)
+class ControlPoint:
+    name: str  # random_mask, random_reinit, oneshot, ...
+    label: str  # as users read it: "random mask"
+    point: Point
+
+
+@dataclass(frozen=True)
+class RunView:
+    name: str  # the run directory's name
+    label: str  # "sentiment · seed 0"
+    model: str
+    task: str
+    seed: int | None
+    metric: str
+    rounds: tuple[Point, ...]
+    ticket: Point
+    controls: tuple[ControlPoint, ...]
+    verdict: str | None  # "winning", "not winning", "inconclusive"; None: no verdict
+    reason: str | None
+    settings: tuple[tuple[str, Any], ...]
+
+    @property
+    def trained(self) -> bool:
+        return any(p.value is not None for p in self.rounds)
+
+    @property
+    def dense(self) -> float | None:
+        return self.rounds[0].value if self.rounds else None
+
+    def control(self, name: str) -> float | None:
+        """The metric of a control, None when the run has no such control."""
+        return next((c.point.value for c in self.controls if c.name == name), None)
+
+
+def _value(metrics: Any, metric: str) -> float | None:
+    v = _field(metrics, metric)
+    return None if v is None else float(v)
+
+
+def _flatten(d: Any, prefix: str) -> list[tuple[str, Any]]:
+    if isinstance(d, Mapping):
+        return [kv for k, v in d.items() for kv in _flatten(v, f"{prefix}.{k}")]
+    return [(prefix, d)]
+
+
+def _settings(run: Any) -> list[tuple[str, Any]]:
+    m = run.manifest
+    items = [("path", str(run.path)), ("model", run.model_name),
+             ("family", _field(_field(m, "model"), "family")), ("task", run.task),
+             ("seed", run.seed), ("status", _field(m, "status")),
+             ("rewind", _field(_field(m, "rewind"), "mode"))]
+    for section in ("config", "versions", "import"):
+        items += _flatten(_field(m, section) or {}, section)
+    return items
+
+
+def run_view(run: Any) -> RunView:
+    """Everything the report shows about one run, read from the run record once."""
+    metric = run.metric
+    rounds = tuple(Point(float(r.sparsity), _value(r.metrics, metric), int(r.index))
+                   for r in run.rounds)
+    ticket = run.ticket
+    arms = run.controls
+    names = [c for c in CONTROL_ORDER if c in arms] + sorted(c for c in arms
+                                                             if c not in CONTROL_ORDER)
+    controls = tuple(
+        ControlPoint(c, control_label(c), Point(float(_field(arms[c], "sparsity")),
+                                                _value(_field(arms[c], "metrics"), metric)))
+        for c in names)
+    v = run.verdict
+    verdict = None if v is None else (
+        _field(v, "status") or ("winning" if _field(v, "winning") else "not winning"))
+    label = f"{run.task} · seed {run.seed}" if run.seed is not None else run.name
+    return RunView(
+        name=run.name, label=label, model=run.model_name, task=run.task,
+        seed=run.seed, metric=metric, rounds=rounds,
+        ticket=Point(float(ticket.sparsity), _value(ticket.metrics, metric), int(ticket.index)),
+        controls=controls, verdict=verdict, reason=_field(v, "reason"),
+        settings=tuple(_settings(run)))
+
+
+def attribution(run: Any) -> dict | None:
+    """The attribution stored by ``ticketlens attribute --save`` (its JSON), if any."""
+    path = run.paths.attribution
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def architecture_groups(runs: list[Any]) -> list[list[Any]]:
+    """Runs of one architecture (same prunable tensor shapes), groups of two or more."""
+    groups: dict[Any, list[Any]] = {}
+    for r in runs:
+        groups.setdefault(tuple(sorted(r.anatomy.shapes.items())), []).append(r)
+    return [g for g in groups.values() if len(g) >= 2]
+
+
+def has_heads(run: Any) -> bool:
+    return bool(run.anatomy.num_heads)
