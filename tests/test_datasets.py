@@ -220,10 +220,10 @@ def test_regression_find_end_to_end(tmp_path):
                  "--steps", "120it", "--rate", "0.5", "--target-sparsity", "0.5",
                  "--batch-size", "16"]) == 0
     run = open_run(out)
-    assert run.manifest["task"]["regression"] and run.metric == "pearson"
+    assert run.manifest.task.extra["regression"] and run.metric == "pearson"
     dense = run.rounds[0].metrics
     assert set(dense) >= {"pearson", "spearman", "mse", "loss"}
     assert dense["pearson"] > 0.8  # it learned the score
     model = model_from_run(run, "ticket")
     assert model.config.num_labels == 1 and model.config.problem_type == "regression"
-    assert run.manifest["verdict"]["metric"] == "pearson"
+    assert run.verdict.metric == "pearson"

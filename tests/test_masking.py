@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ticketlens.core import masks as M
 from ticketlens.models.anatomy import anatomy_of
+from ticketlens.pruning import ops as P
 from ticketlens.pruning.masking import MaskEnforcer, prunable_weights
 from ticketlens.pruning.train import lr_factor
 from ticketlens.testing import tiny_inputs, tiny_model
@@ -20,7 +20,7 @@ def test_all_ones_mask_leaves_outputs_unchanged(family):
     with torch.no_grad():
         before = model(**x).logits.clone()
     a = anatomy_of(model)
-    enforcer = MaskEnforcer(model, M.ones_like(prunable_weights(model, a.names)))
+    enforcer = MaskEnforcer(model, P.ones_like(prunable_weights(model, a.names)))
     enforcer.apply_to_weights()
     with torch.no_grad():
         after = model(**x).logits
@@ -31,7 +31,7 @@ def test_pruned_weights_stay_exactly_zero_under_adamw():
     model = tiny_model("bert").train()
     a = anatomy_of(model)
     weights = {k: v.clone() for k, v in prunable_weights(model, a.names).items()}
-    masks = M.magnitude_prune(weights, M.ones_like(weights), 0.7, "global")
+    masks = P.magnitude_prune(weights, P.ones_like(weights), 0.7, "global")
     enforcer = MaskEnforcer(model, masks)
     enforcer.apply_to_weights()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
@@ -100,8 +100,8 @@ def test_gradient_accumulation_equals_the_full_batch_step():
             if isinstance(m, torch.nn.Dropout):
                 m.p = 0.0
         a = anatomy_of(model)
-        masks = M.magnitude_prune(prunable_weights(model, a.names),
-                                  M.ones_like(prunable_weights(model, a.names)), 0.5, "global")
+        masks = P.magnitude_prune(prunable_weights(model, a.names),
+                                  P.ones_like(prunable_weights(model, a.names)), 0.5, "global")
         tcfg = dataclasses.replace(base, grad_accum=accum)
         acc = make_accelerator(tcfg)
         train_phase(acc, model, MaskEnforcer(model, masks), data, tcfg=tcfg, lr=1e-3, start=0,

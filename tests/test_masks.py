@@ -1,13 +1,19 @@
-"""Masks: bit packing, magnitude pruning against torch.nn.utils.prune, file validation."""
+"""Masks: bit packing, magnitude pruning against torch.nn.utils.prune, file validation,
+byte-reproducible files."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import numpy as np
 import pytest
 import torch
 from torch.nn.utils import prune
 
 from ticketlens.core import masks as M
 from ticketlens.core.errors import RunFormatError
+from ticketlens.pruning import ops as P
 
 
 def _layers(seed: int = 0) -> torch.nn.ModuleList:
@@ -22,7 +28,7 @@ def test_pack_roundtrip(shape):
     m = torch.rand(shape, generator=g) > 0.5
     packed = M.pack(m)
     assert packed.nbytes == (m.numel() + 7) // 8  # 1 bit per weight, padded to a byte
-    assert torch.equal(M.unpack(packed, shape), m)
+    assert np.array_equal(M.unpack(packed, shape), m.numpy())
 
 
 def test_global_magnitude_matches_torch_global_unstructured():
@@ -33,7 +39,7 @@ def test_global_magnitude_matches_torch_global_unstructured():
     ours = {n: torch.ones_like(m.weight, dtype=torch.bool) for n, m in zip(names, layers)}
     for _ in range(4):
         weights = {n: m.weight.detach().clone() for n, m in zip(names, layers)}
-        ours = M.magnitude_prune(weights, ours, 0.2, "global")
+        ours = P.magnitude_prune(weights, ours, 0.2, "global")
         prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=0.2)
         for n, m in zip(names, layers):
             assert torch.equal(ours[n], m.weight_mask.bool()), n
@@ -54,7 +60,7 @@ def test_per_tensor_magnitude_matches_torch_l1_unstructured():
     ours = {f"l{i}": torch.ones_like(m.weight, dtype=torch.bool) for i, m in enumerate(layers)}
     for _ in range(3):
         weights = {f"l{i}": m.weight.detach().clone() for i, m in enumerate(layers)}
-        ours = M.magnitude_prune(weights, ours, 0.3, "tensor")
+        ours = P.magnitude_prune(weights, ours, 0.3, "tensor")
         for m in layers:
             prune.l1_unstructured(m, "weight", amount=0.3)
         for i, m in enumerate(layers):
@@ -72,7 +78,7 @@ def test_prune_amount_lands_exactly_on_target():
 
 def test_random_masks_keep_per_tensor_counts():
     masks = {"a": torch.rand(30, 20) > 0.7, "b": torch.rand(50) > 0.2}
-    rnd = M.random_masks_like(masks, torch.Generator().manual_seed(0))
+    rnd = P.random_masks_like(masks, torch.Generator().manual_seed(0))
     for n in masks:
         assert int(rnd[n].sum()) == int(masks[n].sum())
         assert not torch.equal(rnd[n], masks[n])
@@ -87,7 +93,7 @@ def test_save_load_and_size(tmp_path):
     n = sum(m.numel() for m in masks.values())
     assert size * 8 / n < 1.01  # bits per weight, header included
     back = M.load_masks(path, expected={k: tuple(v.shape) for k, v in masks.items()})
-    assert all(torch.equal(back[k], masks[k]) for k in masks)
+    assert all(np.array_equal(back[k], masks[k].numpy()) for k in masks)
 
 
 def test_load_rejects_other_model_and_corruption(tmp_path):
@@ -116,9 +122,9 @@ def test_magnitude_like_matches_torch_prune_with_the_same_counts(scope):
     for layer in layers:
         layer.weight.data = torch.randn(layer.weight.shape, generator=g)
     weights = {f"l{i}": layer.weight.detach().clone() for i, layer in enumerate(layers)}
-    like = M.random_masks_like({"l0": torch.rand(30, 20, generator=g) < 0.4,
+    like = P.random_masks_like({"l0": torch.rand(30, 20, generator=g) < 0.4,
                                 "l1": torch.rand(10, 30, generator=g) < 0.7}, g)
-    ours = M.magnitude_like(weights, like, scope)
+    ours = P.magnitude_like(weights, like, scope)
     if scope == "global":
         kept, total = M.count_kept(like)
         prune.global_unstructured([(layer, "weight") for layer in layers],
@@ -130,3 +136,37 @@ def test_magnitude_like_matches_torch_prune_with_the_same_counts(scope):
     for i, layer in enumerate(layers):
         assert torch.equal(ours[f"l{i}"], layer.weight_mask.bool())
     assert M.count_kept(ours) == M.count_kept(like)
+
+
+_WRITE = """
+import sys, numpy as np
+from ticketlens.core import masks as M
+g = np.random.default_rng(0)
+masks = {f"layer.{i}.weight": g.random((33, 17)) > 0.5 for i in (3, 1, 2)}
+sys.stdout.buffer.write(M.mask_file_bytes(masks, round="4", control="x", extra="y"))
+"""
+
+
+def test_mask_files_are_byte_identical_across_processes():
+    """safetensors.numpy.save writes metadata from a hash map: its bytes differed between
+    processes. Ours are the same bytes whatever the hash seed (compared as bytes)."""
+    outs = {subprocess.run([sys.executable, "-c", _WRITE], capture_output=True, check=True,
+                           env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout
+            for seed in (0, 1, 2, 3)}
+    assert len(outs) == 1
+
+
+def test_deterministic_writer_is_read_by_safetensors(tmp_path):
+    """Reference: safetensors' own reader returns every tensor and the metadata we wrote."""
+    from safetensors import safe_open
+
+    from ticketlens.core.io import safetensors_bytes
+
+    arrays = {"b": np.arange(10, dtype=np.uint8), "a": np.ones((3, 4), dtype=np.float32),
+              "c": np.array([True, False, True])}
+    path = tmp_path / "t.safetensors"
+    path.write_bytes(safetensors_bytes(arrays, {"z": "1", "a": "2"}))
+    with safe_open(str(path), framework="numpy") as fh:
+        assert fh.metadata() == {"z": "1", "a": "2"}
+        for k, v in arrays.items():
+            assert np.array_equal(fh.get_tensor(k), v) and fh.get_tensor(k).dtype == v.dtype

@@ -9,6 +9,7 @@ from conftest import SHARED_DATA
 
 import ticketlens
 from ticketlens.cli.main import main
+from ticketlens.pruning import ops as P
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,6 @@ def minilm_path() -> str:
 
 
 def test_minilm_folder_loads_and_all_ones_mask_keeps_outputs(minilm_path):
-    from ticketlens.core import masks as M
     from ticketlens.models.anatomy import anatomy_of
     from ticketlens.models.load import load_pretrained
     from ticketlens.pruning.masking import MaskEnforcer, prunable_weights
@@ -34,7 +34,7 @@ def test_minilm_folder_loads_and_all_ones_mask_keeps_outputs(minilm_path):
     ids = torch.tensor([[101, 7592, 2088, 102]])
     with torch.no_grad():
         before = model(input_ids=ids).logits.clone()
-    MaskEnforcer(model, M.ones_like(prunable_weights(model, a.names))).apply_to_weights()
+    MaskEnforcer(model, P.ones_like(prunable_weights(model, a.names))).apply_to_weights()
     with torch.no_grad():
         assert torch.equal(model(input_ids=ids).logits, before)
 
@@ -49,5 +49,5 @@ def test_short_find_on_sst2(minilm_path, tmp_path):
                  "--dev-size", "32", "--steps", "4it", "--batch-size", "16",
                  "--target-sparsity", "0.2", "--out", str(out)]) == 0
     run = ticketlens.open_run(out)
-    assert run.complete and run.task == "sst2" and run.manifest["rewind"]["mode"] == "init"
-    assert run.manifest["model"]["pretrained"] is True
+    assert run.complete and run.task == "sst2" and run.manifest.rewind.mode == "init"
+    assert run.manifest.model.pretrained is True

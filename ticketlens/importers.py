@@ -27,7 +27,8 @@ from ticketlens import __version__
 from ticketlens.core import masks as M
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.errors import DataError, RunFormatError
-from ticketlens.core.run import FORMAT, FORMAT_VERSION, RunPaths, write_manifest
+from ticketlens.core.record import FORMAT, FORMAT_VERSION, Manifest
+from ticketlens.core.run import RunWriter
 from ticketlens.core.structure import expand_structured
 from ticketlens.models.anatomy import build_anatomy
 
@@ -159,25 +160,24 @@ def write_imported_run(out: Path, *, anatomy: Anatomy, model: dict[str, Any], ta
                        structured: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: exists and is not empty; choose another --out")
-    paths = RunPaths(out)
+    writer = RunWriter(out)
     if structured is not None:
-        heads, ffn = (torch.from_numpy(np.ascontiguousarray(x)) for x in structured)
-        M.save_masks(paths.mask(0), {"heads": torch.ones_like(heads), "ffn": torch.ones_like(ffn)},
-                     round="0")
-        M.save_masks(paths.mask(1), {"heads": heads, "ffn": ffn}, round="1")
+        heads, ffn = (np.ascontiguousarray(x, dtype=bool) for x in structured)
+        rel0 = writer.mask(0, {"heads": np.ones_like(heads), "ffn": np.ones_like(ffn)})
+        rel1 = writer.mask(1, {"heads": heads, "ffn": ffn})
         weight_masks = expand_structured(anatomy, heads, ffn)
     else:
         assert weight_masks is not None
-        M.save_masks(paths.mask(0), M.ones_like(weight_masks), round="0")
-        M.save_masks(paths.mask(1), weight_masks, round="1")
+        rel0 = writer.mask(0, M.ones_like(weight_masks))
+        rel1 = writer.mask(1, weight_masks)
     rounds = [
         {"round": 0, "sparsity": 0.0, "sparsity_per_tensor": {n: 0.0 for n in anatomy.names},
-         "metrics": {}, "steps": 0, "wall_time_s": 0.0, "mask": paths.rel(paths.mask(0))},
+         "metrics": {}, "steps": 0, "wall_time_s": 0.0, "mask": rel0},
         {"round": 1, "sparsity": M.sparsity(weight_masks),
          "sparsity_per_tensor": M.sparsity_per_tensor(weight_masks), "metrics": {},
-         "steps": 0, "wall_time_s": 0.0, "mask": paths.rel(paths.mask(1))},
+         "steps": 0, "wall_time_s": 0.0, "mask": rel1},
     ]
-    manifest = {
+    manifest = Manifest.from_dict({
         "format": FORMAT, "format_version": FORMAT_VERSION, "ticketlens_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "status": "complete", "seed": seed,
@@ -188,8 +188,8 @@ def write_imported_run(out: Path, *, anatomy: Anatomy, model: dict[str, Any], ta
         "task": {"name": task, "source": "import", "metric": None},
         "import": source, "rounds": rounds, "controls": {}, "weights": {},
         "ticket_round": 1, "verdict": None,
-    }
-    write_manifest(out, manifest)
+    })
+    writer.manifest(manifest)
     return out
 
 
@@ -227,9 +227,9 @@ def import_masks(fmt: str, paths: list[str], out: str | Path, *, model: str = ""
                 if tuple(raw[name].shape) != tuple(shape):
                     raise RunFormatError(f"{p}: mask is for another model: {name} has shape "
                                          f"{tuple(raw[name].shape)}, {model}'s is {shape}")
-                masks[name] = torch.from_numpy(np.ascontiguousarray(raw[name]))
+                masks[name] = np.ascontiguousarray(raw[name], dtype=bool)
             else:
-                masks[name] = torch.ones(shape, dtype=torch.bool)
+                masks[name] = np.ones(shape, dtype=bool)
         target = out if len(paths) == 1 else out / p.stem
         written.append(write_imported_run(
             target, anatomy=anatomy, model={"name": model, "config": config},

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import ticketlens
 from ticketlens.analysis.overlap import overlap
-from ticketlens.core import masks as M
+from ticketlens.pruning import ops as P
 
 
 def main() -> int:
@@ -28,7 +28,7 @@ def main() -> int:
     for run in runs:  # one-shot magnitude pruning of the pretrained weights, same sparsity
         rewind = run.weights("rewind")
         weights = {n: rewind[n] for n in run.anatomy.names}
-        oneshot = M.magnitude_prune(weights, M.ones_like(weights), run.ticket.sparsity,
+        oneshot = P.magnitude_prune(weights, P.ones_like(weights), run.ticket.sparsity,
                                     "global")
         items.append((f"one-shot@{run.task}", run.anatomy, oneshot))
     res = overlap(items)

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from scipy import stats
 
+from ticketlens.analysis.results import AttributionResult, TokenAttribution, UnitImportanceResult
 from ticketlens.core.anatomy import Anatomy
 
 
@@ -74,23 +74,6 @@ def unit_importance(model: torch.nn.Module, anatomy: Anatomy, batches: Sequence[
     return (acc / max(1, len(batches))).numpy()
 
 
-@dataclass(frozen=True)
-class UnitImportanceResult:
-    kind: str
-    importance: np.ndarray  # (layers, units) of the dense model
-    alive: np.ndarray  # (layers, units) bool: alive in the ticket
-    share_surviving: float  # of the dense importance, held by units alive in the ticket
-    share_chance: float  # the share of units alive
-    kept: np.ndarray  # (layers, units) the ticket's kept fraction of each unit's weights
-    spearman_importance_kept: float  # do important units keep more of their weights?
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "importance": self.importance.tolist(),
-                "alive": self.alive.tolist(), "kept": self.kept.tolist(),
-                "share_surviving": self.share_surviving, "share_chance": self.share_chance,
-                "spearman_importance_kept": self.spearman_importance_kept}
-
-
 def importance_vs_survival(importance: np.ndarray, alive: np.ndarray, kept: np.ndarray,
                            kind: str) -> UnitImportanceResult:
     total = float(importance.sum())
@@ -99,62 +82,6 @@ def importance_vs_survival(importance: np.ndarray, alive: np.ndarray, kept: np.n
     rho = float(stats.spearmanr(importance[ok], kept[ok]).statistic) if ok.sum() > 2 \
         else float("nan")
     return UnitImportanceResult(kind, importance, alive, share, float(alive.mean()), kept, rho)
-
-
-# ----------------------------------------------------------------------------- tokens
-@dataclass(frozen=True)
-class TokenAttribution:
-    text: str
-    text_pair: str | None
-    tokens: tuple[str, ...]
-    target: int
-    dense: tuple[float, ...]
-    ticket: tuple[float, ...]
-    dense_delta: float
-    ticket_delta: float
-    spearman: float
-    topk_agreement: float
-    evidence: tuple[int, ...]  # token positions that decide the label (built-in tasks)
-    evidence_share_dense: float | None
-    evidence_share_ticket: float | None
-    evidence_chance: float | None
-    regression: bool = False  # the target is the model's one output (a score), not a class
-
-    @property
-    def target_text(self) -> str:
-        return "the score" if self.regression else f"class {self.target}"
-
-
-@dataclass(frozen=True)
-class AttributionResult:
-    k: int
-    items: tuple[TokenAttribution, ...]
-    units: tuple[UnitImportanceResult, ...] = ()
-
-    @property
-    def mean_spearman(self) -> float:
-        return float(np.nanmean([i.spearman for i in self.items]))
-
-    @property
-    def mean_topk_agreement(self) -> float:
-        return float(np.mean([i.topk_agreement for i in self.items]))
-
-    def evidence_means(self) -> dict[str, float] | None:
-        rows = [i for i in self.items if i.evidence_share_dense is not None]
-        if not rows:
-            return None
-        return {"dense": float(np.mean([i.evidence_share_dense for i in rows])),
-                "ticket": float(np.mean([i.evidence_share_ticket for i in rows])),
-                "chance": float(np.mean([i.evidence_chance for i in rows])), "n": len(rows)}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"k": self.k, "mean_spearman": self.mean_spearman,
-                "mean_topk_agreement": self.mean_topk_agreement,
-                "ground_truth": self.evidence_means(),
-                "max_abs_delta": max(max(abs(i.dense_delta), abs(i.ticket_delta))
-                                     for i in self.items),
-                "items": [asdict(i) for i in self.items],
-                "units": [u.to_dict() for u in self.units]}
 
 
 def integrated_gradients(model: torch.nn.Module, batch: dict, targets: torch.Tensor,
@@ -275,7 +202,7 @@ def load_pair(run: Any) -> tuple[torch.nn.Module, torch.nn.Module, Any]:
     if not run.has_weights:
         raise RunFormatError(f"{run.path}: this run has no weights (an imported mask?); "
                              "attribution needs a run made by `ticketlens find`")
-    objective = run.manifest.get("model", {}).get("objective", "classification")
+    objective = run.manifest.model.objective
     if objective != "classification":
         raise RunFormatError(f"{run.path}: attribution explains classification runs; this "
                              f"run's objective is {objective}")
@@ -289,7 +216,7 @@ def dev_sample(run: Any, n: int):
     from ticketlens.core.config import FindConfig
     from ticketlens.data.tasks import load_task
 
-    cfg = FindConfig.from_dict(run.manifest["config"])
+    cfg = FindConfig.from_dict(dict(run.manifest.config))
     task = load_task(cfg.data).dev.head(n)
     return task.texts, task.pairs, task.labels, task.evidence
 
@@ -302,7 +229,7 @@ def attribute_run(run: Any, *, texts: Sequence[str] = (), pairs: Sequence[str] |
     from ticketlens.models.load import uses_token_types
 
     dense, ticket, tok = load_pair(run)
-    max_length = int(run.manifest["config"]["data"].get("max_length", 64))
+    max_length = int(run.manifest.config.get("data", {}).get("max_length", 64))
     # the task is loaded once (for a hub dataset that is a dataset load), for both uses
     dev = dev_sample(run, max(n, unit_examples) if units else n) if units or not texts \
         else None
@@ -328,10 +255,10 @@ def attribute_run(run: Any, *, texts: Sequence[str] = (), pairs: Sequence[str] |
 
     alive = run.units()
     masks = run.mask()
-    kept = {"head": np.nanmean(head_kept_fractions(run.anatomy, masks).numpy(), axis=-1),
-            "neuron": np.nanmean(neuron_kept_fractions(run.anatomy, masks).numpy(), axis=-1)}
+    kept = {"head": np.nanmean(head_kept_fractions(run.anatomy, masks), axis=-1),
+            "neuron": np.nanmean(neuron_kept_fractions(run.anatomy, masks), axis=-1)}
     results = tuple(
         importance_vs_survival(unit_importance(dense, run.anatomy, batches, kind),
-                               getattr(alive, kind).numpy(), kept[kind], kind)
+                               np.asarray(getattr(alive, kind)), kept[kind], kind)
         for kind in ("head", "neuron"))
     return AttributionResult(res.k, res.items, results)

@@ -26,10 +26,9 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-import torch
 
 from ticketlens.core.anatomy import Anatomy
-from ticketlens.core.masks import Masks
+from ticketlens.core.masks import Masks, as_bool
 from ticketlens.core.units import head_name, neuron_name
 
 
@@ -43,8 +42,8 @@ def _residual_counts(anatomy: Anatomy, masks: Masks, layer: int) -> dict[str, np
         for part, s in anatomy.head_slices(layer, h).items():
             if s.name not in masks:
                 continue
-            m = masks[s.name][s.index()].float()
-            counts = (m.sum(0) if s.dim == 0 else m.sum(1)).numpy()
+            m = as_bool(masks[s.name])[s.index()].astype(np.float64)
+            counts = m.sum(0) if s.dim == 0 else m.sum(1)
             if part == "o":
                 head_w[h] += counts
             else:
@@ -54,13 +53,13 @@ def _residual_counts(anatomy: Anatomy, masks: Masks, layer: int) -> dict[str, np
     for t in anatomy.layer_tensors(layer):
         if t.name not in masks or t.role not in ("ffn_in", "ffn_gate", "ffn_out"):
             continue
-        m = masks[t.name].float()
+        m = as_bool(masks[t.name]).astype(np.float64)
         # as (intermediate, hidden): linear ffn_in is (I, hidden), ffn_out (hidden, I)
         rows = m if (t.layout == "linear") == (t.role != "ffn_out") else m.T
         if t.role == "ffn_out":
-            n_w += rows.numpy()
+            n_w += rows
         else:
-            n_r += rows.numpy()
+            n_r += rows
     return {"head_r": head_r, "head_w": head_w, "neuron_r": n_r, "neuron_w": n_w}
 
 
@@ -110,8 +109,8 @@ def network_graph(anatomy: Anatomy, masks: Masks) -> NetworkResult:
     for s in range(len(stages) - 1):
         names_a, _, writes = stages[s]
         names_b, reads, _ = stages[s + 1]
-        w = torch.from_numpy(writes) @ torch.from_numpy(reads).T  # (units_a, units_b)
-        ia, ib = torch.nonzero(w > 0, as_tuple=True)
+        w = writes @ reads.T  # (units_a, units_b)
+        ia, ib = np.nonzero(w > 0)
         g.add_edges_from((names_a[a], names_b[b], {"weight": float(w[a, b])})
                          for a, b in zip(ia.tolist(), ib.tolist()))
     units = [n for n in g if n not in ("input", "output")]

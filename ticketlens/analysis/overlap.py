@@ -14,12 +14,12 @@ under independence, and *super-survivors* (items kept by every mask) observed vs
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ticketlens.analysis.bits import Bits, from_bool, from_packed
 from ticketlens.core.masks import pack
@@ -107,11 +107,14 @@ def intersection_p_value(observed: int, k_a: np.ndarray, k_b: np.ndarray,
     live = n > 0
     if live.sum() == 1:
         i = int(np.flatnonzero(live)[0])
+        from scipy import stats  # imported here: reading runs stays light
+
         return float(stats.hypergeom.sf(observed - 1, int(n[i]), int(k_a[i]), int(k_b[i])))
     mean, var = chance_intersection(k_a, k_b, n)
     if var <= 0:
         return 1.0 if observed <= mean else 0.0
-    return float(stats.norm.sf((observed - 0.5 - mean) / np.sqrt(var)))
+    z = (observed - 0.5 - mean) / math.sqrt(var)
+    return 0.5 * math.erfc(z / math.sqrt(2.0))  # the standard normal's survival function
 
 
 def fleiss_kappa_from_counts(kept: np.ndarray, inter_sum: float, n_items: int,
@@ -169,9 +172,9 @@ def _bits_for(items: Sequence[Any], by: str) -> tuple[list[str], Bits]:
             u = unit_masks(a0, src)
         units.append(u)
     if by == "ffn":
-        return names, from_bool([{"ffn": u.ffn.numpy()} for u in units], {"ffn": -1})
+        return names, from_bool([{"ffn": np.asarray(u.ffn)} for u in units], {"ffn": -1})
     field = {"head": "head", "neuron": "neuron"}[by]
-    per_layer = [{f"L{layer}": getattr(u, field)[layer].numpy()
+    per_layer = [{f"L{layer}": np.asarray(getattr(u, field)[layer])
                   for layer in range(a0.num_layers)} for u in units]
     return names, from_bool(per_layer, {f"L{la}": la for la in range(a0.num_layers)})
 

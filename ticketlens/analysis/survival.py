@@ -99,7 +99,7 @@ def survival(run: Any, round: int | None = None) -> SurvivalResult:
     masks = run.mask(r)
     hk_t, nk_t = head_kept_fractions(anatomy, masks), neuron_kept_fractions(anatomy, masks)
     units = alive_units(hk_t, nk_t)  # computed once, from the fractions drawn below
-    hk = hk_t.numpy()  # (L, H, 4)
+    hk = hk_t  # (L, H, 4)
     weights = _head_weight_counts(anatomy)
     heads = []
     for name, layer, h in anatomy.heads():
@@ -109,7 +109,7 @@ def survival(run: Any, round: int | None = None) -> SurvivalResult:
             if present.any() else float("nan")
         heads.append(HeadSurvival(name, layer, h, *(float(x) for x in f), kept=kept,
                                   dead=not bool(units.head[layer, h])))
-    nk = nk_t.numpy()  # (L, I, 2)
+    nk = nk_t  # (L, I, 2)
     neurons = tuple(
         LayerNeurons(layer, nk[layer, :, 0], nk[layer, :, 1],
                      int((~units.neuron[layer]).sum()), int(units.neuron[layer].sum()))
@@ -117,11 +117,11 @@ def survival(run: Any, round: int | None = None) -> SurvivalResult:
     layer_sparsity = []
     for layer in range(anatomy.num_layers):
         ts = [t.name for t in anatomy.layer_tensors(layer)]
-        kept = sum(int(masks[n].sum()) for n in ts)
-        total = sum(masks[n].numel() for n in ts)
+        kept = sum(int(np.count_nonzero(masks[n])) for n in ts)
+        total = sum(int(np.size(masks[n])) for n in ts)
         layer_sparsity.append(1 - kept / total if total else float("nan"))
-    total_kept = sum(int(m.sum()) for m in masks.values())
-    total = sum(m.numel() for m in masks.values())
+    total_kept = sum(int(np.count_nonzero(m)) for m in masks.values())
+    total = sum(int(np.size(m)) for m in masks.values())
     return SurvivalResult(r, 1 - total_kept / total, anatomy.num_layers, anatomy.num_heads,
                           tuple(heads), neurons, tuple(layer_sparsity))
 

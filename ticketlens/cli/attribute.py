@@ -36,9 +36,9 @@ def run(ns: argparse.Namespace) -> int:
                         n_steps=ns.steps)
     data = res.to_dict()
     if ns.save:
-        from ticketlens.core.io import write_json_atomic
+        from ticketlens.core.run import RunWriter
 
-        write_json_atomic(r.paths.attribution, data)
+        RunWriter(r.path).attribution(data)
     if ns.json:
         json.dump(data, sys.stdout, indent=2)
         print()

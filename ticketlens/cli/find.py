@@ -34,19 +34,20 @@ def run(ns: argparse.Namespace) -> int:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from ticketlens.pruning.imp import find
     from ticketlens.pruning.progress import Reporter, RichReporter
+    from ticketlens.pruning.train import process_rank
 
     reporter = Reporter() if (ns.quiet or ns.json) else RichReporter()
     find(cfg, out, reporter=reporter, overwrite=ns.overwrite)
-    if int(os.environ.get("RANK", "0")) != 0:
+    if process_rank() != 0:
         return 0  # several processes (torchrun): rank 0 reports
     from ticketlens.core.run import open_run
 
-    v = open_run(out).verdict or {}
+    v = open_run(out).verdict
     if ns.json:
-        json.dump({"run": str(out), **v}, sys.stdout, indent=2)
+        json.dump({"run": str(out), **(v.to_dict() if v else {})}, sys.stdout, indent=2)
         print()
     elif ns.quiet:
-        print(f"{'winning' if v.get('winning') else 'not winning'}: {v.get('reason', '')}")
+        print(f"{'winning' if v and v.winning else 'not winning'}: {v.reason if v else ''}")
     else:
         reporter.line(f"look at it: ticketlens info {out}")
     return 0

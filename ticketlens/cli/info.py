@@ -18,13 +18,15 @@ def summary(run) -> dict:
     """The JSON shape of ``info --json``."""
     m = run.manifest
     return {
-        "run": str(run.path), "status": m.get("status"), "format_version": m["format_version"],
-        "model": {k: m["model"].get(k) for k in ("name", "source", "family", "num_prunable")},
-        "task": m.get("task", {}).get("name"), "metric": run.metric, "seed": run.seed,
-        "rewind": m.get("rewind"), "ticket_round": m.get("ticket_round"),
-        "rounds": [{"round": r.index, "sparsity": r.sparsity, "metrics": r.metrics,
+        "run": str(run.path), "status": m.status, "format_version": m.format_version,
+        "model": {"name": m.model.name, "source": m.model.source, "family": m.model.family,
+                  "num_prunable": m.model.num_prunable},
+        "task": m.task.name, "metric": run.metric, "seed": run.seed,
+        "rewind": m.rewind.to_dict() if m.rewind else None, "ticket_round": m.ticket_round,
+        "rounds": [{"round": r.index, "sparsity": r.sparsity, "metrics": dict(r.metrics),
                     "steps": r.steps, "wall_time_s": r.wall_time_s} for r in run.rounds],
-        "controls": run.controls, "verdict": run.verdict,
+        "controls": {k: c.to_dict() for k, c in run.controls.items()},
+        "verdict": run.verdict.to_dict() if run.verdict else None,
     }
 
 
@@ -42,32 +44,34 @@ def run(ns: argparse.Namespace) -> int:
         print()
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     con = Console(highlight=False)
-    metric = data["metric"]
-    con.print(f"[bold]{r.path}[/bold]  {data['model']['name']} ({data['model']['family']}, "
-              f"{data['model']['num_prunable']:,} prunable weights) on {data['task']}, "
-              f"seed {data['seed']}, rewind {data['rewind']['mode']}"
-              f"{' @ step ' + str(data['rewind']['step']) if data['rewind']['mode'] == 'step' else ''}"
-              f", status {data['status']}")
+    m, metric = r.manifest, r.metric
+    rw = m.rewind
+    rewind = "?" if rw is None else rw.mode + (f" @ step {rw.step}" if rw.mode == "step" else "")
+    prunable = f"{m.model.num_prunable:,}" if m.model.num_prunable is not None else "?"
+    con.print(f"[bold]{escape(str(r.path))}[/bold]  {escape(m.model.name)} "
+              f"({escape(m.model.family)}, {prunable} prunable weights) on "
+              f"{escape(m.task.name)}, seed {r.seed}, rewind {rewind}, status {m.status}")
     t = Table(title="IMP rounds")
     for col in ("round", "sparsity", metric, "dev loss", "steps", "time"):
-        t.add_column(col, justify="right")
-    for rd in data["rounds"]:
-        mark = " *" if rd["round"] == data["ticket_round"] else ""
-        t.add_row(f"{rd['round']}{mark}", f"{rd['sparsity']:.1%}",
-                  f"{rd['metrics'].get(metric, float('nan')):.4f}",
-                  f"{rd['metrics'].get('loss', float('nan')):.4f}", str(rd["steps"]),
-                  f"{rd['wall_time_s']:.1f}s")
+        t.add_column(escape(col), justify="right")
+    for rd in r.rounds:
+        mark = " *" if rd.index == m.ticket_round else ""
+        t.add_row(f"{rd.index}{mark}", f"{rd.sparsity:.1%}",
+                  f"{rd.metrics.get(metric, float('nan')):.4f}",
+                  f"{rd.metrics.get('loss', float('nan')):.4f}", str(rd.steps),
+                  f"{rd.wall_time_s:.1f}s")
     con.print(t)
-    if data["controls"]:
+    if r.controls:
         c = Table(title="controls (at the ticket's sparsity)")
         for col in ("control", "sparsity", metric):
-            c.add_column(col, justify="right")
-        for name, v in data["controls"].items():
-            c.add_row(control_label(name), f"{v['sparsity']:.1%}",
-                      f"{v['metrics'].get(metric, float('nan')):.4f}")
+            c.add_column(escape(col), justify="right")
+        for name, arm in r.controls.items():
+            c.add_row(escape(control_label(name)), f"{arm.sparsity:.1%}",
+                      f"{arm.metrics.get(metric, float('nan')):.4f}")
         con.print(c)
     if ns.network:
         n = data["network"]
@@ -78,10 +82,10 @@ def run(ns: argparse.Namespace) -> int:
                   f"{' …' if len(n['cut_from_output']) > 12 else ''}; cut off from the input "
                   f"(constant): {', '.join(n['cut_from_input'][:12]) or 'none'}; strongest "
                   f"path: {' → '.join(n['strongest_path'])}")
-    v = data["verdict"]
+    v = r.verdict
     if v:
-        word = "[green]WINNING TICKET[/green]" if v["winning"] else "[red]NO WINNING TICKET[/red]"
-        con.print(f"{word}: {v['reason']}")
+        colour = {"WINNING TICKET": "green", "INCONCLUSIVE": "yellow"}.get(v.label, "red")
+        con.print(f"[{colour}]{v.label}[/{colour}]: {escape(v.reason)}")
     else:
         con.print("no verdict yet (the run is incomplete: run the same `find` to resume)")
     return 0

@@ -35,7 +35,8 @@ def run(ns: argparse.Namespace) -> int:
         from ticketlens.core.run import open_run
 
         v = open_run(out).verdict
-        print(f"{'transfers' if v['winning'] else 'does not transfer'}: {v['reason']}")
+        print(f"{'transfers' if v and v.winning else 'does not transfer'}: "
+              f"{v.reason if v else ''}")
     else:
         reporter.line(f"look at it: ticketlens info {out}")
     return 0

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -38,3 +42,36 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# safetensors dtype names of the numpy dtypes we write
+_ST_DTYPES = {"bool": "BOOL", "uint8": "U8", "int8": "I8", "int16": "I16", "int32": "I32",
+              "int64": "I64", "uint16": "U16", "uint32": "U32", "uint64": "U64",
+              "float16": "F16", "float32": "F32", "float64": "F64"}
+
+
+def safetensors_bytes(arrays: Mapping[str, np.ndarray],
+                      metadata: Mapping[str, str] | None = None) -> bytes:
+    """A safetensors file whose bytes depend only on its content.
+
+    ``safetensors.numpy.save`` writes the metadata from a hash map, so its order (and the
+    file's bytes) differ between processes; here the metadata keys and the tensors are
+    written in sorted order, the header is compact JSON padded with spaces to 8 bytes (as
+    safetensors pads), and the data follows in the same order. Readable by ``safe_open``.
+    """
+    header: dict[str, Any] = {}
+    if metadata:
+        header["__metadata__"] = {k: str(metadata[k]) for k in sorted(metadata)}
+    chunks, offset = [], 0
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        if a.dtype.str[0] == ">":  # safetensors is little-endian
+            a = a.astype(a.dtype.newbyteorder("<"))
+        data = a.tobytes()
+        header[name] = {"dtype": _ST_DTYPES[a.dtype.name], "shape": list(a.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)

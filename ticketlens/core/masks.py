@@ -1,8 +1,13 @@
-"""Masks: boolean tensors keyed by parameter name (True = weight kept).
+"""Masks: boolean arrays keyed by parameter name (True = weight kept).
 
 On disk a mask set is one safetensors file holding, per parameter, the mask bit-packed into
 ``uint8`` (``numpy.packbits``, big-endian bit order, row-major flattening), 1 bit per weight.
-The original shapes live in the file's metadata. Nothing is pickled.
+The original shapes live in the file's metadata. Nothing is pickled, and the bytes of a file
+depend only on its content (sorted header, see ``core.io.safetensors_bytes``).
+
+Reading needs numpy and safetensors only: masks are ``numpy`` bool arrays. The pruning engine
+(``ticketlens.pruning.ops``) works on torch tensors and converts at its boundary; the writers
+here accept either (anything ``numpy.asarray`` takes).
 """
 
 from __future__ import annotations
@@ -12,40 +17,43 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from ticketlens.core.errors import RunFormatError
-from ticketlens.core.io import write_bytes_atomic
+from ticketlens.core.io import safetensors_bytes, write_bytes_atomic
 
 MASK_FORMAT = "ticketlens.mask"
 MASK_FORMAT_VERSION = 1
 
-Masks = dict[str, torch.Tensor]
+Masks = dict[str, np.ndarray]
 
 
 # --------------------------------------------------------------------------- packing
-def pack(mask: torch.Tensor) -> np.ndarray:
-    """Bool tensor of any shape -> uint8 vector of ``ceil(numel / 8)`` bytes."""
-    return np.packbits(mask.detach().to("cpu", torch.bool).numpy().reshape(-1))
+def as_bool(mask: Any) -> np.ndarray:
+    """A mask (numpy array or CPU/GPU torch tensor) as a numpy bool array."""
+    if hasattr(mask, "detach"):  # a torch tensor: no torch import needed to convert it
+        mask = mask.detach().cpu().numpy()
+    return np.asarray(mask, dtype=bool)
 
 
-def unpack(packed: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
+def pack(mask: Any) -> np.ndarray:
+    """Bool array of any shape -> uint8 vector of ``ceil(numel / 8)`` bytes."""
+    return np.packbits(as_bool(mask).reshape(-1))
+
+
+def unpack(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Inverse of :func:`pack`."""
     n = math.prod(shape)
     if packed.dtype != np.uint8 or packed.ndim != 1 or packed.size != (n + 7) // 8:
         raise ValueError(f"packed mask has {packed.size} bytes, expected {(n + 7) // 8}")
     bits = np.unpackbits(packed, count=n).astype(bool, copy=False)
-    return torch.from_numpy(bits.reshape(shape))
+    return bits.reshape(shape)
 
 
-def save_masks(
-    path: str | os.PathLike[str], masks: Mapping[str, torch.Tensor], **meta: str
-) -> int:
-    """Write ``masks`` bit-packed to ``path`` atomically; returns the file size in bytes."""
-    from safetensors.numpy import save
-
+def mask_file_bytes(masks: Mapping[str, Any], **meta: str) -> bytes:
+    """The bytes of a mask file (deterministic: the same masks give the same bytes)."""
     arrays = {name: pack(m) for name, m in masks.items()}
     shapes = {name: list(m.shape) for name, m in masks.items()}
     metadata = {
@@ -55,7 +63,12 @@ def save_masks(
         "shapes": json.dumps(shapes, separators=(",", ":")),
         **meta,
     }
-    data = save(arrays, metadata=metadata)
+    return safetensors_bytes(arrays, metadata)
+
+
+def save_masks(path: str | os.PathLike[str], masks: Mapping[str, Any], **meta: str) -> int:
+    """Write ``masks`` bit-packed to ``path`` atomically; returns the file size in bytes."""
+    data = mask_file_bytes(masks, **meta)
     write_bytes_atomic(path, data)
     return len(data)
 
@@ -159,95 +172,29 @@ def check_names_and_shapes(
 
 
 # --------------------------------------------------------------------------- statistics
-def count_kept(masks: Mapping[str, torch.Tensor]) -> tuple[int, int]:
-    """(kept, total) over all tensors."""
-    kept = sum(int(m.sum()) for m in masks.values())
-    total = sum(m.numel() for m in masks.values())
-    return kept, total
+def count_kept(masks: Mapping[str, Any]) -> tuple[int, int]:
+    """(kept, total) over all tensors (numpy arrays or torch tensors)."""
+    arrays = [as_bool(m) for m in masks.values()]
+    return sum(int(np.count_nonzero(a)) for a in arrays), sum(a.size for a in arrays)
 
 
-def sparsity(masks: Mapping[str, torch.Tensor]) -> float:
+def sparsity(masks: Mapping[str, Any]) -> float:
     kept, total = count_kept(masks)
     return 1.0 - kept / total if total else 0.0
 
 
-def sparsity_per_tensor(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
-    return {name: 1.0 - float(m.sum()) / m.numel() for name, m in masks.items()}
-
-
-def ones_like(weights: Mapping[str, torch.Tensor]) -> Masks:
-    return {name: torch.ones(w.shape, dtype=torch.bool) for name, w in weights.items()}
-
-
-# --------------------------------------------------------------------------- pruning
-def magnitude_prune(
-    weights: Mapping[str, torch.Tensor],
-    masks: Mapping[str, torch.Tensor],
-    amount: float,
-    scope: str = "global",
-) -> Masks:
-    """Prune ``amount`` (a fraction) of the *remaining* weights with the smallest magnitude.
-
-    ``scope="global"`` ranks all tensors together, ``"tensor"`` each tensor on its own. The
-    selection reproduces ``torch.nn.utils.prune.global_unstructured`` /
-    ``l1_unstructured``: ``round(amount * remaining)`` weights, chosen by ``torch.topk``
-    (``largest=False``) over the surviving weights concatenated in ``weights`` order.
-    """
-    if not 0.0 <= amount <= 1.0:
-        raise ValueError(f"amount must be in [0, 1], got {amount}")
-    names = list(weights)
-    if scope == "tensor":
-        return {n: _prune_vector(weights[n], masks[n], amount) for n in names}
-    if scope != "global":
-        raise ValueError(f"scope must be 'global' or 'tensor', got {scope!r}")
-    flat_w = torch.cat([weights[n].detach().reshape(-1).float().cpu() for n in names])
-    flat_m = torch.cat([masks[n].reshape(-1).cpu() for n in names])
-    new = _prune_vector(flat_w, flat_m, amount)
-    out: Masks = {}
-    start = 0
-    for n in names:
-        size = weights[n].numel()
-        out[n] = new[start : start + size].reshape(weights[n].shape).clone()
-        start += size
-    return out
-
-
-def magnitude_like(weights: Mapping[str, torch.Tensor], like: Mapping[str, torch.Tensor],
-                   scope: str = "global") -> Masks:
-    """One-shot magnitude pruning of ``weights`` down to the kept counts of ``like``: the
-    same total (``global``) or the same count in every tensor (``tensor``)."""
-    ones = ones_like(weights)
-    if scope == "tensor":
-        return {n: _prune_vector(weights[n], ones[n], 1.0 - int(like[n].sum()) / like[n].numel())
-                for n in weights}
-    kept, total = count_kept(like)
-    return magnitude_prune(weights, ones, (total - kept) / total, scope)
-
-
-def _prune_vector(w: torch.Tensor, m: torch.Tensor, amount: float) -> torch.Tensor:
-    w = w.detach().float().cpu()
-    m = m.cpu().to(torch.bool)
-    alive = m.reshape(-1).nonzero().squeeze(1)  # indices of surviving weights
-    k = round(amount * alive.numel())  # same rounding as torch.nn.utils.prune
-    new = m.clone()
-    if k:
-        scores = w.reshape(-1)[alive].abs()
-        drop = torch.topk(scores, k=k, largest=False).indices
-        new.view(-1)[alive[drop]] = False
-    return new
-
-
-def random_masks_like(
-    masks: Mapping[str, torch.Tensor], generator: torch.Generator
-) -> Masks:
-    """Masks with exactly the same number of kept weights per tensor, at random positions."""
-    out: Masks = {}
+def sparsity_per_tensor(masks: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
     for name, m in masks.items():
-        kept = int(m.sum())
-        new = torch.zeros(m.numel(), dtype=torch.bool)
-        new[torch.randperm(m.numel(), generator=generator)[:kept]] = True
-        out[name] = new.reshape(m.shape)
+        a = as_bool(m)
+        out[name] = 1.0 - float(np.count_nonzero(a)) / a.size
     return out
+
+
+def ones_like(shapes_or_arrays: Mapping[str, Any]) -> Masks:
+    """All-kept masks shaped like the arrays (or shape tuples) given."""
+    return {name: np.ones(tuple(getattr(v, "shape", v)), dtype=bool)
+            for name, v in shapes_or_arrays.items()}
 
 
 def prune_amount_for_round(kept: int, total: int, rate: float, target_sparsity: float) -> float:
@@ -258,3 +205,5 @@ def prune_amount_for_round(kept: int, total: int, rate: float, target_sparsity: 
     if kept <= target_kept or kept == 0:
         return 0.0
     return min(rate, (kept - target_kept) / kept)
+
+

@@ -11,36 +11,43 @@
       weights/round_000.safetensors  the trained dense model
       weights/round_NNN.safetensors  the trained ticket (the manifest's weights.ticket)
 
-``open_run(path)`` is the public, read-only way in. Writers (the engine, importers) go through
-:class:`RunPaths` and :func:`write_manifest`.
+``open_run(path)`` is the public, read-only way in; it needs numpy and safetensors only
+(torch is imported by :meth:`Run.weights` alone). :class:`RunWriter` is the only code that
+creates or changes a run directory: the engine, transfer, importers and ``attribute`` write
+through it, every file atomically (``core.io``), mask files byte-reproducibly.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from functools import cached_property
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.errors import RunFormatError
-from ticketlens.core.io import write_json_atomic
-from ticketlens.core.masks import Masks, load_masks
+from ticketlens.core.io import write_bytes_atomic, write_json_atomic
+from ticketlens.core.masks import Masks, load_masks, save_masks
+from ticketlens.core.record import (
+    CONTROL_NAMES,
+    FORMAT,
+    FORMAT_VERSION,
+    ArmRecord,
+    Manifest,
+    RoundRecord,
+    Verdict,
+    control_label,
+)
 
-CONTROL_NAMES = {"random_mask": "random mask", "random_reinit": "random reinit",
-                 "oneshot": "one-shot magnitude"}
+if TYPE_CHECKING:
+    import torch
 
+__all__ = ["CONTROL_NAMES", "FORMAT", "FORMAT_VERSION", "Run", "RunPaths", "RunWriter",
+           "control_label", "find_runs", "is_run", "open_run", "read_manifest"]
 
-def control_label(control: str) -> str:
-    """How views and messages name a control (``oneshot`` -> ``one-shot magnitude``)."""
-    return CONTROL_NAMES.get(control, control.replace("_", " "))
-
-FORMAT = "ticketlens.run"
-FORMAT_VERSION = 1
+RoundInfo = RoundRecord  # the name of wave 1
 
 
 class RunPaths:
@@ -76,31 +83,18 @@ class RunPaths:
         return path.relative_to(self.root).as_posix()
 
 
-def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
+def read_manifest(root: str | os.PathLike[str]) -> Manifest:
+    """The typed manifest of the run at ``root`` (errors name the file and the field)."""
     paths = RunPaths(root)
     if not paths.root.exists():
         raise RunFormatError(f"{paths.root}: no such run directory")
     if not paths.manifest.is_file():
         raise RunFormatError(f"{paths.root}: not a ticketlens run (no manifest.json)")
     try:
-        manifest = json.loads(paths.manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(paths.manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise RunFormatError(f"{paths.manifest}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RunFormatError(f"{paths.manifest}: not a ticketlens run manifest")
-    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
-        raise RunFormatError(
-            f"{paths.root}: run format {manifest['format_version']} is newer than this "
-            f"ticketlens reads ({FORMAT_VERSION}); upgrade ticketlens"
-        )
-    for key in ("anatomy", "rounds"):
-        if key not in manifest:
-            raise RunFormatError(f"{paths.manifest}: manifest has no '{key}'")
-    return manifest
-
-
-def write_manifest(root: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
-    write_json_atomic(RunPaths(root).manifest, manifest)
+    return Manifest.read(data, str(paths.manifest))
 
 
 def is_run(path: str | os.PathLike[str]) -> bool:
@@ -120,23 +114,13 @@ def find_runs(path: str | os.PathLike[str]) -> list[Path]:
     return runs
 
 
-@dataclass(frozen=True)
-class RoundInfo:
-    index: int
-    sparsity: float
-    metrics: dict[str, float]
-    steps: int
-    wall_time_s: float
-    sparsity_per_tensor: dict[str, float]
-
-
 class Run:
     """A run directory opened read-only. Masks are loaded lazily and cached."""
 
     def __init__(self, root: str | os.PathLike[str]):
         self.paths = RunPaths(root)
-        self.manifest = read_manifest(root)
-        self._masks: dict[Any, Masks] = {}
+        self.manifest: Manifest = read_manifest(root)
+        self._masks: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, rounds={len(self.rounds)})"
@@ -149,66 +133,55 @@ class Run:
     def name(self) -> str:
         return self.paths.root.name
 
-    @cached_property
+    @property
     def anatomy(self) -> Anatomy:
-        try:
-            return Anatomy.from_dict(self.manifest["anatomy"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunFormatError(f"{self.paths.manifest}: invalid anatomy ({exc})") from None
+        return self.manifest.anatomy
 
     @property
     def task(self) -> str:
-        return str(self.manifest.get("task", {}).get("name", "?"))
+        return self.manifest.task.name
 
     @property
     def model_name(self) -> str:
-        return str(self.manifest.get("model", {}).get("name", "?"))
+        return self.manifest.model.name
 
     @property
     def seed(self) -> int | None:
-        return self.manifest.get("seed")
+        return self.manifest.seed
 
     @property
     def metric(self) -> str:
-        return str(self.manifest.get("task", {}).get("metric", "accuracy"))
+        return self.manifest.metric
 
-    @cached_property
-    def rounds(self) -> list[RoundInfo]:
-        return [
-            RoundInfo(
-                index=int(r["round"]),
-                sparsity=float(r["sparsity"]),
-                metrics=dict(r.get("metrics", {})),
-                steps=int(r.get("steps", 0)),
-                wall_time_s=float(r.get("wall_time_s", 0.0)),
-                sparsity_per_tensor=dict(r.get("sparsity_per_tensor", {})),
-            )
-            for r in self.manifest["rounds"]
-        ]
+    @property
+    def rounds(self) -> tuple[RoundRecord, ...]:
+        return self.manifest.rounds
 
     @property
     def complete(self) -> bool:
-        return self.manifest.get("status") == "complete"
+        return self.manifest.complete
 
     @property
-    def controls(self) -> dict[str, dict[str, Any]]:
-        return dict(self.manifest.get("controls", {}))
+    def controls(self) -> Mapping[str, ArmRecord]:
+        return self.manifest.controls
 
     @property
-    def verdict(self) -> dict[str, Any] | None:
-        return self.manifest.get("verdict")
+    def verdict(self) -> Verdict | None:
+        return self.manifest.verdict
 
     @property
     def ticket_round(self) -> int:
-        tr = self.manifest.get("ticket_round")
+        tr = self.manifest.ticket_round
         return int(tr) if tr is not None else self.rounds[-1].index
 
     @property
     def structured(self) -> bool:
         """True for runs whose mask files hold head/FFN masks (imported structured masks)."""
-        return self.manifest.get("mask_kind", "weights") == "structured"
+        return (self.manifest.mask_kind or "weights") == "structured"
 
     def _round(self, round_index: int | None) -> int:
+        if not self.rounds:
+            raise RunFormatError(f"{self.path}: has no rounds yet")
         r = self.ticket_round if round_index is None else round_index
         if r < 0:
             r = self.rounds[r].index
@@ -226,19 +199,19 @@ class Run:
         return self._masks[key]
 
     @property
-    def ticket(self) -> RoundInfo:
-        """The ticket round's info (sparsity, metrics, ...)."""
+    def ticket(self) -> RoundRecord:
+        """The ticket round's record (sparsity, metrics, ...)."""
         return next((r for r in self.rounds if r.index == self.ticket_round), self.rounds[-1])
 
     def control_metric(self, control: str) -> float | None:
         """The run's metric for a control (``random_mask``, ``random_reinit``, ``oneshot``),
         if run."""
         c = self.controls.get(control)
-        return None if c is None else c.get("metrics", {}).get(self.metric)
+        return None if c is None else c.metric(self.metric)
 
     def mask(self, round_index: int | None = None) -> Masks:
-        """Boolean weight masks of a round (default: the ticket round), keyed by parameter
-        name and validated against the run's anatomy."""
+        """Boolean weight masks (numpy) of a round (default: the ticket round), keyed by
+        parameter name and validated against the run's anatomy."""
         r = self._round(round_index)
         if r not in self._masks:
             if self.structured:
@@ -262,6 +235,8 @@ class Run:
 
     def units(self, round_index: int | None = None):
         """:class:`~ticketlens.core.structure.UnitMasks` (alive heads, neurons, FFN blocks)."""
+        import numpy as np
+
         from ticketlens.core.structure import UnitMasks, unit_masks
 
         r = self._round(round_index)
@@ -269,10 +244,10 @@ class Run:
         if key not in self._masks:
             if self.structured:
                 sm = self._structured(r)
-                neuron = sm["ffn"][:, None].expand(-1, self.anatomy.intermediate).clone()
-                self._masks[key] = UnitMasks(sm["heads"], neuron, sm["ffn"])  # type: ignore
+                neuron = np.repeat(sm["ffn"][:, None], self.anatomy.intermediate, axis=1)
+                self._masks[key] = UnitMasks(sm["heads"], neuron, sm["ffn"])
             else:
-                self._masks[key] = unit_masks(self.anatomy, self.mask(r))  # type: ignore
+                self._masks[key] = unit_masks(self.anatomy, self.mask(r))
         return self._masks[key]
 
     def control_mask(self, control: str) -> Masks:
@@ -285,14 +260,14 @@ class Run:
 
     @property
     def has_weights(self) -> bool:
-        w = self.manifest.get("weights") or {}
+        w = self.manifest.weights
         return bool(w) and all((self.path / rel).is_file() for rel in w.values())
 
     def weights(self, which: str = "ticket") -> dict[str, torch.Tensor]:
         """State dict of ``"rewind"``, ``"dense"`` or ``"ticket"`` (safetensors, no pickle)."""
         from safetensors.torch import load_file
 
-        rel = (self.manifest.get("weights") or {}).get(which)
+        rel = self.manifest.weights.get(which)
         if rel is None:
             raise RunFormatError(
                 f"{self.path}: this run has no {which} weights (imported masks carry none); "
@@ -306,7 +281,78 @@ class Run:
         except Exception as exc:  # safetensors' own error types
             raise RunFormatError(f"{path}: corrupt weights file ({exc})") from None
 
+    def attribution(self) -> Any:
+        """The attribution stored by ``ticketlens attribute`` (an
+        :class:`~ticketlens.analysis.attribution.AttributionResult`), or None."""
+        if not self.paths.attribution.is_file():
+            return None
+        from ticketlens.analysis.results import load_attribution
+
+        return load_attribution(self.paths.attribution)
+
 
 def open_run(path: str | os.PathLike[str]) -> Run:
     """Open a run directory written by ``ticketlens find`` or ``ticketlens import``."""
     return Run(path)
+
+
+class RunWriter:
+    """The only code that creates or changes a run directory.
+
+    Every file is written atomically. ``main=False`` (the other ranks under torchrun) makes
+    every write a no-op that still returns the file's relative path, so all ranks keep the
+    same record."""
+
+    def __init__(self, root: str | os.PathLike[str], *, main: bool = True):
+        self.paths = RunPaths(root)
+        self.main = main
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+    def clear(self) -> None:
+        """Delete the run (``--overwrite``)."""
+        if self.main and self.root.exists():
+            shutil.rmtree(self.root)
+
+    def manifest(self, manifest: Manifest) -> None:
+        if self.main:
+            write_json_atomic(self.paths.manifest, manifest.to_dict())
+
+    def mask(self, where: int | str, masks: Mapping[str, Any], **meta: str) -> str:
+        """Round ``where`` (an int) or control ``where`` (a name); returns the relative path."""
+        path = self.paths.mask(where) if isinstance(where, int) else \
+            self.paths.control_mask(where)
+        if self.main:
+            tag = {"round": str(where)} if isinstance(where, int) else {"control": where}
+            save_masks(path, masks, **tag, **meta)
+        return self.paths.rel(path)
+
+    def weights(self, what: str | int, state: Mapping[str, Any]) -> str:
+        """A state dict (torch tensors) as safetensors; returns the relative path."""
+        path = self.paths.weights(what)
+        if self.main:
+            from safetensors.torch import save
+
+            tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+            write_bytes_atomic(path, save(tensors, metadata={"format": "ticketlens.weights"}))
+        return self.paths.rel(path)
+
+    def remove_weights(self, rounds: list[int], keep: set[int]) -> None:
+        if self.main:
+            for r in rounds:
+                if r not in keep:
+                    self.paths.weights(r).unlink(missing_ok=True)
+
+    def tokenizer(self, tokenizer: Any) -> str:
+        """``tokenizer.save(path)`` (a ``TextTokenizer``) into the run."""
+        if self.main:
+            self.paths.root.mkdir(parents=True, exist_ok=True)
+            tokenizer.save(self.paths.tokenizer)
+        return self.paths.rel(self.paths.tokenizer)
+
+    def attribution(self, data: Mapping[str, Any]) -> Path:
+        if self.main:
+            write_json_atomic(self.paths.attribution, data)
+        return self.paths.attribution

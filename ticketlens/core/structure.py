@@ -11,29 +11,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
 from ticketlens.core.anatomy import Anatomy
-from ticketlens.core.masks import Masks
+from ticketlens.core.masks import Masks, as_bool
 
 
 @dataclass(frozen=True)
 class UnitMasks:
     """``head``: (layers, heads); ``neuron``: (layers, intermediate); ``ffn``: (layers,)."""
 
-    head: torch.Tensor
-    neuron: torch.Tensor
-    ffn: torch.Tensor
+    head: np.ndarray
+    neuron: np.ndarray
+    ffn: np.ndarray
 
 
 def kept_fraction(masks: Masks, s) -> float:
-    part = masks[s.name][s.index()]
-    return float(part.float().mean()) if part.numel() else 0.0
+    part = as_bool(masks[s.name])[s.index()]
+    return float(part.mean()) if part.size else 0.0
 
 
-def head_kept_fractions(anatomy: Anatomy, masks: Masks) -> torch.Tensor:
+def head_kept_fractions(anatomy: Anatomy, masks: Masks) -> np.ndarray:
     """(layers, heads, 4): kept fraction of each head's Q, K, V, O slice (NaN if unpruned)."""
-    out = torch.full((anatomy.num_layers, anatomy.num_heads, 4), float("nan"))
+    out = np.full((anatomy.num_layers, anatomy.num_heads, 4), np.nan)
     for _, layer, h in anatomy.heads():
         sl = anatomy.head_slices(layer, h)
         for j, part in enumerate("qkvo"):
@@ -42,22 +42,22 @@ def head_kept_fractions(anatomy: Anatomy, masks: Masks) -> torch.Tensor:
     return out
 
 
-def neuron_kept_fractions(anatomy: Anatomy, masks: Masks) -> torch.Tensor:
+def neuron_kept_fractions(anatomy: Anatomy, masks: Masks) -> np.ndarray:
     """(layers, intermediate, 2): kept fraction of each neuron's input side (input row, and
     gate row when present, together) and output side. NaN where the side is not prunable."""
-    out = torch.full((anatomy.num_layers, anatomy.intermediate, 2), float("nan"))
+    out = np.full((anatomy.num_layers, anatomy.intermediate, 2), np.nan)
     for layer in range(anatomy.num_layers):
         tensors = {t.role: t for t in anatomy.layer_tensors(layer)}
         ins = [tensors[r] for r in ("ffn_in", "ffn_gate") if r in tensors and
                tensors[r].name in masks]
         if ins:
-            rows = [masks[t.name].float() if t.layout == "linear" else masks[t.name].float().T
-                    for t in ins]  # (intermediate, hidden) each
-            out[layer, :, 0] = torch.cat(rows, dim=1).mean(dim=1)
+            rows = [as_bool(masks[t.name]) if t.layout == "linear" else
+                    as_bool(masks[t.name]).T for t in ins]  # (intermediate, hidden) each
+            out[layer, :, 0] = np.concatenate(rows, axis=1).mean(axis=1)
         t = tensors.get("ffn_out")
         if t is not None and t.name in masks:
-            m = masks[t.name].float()
-            out[layer, :, 1] = m.mean(dim=0) if t.layout == "linear" else m.mean(dim=1)
+            m = as_bool(masks[t.name])
+            out[layer, :, 1] = m.mean(axis=0) if t.layout == "linear" else m.mean(axis=1)
     return out
 
 
@@ -67,18 +67,19 @@ def unit_masks(anatomy: Anatomy, masks: Masks) -> UnitMasks:
                        neuron_kept_fractions(anatomy, masks))
 
 
-def alive_units(heads: torch.Tensor, neurons: torch.Tensor) -> UnitMasks:
+def alive_units(heads: np.ndarray, neurons: np.ndarray) -> UnitMasks:
     """From kept fractions (NaN = not prunable): a unit is dead when any of its prunable
     slices is fully pruned; an FFN block when all its neurons are."""
-    head_alive = ~(heads == 0).any(dim=-1)
-    neuron_alive = ~(neurons == 0).any(dim=-1)
-    return UnitMasks(head_alive, neuron_alive, neuron_alive.any(dim=1))
+    head_alive = ~(heads == 0).any(axis=-1)
+    neuron_alive = ~(neurons == 0).any(axis=-1)
+    return UnitMasks(head_alive, neuron_alive, neuron_alive.any(axis=1))
 
 
-def expand_structured(anatomy: Anatomy, head: torch.Tensor, ffn: torch.Tensor) -> Masks:
+def expand_structured(anatomy: Anatomy, head: np.ndarray, ffn: np.ndarray) -> Masks:
     """Weight masks from structured masks: a pruned head loses its Q, K, V rows and O columns;
     a pruned FFN block loses its whole input and output matrices."""
-    masks = {t.name: torch.ones(t.shape, dtype=torch.bool) for t in anatomy.tensors}
+    head, ffn = as_bool(head), as_bool(ffn)
+    masks = {t.name: np.ones(t.shape, dtype=bool) for t in anatomy.tensors}
     for _, layer, h in anatomy.heads():
         if not bool(head[layer, h]):
             for s in anatomy.head_slices(layer, h).values():

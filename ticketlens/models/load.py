@@ -214,15 +214,15 @@ def model_from_run(run: Any, which: str = "ticket", *,
     import transformers as tf
 
     state = run.weights(which)  # raises a clear error for runs without weights
-    info = run.manifest["model"]
-    cfg_dict = dict(info.get("config") or {})
+    info = run.manifest.model
+    cfg_dict = dict(info.config)
     model_type = cfg_dict.pop("model_type", None)
     if model_type is None:
         raise ModelError(f"{run.path}: the manifest has no model config")
     cfg = tf.AutoConfig.for_model(model_type, **cfg_dict)
     if attn_implementation:
         cfg._attn_implementation = attn_implementation
-    objective = info.get("objective", "classification")
+    objective = info.objective
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = model_class(objective).from_config(cfg)

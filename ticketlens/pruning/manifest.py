@@ -8,7 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from ticketlens import __version__
-from ticketlens.core.run import FORMAT, FORMAT_VERSION
+from ticketlens.core.record import FORMAT, FORMAT_VERSION, Manifest
 
 LIBRARIES = ("torch", "transformers", "tokenizers", "accelerate", "safetensors", "numpy")
 
@@ -23,11 +23,11 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def new_manifest(setup: Any) -> dict[str, Any]:
-    """``setup`` is a :class:`ticketlens.pruning.setup.Setup`."""
+def new_manifest(setup: Any) -> Manifest:
+    """The record of a new run (``setup`` is a :class:`ticketlens.pruning.setup.Setup`)."""
     s = setup
     model = s.loaded
-    return {
+    return Manifest.from_dict({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "ticketlens_version": __version__,
@@ -57,4 +57,4 @@ def new_manifest(setup: Any) -> dict[str, Any]:
         "weights": {},
         "ticket_round": None,
         "verdict": None,
-    }
+    })

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import torch
 
+from ticketlens.pruning.ops import to_torch
+
 
 class MaskEnforcer:
     """Holds float masks aligned with the model's prunable parameters."""
@@ -24,9 +26,9 @@ class MaskEnforcer:
             raise KeyError(f"mask names a parameter the model lacks: {missing[0]}")
         self.names = list(masks)
         self.params = [params[n] for n in self.names]
-        self.masks = [
-            masks[n].to(device=params[n].device, dtype=params[n].dtype) for n in self.names
-        ]
+        tm = to_torch(masks)  # numpy masks from a run, or tensors
+        self.masks = [tm[n].to(device=params[n].device, dtype=params[n].dtype)
+                      for n in self.names]
 
     @torch.no_grad()
     def apply_to_weights(self) -> None:

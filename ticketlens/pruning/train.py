@@ -38,6 +38,17 @@ class PhaseResult:
     captured: dict[str, torch.Tensor] | None = None  # weights at ``capture_at``
 
 
+def process_rank() -> int:
+    """This process's rank under torchrun / accelerate launch (0 alone). The one place that
+    reads ``RANK``: before accelerate is set up, it is all there is to go on."""
+    import os
+
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
 def make_accelerator(tcfg: TrainConfig):
     from accelerate import Accelerator
 

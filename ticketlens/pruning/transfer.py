@@ -17,29 +17,54 @@ import torch
 from ticketlens.core import masks as M
 from ticketlens.core.config import DataConfig, FindConfig
 from ticketlens.core.errors import ConfigError, RunFormatError
-from ticketlens.core.run import RunPaths, is_run, open_run
+from ticketlens.core.record import ArmRecord
+from ticketlens.core.run import RunWriter, is_run, open_run
 from ticketlens.models.load import head_parameter_names
-from ticketlens.pruning.imp import _Search, derive_seed
+from ticketlens.pruning import ops
+from ticketlens.pruning.arms import ArmSpec, derive_seed
+from ticketlens.pruning.controls import RandomMask
+from ticketlens.pruning.imp import Search
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import prepare
 from ticketlens.pruning.verdict import verdict
 
 
+class _TransferSearch(Search):
+    """The arms of a transfer: the source ticket's mask is "round 1" and every arm starts
+    from the source's rewind point (the new task's head where it differs)."""
+
+    def __init__(self, *args, start: dict[str, torch.Tensor],
+                 ticket: dict[str, torch.Tensor], step: int, **kw):
+        super().__init__(*args, **kw)
+        self._start, self._ticket, self._step = start, ticket, step
+
+    def mask(self, r: int) -> dict[str, torch.Tensor]:
+        return self._ticket if r == 1 else super().mask(r)
+
+    def start_state(self, r: int) -> dict[str, torch.Tensor]:
+        return self._start
+
+    @property
+    def start_step(self) -> int:
+        return self._step
+
+
 def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
              reporter: Reporter | None = None, overwrite: bool = False) -> Path:
+    """Train ``source``'s ticket on the task of ``data`` beside dense and a random mask;
+    returns the new run's path (see the module doc)."""
     reporter = reporter or Reporter()
     src = open_run(source)
     if not src.has_weights:
         raise RunFormatError(f"{src.path}: has no weights (an imported mask?); transfer needs "
                              "the rewind point that `ticketlens find` stores")
     out = Path(out)
+    writer = RunWriter(out)
     if is_run(out) and not overwrite:
         raise ConfigError(f"{out}: a run already exists; pass --overwrite or choose another -o")
     if out.exists() and overwrite and is_run(out):
-        import shutil
-
-        shutil.rmtree(out)
-    cfg = FindConfig.from_dict(src.manifest["config"])
+        writer.clear()
+    cfg = FindConfig.from_dict(dict(src.manifest.config))
     cfg = dataclasses.replace(cfg, data=data)
     setup = prepare(cfg)
     if setup.anatomy.shapes != src.anatomy.shapes:
@@ -54,43 +79,39 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
                           "tasks, or with a pretrained model")
     start = {**model_state, **{k: v for k, v in rewind.items()
                                if k in model_state and k not in mismatched}}
-    search = _Search(setup, RunPaths(out), None, reporter)
-    search.manifest["transfer"] = {
+    step = src.manifest.rewind.step if src.manifest.rewind is not None else 0
+    step = step if step < setup.total_steps else 0
+    search = _TransferSearch(setup, writer, None, reporter, start=start,
+                             ticket=ops.to_torch(src.mask()), step=step)
+    search.manifest = search.manifest.with_extra(transfer={
         "source": str(src.path.resolve()), "source_task": src.task,
         "source_round": src.ticket_round, "source_sparsity": src.ticket.sparsity,
         "head_reinitialised": mismatched,
-    }
-    step = src.manifest.get("rewind", {}).get("step", 0) or 0
-    step = step if step < setup.total_steps else 0
-    ticket_mask = src.mask()
+    })
+    search.save(dataclasses.replace(search.manifest, status="running"))
     seed = derive_seed(cfg.seed, "transfer")
-    search.manifest["status"] = "running"
-    search._save()
-    arms = (("dense", M.ones_like(ticket_mask)), ("ticket", ticket_mask))
+    arms = (("dense", ops.ones_like(search.mask(1))), ("ticket", search.mask(1)))
     for i, (label, masks) in enumerate(arms):
-        result, metrics = search._train(f"transfer: {label}", start, masks, step, seed)
+        res = search.trainer.train(ArmSpec(f"transfer: {label}", start, masks, step, seed))
         if i == 0:
-            search.manifest["rewind"]["weights"] = search._save_weights("rewind", start)
-            search.manifest["weights"] = {"rewind": search.manifest["rewind"]["weights"],
-                                          "dense": search._save_weights(0, search.base
-                                                                        .state_dict())}
-        search._record_round(i, masks, result, metrics, amount=0.0)
-    g = torch.Generator().manual_seed(derive_seed(cfg.seed, "random_mask"))
-    rnd = M.random_masks_like(ticket_mask, g)
-    M.save_masks(search.paths.control_mask("random_mask"), rnd, control="random_mask")
-    result, metrics = search._train("transfer: random mask", start, rnd, step, seed)
-    search.manifest["controls"]["random_mask"] = {
-        "sparsity": M.sparsity(rnd), "metrics": metrics, "steps": result.steps,
-        "wall_time_s": round(result.wall_time_s, 3), "ticket_round": 1,
-        "mask": search.paths.rel(search.paths.control_mask("random_mask"))}
-    search.manifest["ticket_round"] = 1
-    search.manifest["weights"]["ticket"] = search.paths.rel(search.paths.weights(1))
-    search.manifest["verdict"] = verdict(search.manifest, cfg.prune.tolerance,
-                                         required=("random_mask",))
-    search.manifest["status"] = "complete"
-    search._save()
-    v = search.manifest["verdict"]
-    reporter.line(f"[bold]{'TRANSFERS' if v['winning'] else 'DOES NOT TRANSFER'}[/bold]: "
-                  f"{v['reason']}")
+            rw = writer.weights("rewind", start)
+            assert search.manifest.rewind is not None
+            search.manifest = dataclasses.replace(
+                search.manifest, rewind=dataclasses.replace(search.manifest.rewind, weights=rw),
+                weights={"rewind": rw, "dense": writer.weights(0, search.trainer.state())})
+        search._record_round(i, masks, res, amount=0.0)
+    plan = RandomMask().plan(search, 1)
+    mask_rel = writer.mask(RandomMask.name, plan.masks)
+    res = search.trainer.train(ArmSpec("transfer: random mask", plan.start_state, plan.masks,
+                                       step, seed))
+    search.manifest = search.manifest.with_arm(RandomMask.name, ArmRecord(
+        sparsity=M.sparsity(plan.masks), metrics=res.metrics, steps=res.steps,
+        wall_time_s=res.wall_time_s, ticket_round=1, mask=mask_rel))
+    search.manifest = dataclasses.replace(
+        search.manifest, ticket_round=1,
+        weights={**search.manifest.weights, "ticket": writer.paths.rel(writer.paths.weights(1))})
+    v = verdict(search.manifest, cfg.prune.tolerance, required=(RandomMask.name,))
+    search.save(dataclasses.replace(search.manifest, verdict=v, status="complete"))
+    reporter.line(f"[bold]{'TRANSFERS' if v.winning else 'DOES NOT TRANSFER'}[/bold]: "
+                  f"{v.reason}")
     return out
-

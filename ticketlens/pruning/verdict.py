@@ -8,13 +8,10 @@ control) are reported, not required.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ticketlens.core.run import control_label
+from ticketlens.core.record import Manifest, Verdict, control_label
 from ticketlens.pruning.metrics import HIGHER_IS_BETTER
 
-CONTROLS = ("random_mask", "random_reinit")  # the verdict needs both
-ONESHOT = "oneshot"  # informative: one-shot magnitude pruning of the trained dense weights
+CONTROLS = ("random_mask", "random_reinit")  # the required controls (pruning.controls)
 
 
 def matches_dense(dense: float, ticket: float, metric: str, tol: float) -> bool:
@@ -27,21 +24,21 @@ def _better(a: float, b: float, metric: str) -> bool:
     return a > b if HIGHER_IS_BETTER.get(metric, True) else a < b
 
 
-def verdict(manifest: dict, tolerance: float,
-            required: tuple[str, ...] = CONTROLS) -> dict[str, Any]:
+def verdict(manifest: Manifest, tolerance: float,
+            required: tuple[str, ...] = CONTROLS) -> Verdict:
     """Winning when the dense model learned the task (beats a constant prediction by more
     than ``tolerance``), the ticket is within ``tolerance`` of dense and it beats every
     ``required`` control (both by default: random mask and random re-init)."""
-    metric = manifest["task"]["metric"]
-    rounds = {r["round"]: r for r in manifest["rounds"]}
-    ticket_round = manifest.get("ticket_round", max(rounds))
-    dense = rounds[0]["metrics"][metric]
-    ticket = rounds[ticket_round]["metrics"][metric]
-    sparsity = rounds[ticket_round]["sparsity"]
-    controls = {c: v["metrics"][metric] for c, v in manifest.get("controls", {}).items()}
+    metric = manifest.metric
+    rounds = {r.index: r for r in manifest.rounds}
+    ticket_round = manifest.ticket_round if manifest.ticket_round is not None else max(rounds)
+    dense = rounds[0].metrics[metric]
+    ticket = rounds[ticket_round].metrics[metric]
+    sparsity = rounds[ticket_round].sparsity
+    controls = {c: v.metrics[metric] for c, v in manifest.controls.items()}
     matches = matches_dense(dense, ticket, metric, tolerance)
     beats = {c: _better(ticket, v, metric) for c, v in controls.items()}
-    chance = manifest["task"].get("chance")
+    chance = manifest.task.chance
     learned = chance is None or dense > chance + tolerance
     winning = learned and matches and all(beats.get(c, False) for c in required)
     parts = [] if learned else [
@@ -57,8 +54,7 @@ def verdict(manifest: dict, tolerance: float,
                      + ("" if c in required else ", informative"))
     if any(c not in controls for c in required):
         parts.append("controls were not run, so no ticket can be called winning")
-    return {"winning": winning, "metric": metric, "tolerance": tolerance,
-            "ticket_round": ticket_round, "sparsity": sparsity, "dense": dense,
-            "ticket": ticket, "controls": controls, "matches_dense": matches,
-            "chance": chance, "dense_learned": learned,
-            "beats_controls": beats, "reason": "; ".join(parts)}
+    return Verdict(winning=winning, metric=metric, tolerance=tolerance,
+                   ticket_round=ticket_round, sparsity=sparsity, dense=dense, ticket=ticket,
+                   controls=controls, matches_dense=matches, chance=chance,
+                   dense_learned=learned, beats_controls=beats, reason="; ".join(parts))

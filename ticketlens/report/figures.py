@@ -198,18 +198,17 @@ def per_layer_overlap_figure(results: dict[str, OverlapResult], title: str) -> g
                    yaxis_title="mean Jaccard over pairs")
 
 
-def attribution_tokens_figure(attr: dict, title: str, max_texts: int = 4) -> go.Figure:
-    """Dense vs ticket token attributions (from ``AttributionResult.to_dict()``), one row
-    pair per text, each row scaled to its own largest |attribution|."""
-    items = attr["items"][:max_texts]
-    width = max(len(i["tokens"]) for i in items)
+def attribution_tokens_figure(attr: Any, title: str, max_texts: int = 4) -> go.Figure:
+    """Dense vs ticket token attributions (an ``AttributionResult``), one row pair per
+    text, each row scaled to its own largest |attribution| (``TokenAttribution.scaled``)."""
+    items = attr.items[:max_texts]
+    width = max(len(i.tokens) for i in items)
     z, text, ylab = [], [], []
     for n, it in enumerate(items):
         for who in ("dense", "ticket"):
-            vals = it[who]
-            peak = max(abs(v) for v in vals) or 1.0
-            z.append([v / peak for v in vals] + [None] * (width - len(vals)))
-            text.append([esc(t) for t in it["tokens"]] + [""] * (width - len(vals)))
+            vals = it.scaled(who)
+            z.append([*vals, *[None] * (width - len(vals))])
+            text.append([esc(t) for t in it.tokens] + [""] * (width - len(vals)))
             ylab.append(f"#{n} {who}")
     fig = go.Figure(go.Heatmap(z=fmt.sig(z, 3), text=text, texttemplate="%{text}", y=ylab,
                                x=[str(i) for i in range(width)], colorscale="RdYlGn",
@@ -221,18 +220,18 @@ def attribution_tokens_figure(attr: dict, title: str, max_texts: int = 4) -> go.
     return fig
 
 
-def importance_vs_kept_figure(attr: dict, title: str) -> go.Figure:
+def importance_vs_kept_figure(attr: Any, title: str) -> go.Figure:
     """Dense-model unit importance against the ticket's kept fraction of the unit."""
     fig = go.Figure()
-    for i, u in enumerate(attr.get("units", [])):
-        imp = [x for row in u["importance"] for x in row]
-        kept = [x for row in u["kept"] for x in row]
-        rho = fmt.num(u["spearman_importance_kept"], "+.2f")
+    for i, u in enumerate(attr.units):
+        imp = u.importance.reshape(-1).tolist()
+        kept = u.kept.reshape(-1).tolist()
+        rho = fmt.num(u.spearman_importance_kept, "+.2f")
         fig.add_trace(go.Scatter(
             x=fmt.sig(kept), y=fmt.sig(imp, 3), mode="markers",
-            name=f"{esc(u['kind'])}s (ρ = {rho})",
+            name=f"{esc(u.kind)}s (ρ = {rho})",
             marker=dict(color=PALETTE[i % len(PALETTE)],
-                        size=6 if u["kind"] == "head" else 3, opacity=0.6),
+                        size=6 if u.kind == "head" else 3, opacity=0.6),
             hovertemplate="kept %{x:.1%}<br>importance %{y:.3g}<extra></extra>"))
     return _finish(fig, title, 380, xaxis_title="kept fraction in the ticket",
                    xaxis_tickformat=".0%", yaxis_title="importance in the dense model",

@@ -13,7 +13,7 @@ from ticketlens.analysis.survival import sparsity_profile, survival
 from ticketlens.report import figures as F
 from ticketlens.report import fmt
 from ticketlens.report.page import figure_html, page
-from ticketlens.report.runs import RunView, architecture_groups, attribution, has_heads, run_view
+from ticketlens.report.runs import RunView, architecture_groups, has_heads, run_view
 
 
 def e(x: Any) -> str:
@@ -82,10 +82,10 @@ def _overlap_table(results: dict[str, Any]) -> str:
             "<th>super-survivors</th><th>expected by chance</th></tr>" + rows + "</table>")
 
 
-def _attribution_line(attr: dict) -> str:
-    gt = attr.get("ground_truth")
-    return (f"<p>Attribution: mean Spearman dense vs ticket {fmt.num(attr['mean_spearman'])}"
-            f", top-{e(attr['k'])} agreement {fmt.num(attr['mean_topk_agreement'])}"
+def _attribution_line(attr: Any) -> str:
+    gt = attr.evidence_means()
+    return (f"<p>Attribution: mean Spearman dense vs ticket {fmt.num(attr.mean_spearman)}"
+            f", top-{e(attr.k)} agreement {fmt.num(attr.mean_topk_agreement)}"
             + (f"; share on the deciding tokens: dense {fmt.pct(gt['dense'])}, ticket "
                f"{fmt.pct(gt['ticket'])} (chance {fmt.pct(gt['chance'])})" if gt else "")
             + "</p>")
@@ -126,12 +126,12 @@ def build_report(runs: list[Any]) -> str:
         doc.add("</div></div>")
         doc.fig(F.sparsity_profile_figure(sparsity_profile(r), "Sparsity per layer and "
                                           "weight type across rounds"), f"profile-{i}")
-        attr = attribution(r)
-        if attr:
+        attr = r.attribution()
+        if attr and attr.items:
             doc.add(_attribution_line(attr))
             doc.fig(F.attribution_tokens_figure(attr, "Token attribution, dense vs ticket"),
                     f"attribution-{i}")
-            if attr.get("units"):
+            if attr.units:
                 doc.fig(F.importance_vs_kept_figure(attr, "Unit importance (dense) vs kept "
                                                     "fraction (ticket)"), f"importance-{i}")
     doc.add("</section>")

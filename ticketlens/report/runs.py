@@ -1,34 +1,20 @@
 """What the report reads from a run, read here and nowhere else in the report.
 
 :func:`run_view` turns an opened run into a :class:`RunView` of plain values (labels, the
-metric per round, controls, verdict, settings); figures and tables draw from it. The run record
-(``run.manifest``, ``run.controls``, ``run.verdict``) may be JSON mappings or typed records:
-:func:`_field` reads either, so a change of record touches this module only.
+metric per round, controls, verdict, settings) from the typed run record
+(``core.record``); figures and tables draw from it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ticketlens.core.run import control_label
+from ticketlens.core.record import control_label
 
 # Known controls first, in this order; any other arm follows by name.
 CONTROL_ORDER = ("random_mask", "random_reinit", "oneshot")
-
-
-def _field(record: Any, name: str, default: Any = None) -> Any:
-    """``record[name]`` for a mapping, ``record.name`` for a typed record (or its ``extra``)."""
-    if record is None:
-        return default
-    if isinstance(record, Mapping):
-        return record.get(name, default)
-    if hasattr(record, name):
-        return getattr(record, name)
-    extra = getattr(record, "extra", None)
-    return extra.get(name, default) if isinstance(extra, Mapping) else default
 
 
 @dataclass(frozen=True)
@@ -75,9 +61,9 @@ class RunView:
         return next((c.point.value for c in self.controls if c.name == name), None)
 
 
-def _value(metrics: Any, metric: str) -> float | None:
-    v = _field(metrics, metric)
-    return None if v is None else float(v)
+def _value(metrics: Mapping[str, float], metric: str) -> float | None:
+    v = metrics.get(metric)
+    return None if v is None or v != v else float(v)  # NaN: not measured
 
 
 def _flatten(d: Any, prefix: str) -> list[tuple[str, Any]]:
@@ -89,11 +75,11 @@ def _flatten(d: Any, prefix: str) -> list[tuple[str, Any]]:
 def _settings(run: Any) -> list[tuple[str, Any]]:
     m = run.manifest
     items = [("path", str(run.path)), ("model", run.model_name),
-             ("family", _field(_field(m, "model"), "family")), ("task", run.task),
-             ("seed", run.seed), ("status", _field(m, "status")),
-             ("rewind", _field(_field(m, "rewind"), "mode"))]
-    for section in ("config", "versions", "import"):
-        items += _flatten(_field(m, section) or {}, section)
+             ("family", m.model.family), ("task", run.task), ("seed", run.seed),
+             ("status", m.status), ("rewind", m.rewind.mode if m.rewind else None)]
+    for section, values in (("config", m.config), ("versions", m.versions),
+                            ("import", m.extra.get("import") or {})):
+        items += _flatten(values, section)
     return items
 
 
@@ -107,30 +93,18 @@ def run_view(run: Any) -> RunView:
     names = [c for c in CONTROL_ORDER if c in arms] + sorted(c for c in arms
                                                              if c not in CONTROL_ORDER)
     controls = tuple(
-        ControlPoint(c, control_label(c), Point(float(_field(arms[c], "sparsity")),
-                                                _value(_field(arms[c], "metrics"), metric)))
+        ControlPoint(c, control_label(c), Point(float(arms[c].sparsity),
+                                                _value(arms[c].metrics, metric)))
         for c in names)
     v = run.verdict
-    verdict = None if v is None else (
-        _field(v, "status") or ("winning" if _field(v, "winning") else "not winning"))
+    verdict = None if v is None else (v.status or ("winning" if v.winning else "not winning"))
     label = f"{run.task} · seed {run.seed}" if run.seed is not None else run.name
     return RunView(
         name=run.name, label=label, model=run.model_name, task=run.task,
         seed=run.seed, metric=metric, rounds=rounds,
         ticket=Point(float(ticket.sparsity), _value(ticket.metrics, metric), int(ticket.index)),
-        controls=controls, verdict=verdict, reason=_field(v, "reason"),
+        controls=controls, verdict=verdict, reason=v.reason if v else None,
         settings=tuple(_settings(run)))
-
-
-def attribution(run: Any) -> dict | None:
-    """The attribution stored by ``ticketlens attribute --save`` (its JSON), if any."""
-    path = run.paths.attribution
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def architecture_groups(runs: list[Any]) -> list[list[Any]]:

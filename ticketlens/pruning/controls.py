@@ -1,0 +1,129 @@
+"""Controls: small registered classes, each saying what to train beside the ticket.
+
+A control gets the search's context and the ticket round, and returns an :class:`ArmPlan`
+(mask + start weights); the search trains it with the ticket's schedule and data order and
+records it under ``controls.NAME``. Adding a control is adding a class here::
+
+    @register
+    class RandomMask(Control):
+        name = "random_mask"
+        required = True
+        def plan(self, ctx, ticket):
+            g = torch.Generator().manual_seed(derive_seed(ctx.seed, "random_mask"))
+            return ArmPlan(random_masks_like(ctx.mask(ticket), g), ctx.start_state(ticket),
+                           own_mask=True)
+
+``required`` controls decide the verdict (run with ``--controls``, the default); the others
+are informative and switched on by the ``PruneConfig`` flag named in ``flag``, and can be
+added to a finished run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import torch
+
+from ticketlens.core.config import FindConfig
+from ticketlens.pruning import ops
+from ticketlens.pruning.arms import derive_seed
+
+
+class ArmContext(Protocol):
+    """What a control may ask of the search (``pruning.imp.Search``, ``pruning.transfer``)."""
+
+    cfg: FindConfig
+    names: list[str]
+
+    def mask(self, r: int) -> Mapping[str, torch.Tensor]: ...
+    def start_state(self, r: int) -> Mapping[str, torch.Tensor]: ...
+    def load_weights(self, what: str | int) -> Mapping[str, torch.Tensor]: ...
+    def fresh_state(self, seed: int) -> Mapping[str, torch.Tensor]: ...
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    masks: Mapping[str, Any]
+    start_state: Mapping[str, torch.Tensor]
+    own_mask: bool  # the control trains a mask of its own (saved as masks/control_NAME)
+
+
+class Control:
+    name: ClassVar[str]
+    required: ClassVar[bool] = False  # part of the verdict
+    flag: ClassVar[str | None] = None  # PruneConfig field that switches an informative one on
+    # weights the plan reads besides the ticket's start: round indices ("dense" = 0)
+    needs_dense: ClassVar[bool] = False
+
+    def plan(self, ctx: ArmContext, ticket: int) -> ArmPlan:
+        raise NotImplementedError
+
+
+CONTROLS: dict[str, type[Control]] = {}
+
+
+def register(cls: type[Control]) -> type[Control]:
+    if cls.name in CONTROLS:
+        raise ValueError(f"a control named {cls.name!r} is already registered")
+    CONTROLS[cls.name] = cls
+    return cls
+
+
+def required_controls() -> tuple[str, ...]:
+    return tuple(n for n, c in CONTROLS.items() if c.required)
+
+
+def wanted_controls(cfg: FindConfig) -> tuple[str, ...]:
+    """The controls a run with ``cfg`` trains, in registration order."""
+    return tuple(n for n, c in CONTROLS.items()
+                 if (cfg.prune.controls if c.required else
+                     bool(c.flag and getattr(cfg.prune, c.flag, False))))
+
+
+def informative_flags() -> tuple[str, ...]:
+    """PruneConfig fields that only add informative controls (never a settings conflict)."""
+    return tuple(c.flag for c in CONTROLS.values() if c.flag)
+
+
+# ----------------------------------------------------------------------------- the controls
+@register
+class RandomMask(Control):
+    """The ticket's per-tensor kept counts at random positions, from the ticket's start."""
+
+    name = "random_mask"
+    required = True
+
+    def plan(self, ctx: ArmContext, ticket: int) -> ArmPlan:
+        g = torch.Generator().manual_seed(derive_seed(ctx.cfg.seed, "random_mask"))
+        return ArmPlan(ops.random_masks_like(ctx.mask(ticket), g), ctx.start_state(ticket),
+                       own_mask=True)
+
+
+@register
+class RandomReinit(Control):
+    """The ticket's mask on a fresh random initialisation (is the start what matters?)."""
+
+    name = "random_reinit"
+    required = True
+
+    def plan(self, ctx: ArmContext, ticket: int) -> ArmPlan:
+        return ArmPlan(ctx.mask(ticket), ctx.fresh_state(derive_seed(ctx.cfg.seed, "reinit")),
+                       own_mask=False)
+
+
+@register
+class OneShot(Control):
+    """The dense model's trained weights pruned once by magnitude to the ticket's kept
+    counts, from the ticket's start (is iterating needed?)."""
+
+    name = "oneshot"
+    flag = "oneshot_control"
+    needs_dense = True
+
+    def plan(self, ctx: ArmContext, ticket: int) -> ArmPlan:
+        dense = ctx.load_weights(0)
+        masks = ops.magnitude_like({n: dense[n] for n in ctx.names}, ctx.mask(ticket),
+                                   ctx.cfg.prune.scope)
+        return ArmPlan(masks, ctx.start_state(ticket), own_mask=True)

@@ -1,0 +1,65 @@
+"""The search's decisions as pure functions of the recorded rounds (tested directly).
+
+- :func:`next_amount`: how much of the remaining weights the next round prunes;
+- :func:`finished`: whether IMP stops (target reached, or the first drop with
+  ``stop_on_drop``);
+- :func:`ticket_round`: which round is the ticket;
+- :func:`needed_weights`: which rounds' trained weights a resume or the ticket choice may
+  still read (the others are deleted as the search goes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ticketlens.core.masks import prune_amount_for_round
+from ticketlens.core.record import RoundRecord
+from ticketlens.pruning.verdict import matches_dense
+
+
+def next_amount(kept: int, total: int, rate: float, target_sparsity: float) -> float:
+    """Share of the ``kept`` weights to prune next (0 when the target is reached)."""
+    return prune_amount_for_round(kept, total, rate, target_sparsity)
+
+
+def last_matching(rounds: Sequence[RoundRecord], metric: str, tolerance: float) -> int | None:
+    """The last pruned round within ``tolerance`` of dense (round 0), if any."""
+    dense = rounds[0].metrics[metric]
+    ok = [r.index for r in rounds[1:]
+          if matches_dense(dense, r.metrics[metric], metric, tolerance)]
+    return ok[-1] if ok else None
+
+
+def finished(rounds: Sequence[RoundRecord], metric: str, tolerance: float,
+             stop_on_drop: bool, amount_next: float) -> bool:
+    """True when IMP stops after the last recorded round: the next round would prune
+    nothing (``amount_next`` <= 0), or ``stop_on_drop`` and the last round fell below dense
+    by more than ``tolerance``."""
+    last = rounds[-1]
+    if last.index > 0 and stop_on_drop and not matches_dense(
+            rounds[0].metrics[metric], last.metrics[metric], metric, tolerance):
+        return True
+    return amount_next <= 0.0
+
+
+def ticket_round(rounds: Sequence[RoundRecord], metric: str, tolerance: float,
+                 stop_on_drop: bool) -> int:
+    """The ticket: the last round; with ``stop_on_drop`` the last round that matched dense
+    (round 1 when none did, round 0 when no round was pruned)."""
+    last = rounds[-1].index
+    if stop_on_drop and last > 0:
+        m = last_matching(rounds, metric, tolerance)
+        return m if m is not None else min(1, last)
+    return last
+
+
+def needed_weights(rounds: Sequence[RoundRecord], metric: str, tolerance: float) -> set[int]:
+    """Rounds whose trained weights must stay on disk: dense (0), the last two (a resume
+    prunes from the last, learning-rate rewinding starts from the one before), and the last
+    matching round and the one before (the ticket with ``stop_on_drop``)."""
+    last = rounds[-1].index
+    keep = {0, last, last - 1}
+    m = last_matching(rounds, metric, tolerance)
+    if m is not None:
+        keep |= {m, m - 1}
+    return keep
