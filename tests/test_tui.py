@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import shutil
 
 import pytest
 from conftest import SAMPLE_MASKS
 
 from ticketlens.cli.main import main
-from ticketlens.tui.app import create_app
+from ticketlens.tui.app import TicketLensApp, create_app
 
 RUNS = [str(SAMPLE_MASKS / "sentiment-s0"), str(SAMPLE_MASKS / "sentiment-s1")]
+ALL_RUNS = sorted(str(p) for p in SAMPLE_MASKS.iterdir() if (p / "manifest.json").is_file())
 pytestmark = pytest.mark.skipif(not (SAMPLE_MASKS / "sentiment-s0").is_dir(),
                                 reason="sample_masks absent")
+
+
+def screen_lines(app) -> list[str]:
+    """The terminal as the user sees it, one string per line."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def screen_cells(app) -> list[list[tuple[str, object]]]:
+    """The terminal as (character, foreground colour) per cell."""
+    return [[(ch, seg.style.color if seg.style else None)
+             for seg in strip for ch in seg.text]
+            for strip in app.screen._compositor.render_strips()]
 
 
 def test_navigate_tree_rounds_overlap_help_quit():
@@ -69,7 +85,7 @@ async def _navigate():
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape", "escape", "q")
-    assert app.return_code in (0, None)
+    assert app.return_code == 0  # q quits cleanly
 
 
 def test_not_a_run_is_one_clear_line(tmp_path, capsys):
@@ -96,3 +112,263 @@ def test_snapshots(snap_compare, size, view):
         await pilot.pause()
 
     assert snap_compare(create_app(RUNS), terminal_size=size, run_before=setup)
+
+
+# --------------------------------------------------------------------- names shown literally
+MARKUP = "[/] [bold]x[/bold] [link=https://x]y[/link]"
+TASK, MODEL = f"sst {MARKUP}", f"tiny {MARKUP}"
+LABELS = [f"neg {MARKUP}", "[bold]pos[/bold]"]
+RUN_NAMES = ["train[v2]", "[b]seed1"]
+
+
+@pytest.fixture
+def markup_runs(tmp_path):
+    """Two real runs whose run, task, model and label names are Rich / Textual markup."""
+    out = []
+    for name, src in zip(RUN_NAMES, ("sentiment-s0", "sentiment-s1"), strict=True):
+        dst = tmp_path / name
+        shutil.copytree(SAMPLE_MASKS / src, dst)
+        m = json.loads((dst / "manifest.json").read_text(encoding="utf-8"))
+        m["task"]["name"], m["model"]["name"], m["task"]["label_names"] = TASK, MODEL, LABELS
+        (dst / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+        out.append(str(dst))
+    return out
+
+
+def test_names_from_runs_are_shown_literally(markup_runs):
+    asyncio.run(_names_literally(markup_runs))
+
+
+async def _names_literally(paths):
+    from ticketlens.tui.screens import OverlapScreen, RunScreen
+
+    app = create_app(paths)
+    async with app.run_test(size=(220, 50)) as pilot:
+        await pilot.pause()
+        text = "\n".join(screen_lines(app))
+        for name in (*RUN_NAMES, TASK, MODEL):
+            assert name in text  # the runs table
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, RunScreen)
+        header = screen_lines(app)[0]
+        assert f"train[v2] — {MODEL} · {TASK} · seed 0" in header
+        assert "1 Rounds" in "\n".join(screen_lines(app))
+        await pilot.press("2")  # model tree: the model's name at its root
+        await pilot.pause()
+        assert f"{MODEL} (bert), round 8" in "\n".join(screen_lines(app))
+        await pilot.press("3")  # head detail: the other open run, by name
+        await pilot.pause()
+        assert "[b]seed1: " in "\n".join(screen_lines(app))
+        await pilot.press("4")
+        await pilot.pause()
+        assert "L0" in "\n".join(screen_lines(app))
+        await pilot.press("5")  # attribution: the task's label names, then the target's
+        await pilot.pause()
+        text = "\n".join(screen_lines(app))
+        assert f"({LABELS[0]}, {LABELS[1]})" in text
+        await pilot.press(*"not good", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = "\n".join(screen_lines(app))
+        assert "attribution failed" not in text and "class " not in text
+        assert f"target: {LABELS[0]}" in text or f"target: {LABELS[1]}" in text
+        await pilot.press("escape", "escape")  # leave the text box, then the run
+        await pilot.press("c")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, OverlapScreen)
+        assert any(f"{TASK}/s0" in line and f"{TASK}/s1" in line  # the pairs table: a, b
+                   for line in screen_lines(app))
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+# --------------------------------------------------------------------- a crash is an error
+@pytest.mark.parametrize("where", ["mount", "worker"])
+def test_a_crash_exits_non_zero(monkeypatch, where):
+    """What `ticketlens inspect` returns: App.run() comes back, and return_code says 1."""
+    from ticketlens.tui.screens import RunsScreen
+
+    def boom(*_):
+        raise RuntimeError("boom")
+
+    # mount: drawing the runs table fails; worker: the survival analysis thread fails
+    monkeypatch.setattr(*(RunsScreen, "_fill", boom) if where == "mount" else
+                        (TicketLensApp, "survival", boom))
+
+    async def user_quits(pilot):  # waits for the views, then quits (q), crash or not
+        from textual.worker import WorkerCancelled, WorkerFailed
+
+        with contextlib.suppress(WorkerCancelled, WorkerFailed):  # a crash cancels them
+            await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        pilot.app.exit()
+
+    app = create_app(RUNS[:1])  # one run: its screen opens at once
+    app.run(headless=True, size=(80, 24), auto_pilot=user_quits)
+    assert app.return_code == 1
+
+
+# --------------------------------------------------------------------- keys
+def test_single_keys_do_nothing_while_typing():
+    asyncio.run(_typing())
+
+
+async def _typing():
+    from textual.widgets import Input
+
+    from ticketlens.tui.screens import RunScreen
+
+    app = create_app(RUNS[:1])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        await pilot.press("5")  # the Attribution tab, its text box focused
+        await pilot.pause()
+        box = screen.query_one("#attr-input", Input)
+        assert app.focused is box
+        sentence = "quite a quick question [1] 2?"  # q quit, [ ] rounds, 1 2 tabs, ? help
+        await pilot.press(*sentence)
+        await pilot.pause()
+        assert app.return_code is None and app.screen is screen  # still running, same view
+        assert box.value == sentence
+        assert screen.query_one("#tabs").active == "tab-attr" and screen.round == 8
+        await pilot.press("escape")  # leaves the text box, not the run
+        await pilot.pause()
+        assert app.screen is screen and app.focused is not box
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+def test_number_keys_open_tabs_and_show_focus():
+    asyncio.run(_number_keys())
+
+
+async def _number_keys():
+    from ticketlens.tui.screens import RunScreen
+
+    app = create_app(RUNS)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#runs")
+        assert app.focused is table and _left_edge(app, table) == "▌"  # the focus bar
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        tabs = screen.query_one("#tabs")
+        for n, pane, widget in [(3, "tab-heads", "#heads"), (2, "tab-model", "#tree"),
+                                (4, "tab-neurons", "#neurons-pane"),
+                                (1, "tab-rounds", "#rounds-pane"),
+                                (5, "tab-attr", "#attr-input")]:
+            await pilot.press(str(n))
+            await pilot.pause()
+            assert tabs.active == pane and app.focused is screen.query_one(widget)
+            if widget != "#attr-input":
+                assert _left_edge(app, app.focused) == "▌"
+        box = app.focused
+        focused_frame = _left_edge_colour(app, box)
+        await pilot.press("escape")  # focus leaves the text box: its frame changes colour
+        await pilot.pause()
+        assert _left_edge_colour(app, box) != focused_frame
+        await pilot.press("3")
+        await pilot.pause()
+        heads = screen.query_one("#heads")
+        assert app.focused is heads and _left_edge(app, heads) == "▌"
+        await pilot.press("tab")  # focus moves on: the bar goes with it
+        await pilot.pause()
+        assert app.focused is not heads and _left_edge(app, heads) == " "
+
+
+def _left_edge(app, widget) -> str:
+    r = widget.region
+    return screen_lines(app)[r.y + 1][r.x]
+
+
+def _left_edge_colour(app, widget):
+    r = widget.region
+    return screen_cells(app)[r.y + 1][r.x][1]
+
+
+# --------------------------------------------------------------------- chart legend
+def test_legend_markers_are_the_plotted_markers():
+    from ticketlens.tui.widgets import line_chart
+
+    # two single points on one spot: both stay visible, each as its legend shows it
+    chart = line_chart([("a", [(0.0, 0.5), (0.8, 0.9)], "cyan"), ("b", [(0.8, 0.9)], "red"),
+                        ("c", [(0.8, 0.9)], "yellow"), ("d", [(0.5, None)], "blue")])
+    plot, legend = _chart_parts(chart)
+    assert legend == {("●", "cyan"), ("×", "red"), ("×", "yellow")}  # d has nothing drawn
+    assert plot == legend
+    asyncio.run(_legend_in_app())
+
+
+def _chart_parts(chart) -> tuple[set, set]:
+    """({(marker, style)} drawn in the plot, {(marker, style)} in the legend)."""
+    lines = chart.split("\n")
+    axis = next(i for i, line in enumerate(lines) if "└" in line.plain)
+    legend = next(line for line in lines[axis + 1:] if "●" in line.plain or "×" in line.plain)
+    return _markers(lines[:axis]), _markers([legend])
+
+
+def _markers(lines) -> set:
+    out = set()
+    for line in lines:
+        for span in line.spans:
+            ch = line.plain[span.start:span.end].strip()
+            if ch in ("●", "×"):
+                out.add((ch, str(span.style)))
+    return out
+
+
+async def _legend_in_app():
+    app = create_app(RUNS[:1])
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        cells = screen_cells(app)
+        lines = screen_lines(app)
+        axis = next(i for i, line in enumerate(lines) if "└" in line)
+        legend_row = next(i for i in range(axis + 1, len(lines)) if "ticket" in lines[i])
+        legend = {c for c in cells[legend_row] if c[0] in "●×"}
+        plot = {c for row in cells[:axis] for c in row if c[0] in "●×"}
+        assert len(legend) == 4  # ticket, dense, random mask, random reinit
+        assert plot == legend  # every legend marker is drawn, every drawn marker is in it
+
+
+# --------------------------------------------------------------------- 80×24
+def test_80x24_one_line_header_and_the_runs_table_says_it_scrolls():
+    asyncio.run(_small_terminal())
+
+
+async def _small_terminal():
+    app = create_app(ALL_RUNS * 4)  # 24 runs: more rows and columns than 80×24 shows
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lines = screen_lines(app)
+        assert "ticketlens inspect — 24 runs" in lines[0]
+        assert "…" not in lines[1] and "c compares" in lines[1]
+        caption = str(app.screen.query_one("#runs-scroll").render())
+        assert caption.startswith("rows 1–18 of 24, columns 1–8 of 11")
+        assert caption.endswith("↑↓ ←→ to scroll") and caption in "\n".join(lines)
+        await pilot.press(*["down"] * 23)  # the cursor to the last run
+        await pilot.pause()
+        assert str(app.screen.query_one("#runs-scroll").render()).startswith("rows 7–24 of 24")
+        await pilot.press(*["right"] * 4)
+        await pilot.wait_for_animation()
+        await pilot.pause()
+        caption = str(app.screen.query_one("#runs-scroll").render())
+        assert "columns 1–" not in caption and "of 11" in caption
+        await pilot.press("enter")  # the last run: its name, model, task, seed on one line
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        lines = screen_lines(app)
+        last = app.runs[-1]
+        assert f"{last.path.name} — {last.model_name} · {last.task} · seed 2" in lines[0]
+        title = app.screen.query_one("#run-title")
+        assert title.region.height == 1 and "(the ticket)" in lines[title.region.y]
+        assert "…" not in lines[title.region.y]
+        assert "5 Attribution" in lines[title.region.y + 1]

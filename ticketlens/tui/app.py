@@ -22,6 +22,11 @@ class TicketLensApp(App):
         self.runs = list(runs)
         self._survival = lru_cache(maxsize=64)(self._survival_uncached)
 
+    def exit(self, result: Any = None, return_code: int = 0, message: Any = None) -> None:
+        """Quit. After a crash the return code stays non-zero: a `q` that arrives while the
+        app closes on an error does not turn the error into success."""
+        super().exit(result, return_code or self.return_code or 0, message)
+
     def on_mount(self) -> None:
         from ticketlens.tui.screens import RunScreen, RunsScreen
 
@@ -39,7 +44,7 @@ class TicketLensApp(App):
     def _survival_uncached(self, run_index: int, round_index: int) -> Any:
         from ticketlens.analysis.survival import survival
 
-        return survival(self.runs[run_index], round_index)
+        return survival(self.runs[run_index], round=round_index)
 
     def survival(self, run: Run, round_index: int) -> Any:
         return self._survival(self.runs.index(run), round_index)

@@ -9,12 +9,27 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane, Tree
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Static,
+    TabbedContent,
+    TabPane,
+    Tabs,
+    Tree,
+)
 
 from ticketlens.core.run import control_label
+from ticketlens.tui import record
 from ticketlens.tui.widgets import histogram_bar, kept_style, line_chart
+
+# Names from a run (run, task, model, label, metric names) reach widgets as rich Text, never
+# as str: a str is read as markup by Static, DataTable and Tree, so `train[v2]` would lose
+# `[v2]` and `[/]` would crash the app.
 
 
 def _fmt(v: Any) -> str:
@@ -28,20 +43,49 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(id="runs-title")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("Enter opens a run · Space selects · c compares the selected (or all)",
+                     id="runs-title")
+        with Vertical(id="runs-box"):  # the table as tall as its rows, up to this box
+            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static(id="runs-scroll")
         yield Footer()
 
     def on_mount(self) -> None:
         self.selected: set[int] = set()
+        n = len(self.app.runs)
+        self.sub_title = f"{n} run{'s' if n != 1 else ''}"
         t = self.query_one("#runs", DataTable)
         t.add_columns(" ", "run", "task", "seed", "verdict", "sparsity", "dense", "ticket",
                       "rand. mask", "reinit", "model")
         self._fill()
-        n = len(self.app.runs)
-        self.query_one("#runs-title", Static).update(
-            f"{n} run{'s' if n != 1 else ''}: Enter opens, Space selects, c compares the "
-            "selected runs (or all)")
+        for attr in ("scroll_x", "scroll_y", "virtual_size"):
+            self.watch(t, attr, self._scroll_caption, init=False)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._scroll_caption)
+
+    def _scroll_caption(self) -> None:
+        """Says which rows and columns the table shows when it does not show them all."""
+        t = self.query_one("#runs", DataTable)
+        view = t.scrollable_content_region
+        parts, keys = [], []
+        if t.max_scroll_y > 0:
+            first = round(t.scroll_y) + 1
+            last = min(t.row_count, first + view.height - t.header_height - 1)
+            parts.append(f"rows {first}–{last} of {t.row_count}")
+            keys.append("↑↓")
+        if t.max_scroll_x > 0:
+            x, shown = 0, []
+            for i, c in enumerate(t.ordered_columns):
+                w = c.get_render_width(t)
+                if x >= t.scroll_x and x + w <= t.scroll_x + view.width:
+                    shown.append(i + 1)
+                x += w
+            if shown:
+                parts.append(f"columns {shown[0]}–{shown[-1]} of {len(t.ordered_columns)}")
+            keys.append("←→")
+        self.query_one("#runs-scroll", Static).update(
+            f"{', '.join(parts)} · {' '.join(keys)} to scroll" if parts else "")
 
     def _fill(self) -> None:
         t = self.query_one("#runs", DataTable)
@@ -49,13 +93,14 @@ class RunsScreen(Screen):
         t.clear()
         for i, r in enumerate(self.app.runs):
             rows, tr, m = r.rounds, r.ticket, r.metric
-            v = r.verdict
+            v = record.verdict(r)
             verdict = Text("–") if not v else (Text("winning", style="bold green") if
-                                               v["winning"] else Text("not winning", "red"))
-            t.add_row("✓" if i in self.selected else " ", r.path.name, r.task, _fmt(r.seed),
-                      verdict, f"{tr.sparsity:.1%}", _fmt(rows[0].metrics.get(m)),
-                      _fmt(tr.metrics.get(m)), _fmt(r.control_metric("random_mask")),
-                      _fmt(r.control_metric("random_reinit")), r.model_name, key=str(i))
+                                               v.winning else Text("not winning", "red"))
+            t.add_row("✓" if i in self.selected else " ", Text(r.path.name), Text(r.task),
+                      Text(_fmt(r.seed)), verdict, f"{tr.sparsity:.1%}",
+                      _fmt(rows[0].metrics.get(m)), _fmt(tr.metrics.get(m)),
+                      _fmt(r.control_metric("random_mask")),
+                      _fmt(r.control_metric("random_reinit")), Text(r.model_name), key=str(i))
         t.move_cursor(row=min(row, len(self.app.runs) - 1))
 
     def action_open(self) -> None:
@@ -81,9 +126,15 @@ class RunsScreen(Screen):
 
 
 class RunScreen(Screen):
+    # (pane id, title, the widget a number key focuses there): key n opens the n-th tab
+    TABS = (("tab-rounds", "Rounds", "#rounds-pane"), ("tab-model", "Model", "#tree"),
+            ("tab-heads", "Heads", "#heads"), ("tab-neurons", "Neurons", "#neurons-pane"),
+            ("tab-attr", "Attribution", "#attr-input"))
     BINDINGS = [Binding("left_square_bracket", "round(-1)", "Prev round"),
                 Binding("right_square_bracket", "round(1)", "Next round"),
-                Binding("escape", "app.pop_screen", "Back"), Binding("q", "app.quit", "Quit"),
+                *(Binding(str(n), f"tab({n})", title, show=False)
+                  for n, (_, title, _) in enumerate(TABS, 1)),
+                Binding("escape", "back", "Back"), Binding("q", "app.quit", "Quit"),
                 Binding("question_mark", "app.help", "Help")]
 
     def __init__(self, run: Any):
@@ -93,32 +144,61 @@ class RunScreen(Screen):
         self.round = run.ticket_round
 
     def compose(self) -> ComposeResult:
+        title = {pane: f"{n} {name}" for n, (pane, name, _) in enumerate(self.TABS, 1)}
         yield Header()
         yield Static(id="run-title")
         with TabbedContent(id="tabs"):
-            with TabPane("Rounds", id="tab-rounds"), VerticalScroll():
+            with TabPane(title["tab-rounds"], id="tab-rounds"), \
+                    VerticalScroll(id="rounds-pane"):
                 yield Static(id="chart")
                 yield DataTable(id="rounds", cursor_type="row")
-            with TabPane("Model", id="tab-model"), Horizontal():
+            with TabPane(title["tab-model"], id="tab-model"), Horizontal():
                 yield Tree("model", id="tree")
                 yield Static(id="tree-detail", classes="detail")
-            with TabPane("Heads", id="tab-heads"), Horizontal():
+            with TabPane(title["tab-heads"], id="tab-heads"), Horizontal():
                 yield DataTable(id="heads", cursor_type="cell")
                 yield Static(id="head-detail", classes="detail")
-            with TabPane("Neurons", id="tab-neurons"), VerticalScroll():
+            with TabPane(title["tab-neurons"], id="tab-neurons"), \
+                    VerticalScroll(id="neurons-pane"):
                 yield Static(id="neurons")
-            with TabPane("Attribution", id="tab-attr"), VerticalScroll():
+            with TabPane(title["tab-attr"], id="tab-attr"), VerticalScroll():
                 yield Input(placeholder="a text to attribute, then Enter", id="attr-input")
                 yield Static(id="attr-out")
         yield Footer()
 
     def on_mount(self) -> None:
+        # the header (one line, shown literally): "run — model · task · seed"
+        self.title = self.run.path.name
+        self.sub_title = f"{self.run.model_name} · {self.run.task} · seed {_fmt(self.run.seed)}"
         self._draw_rounds()
         self._draw_round()
+        out = self.query_one("#attr-out", Static)
         if not self.run.has_weights:
-            self.query_one("#attr-out", Static).update(
-                "This run has no weights (an imported mask): attribution needs a run made "
-                "by `ticketlens find`.")
+            out.update("This run has no weights (an imported mask): attribution needs a run "
+                       "made by `ticketlens find`.")
+            return
+        names = record.label_names(self.run)
+        intro = Text("Type a text and press Enter: the tokens that the dense model and the "
+                     "ticket rely on for the label the dense model predicts")
+        if names:
+            intro.append(" (")
+            for i, name in enumerate(names):
+                intro.append(", " if i else "")
+                intro.append(name, style="bold")
+            intro.append(")")
+        out.update(intro.append("."))
+
+    def action_tab(self, n: int) -> None:
+        pane, _, widget = self.TABS[n - 1]
+        self.query_one("#tabs", TabbedContent).active = pane
+        self.query_one(widget).focus()
+
+    def action_back(self) -> None:
+        """Esc leaves the text input first (to the tab bar), then the screen."""
+        if isinstance(self.focused, Input):
+            self.query_one("#tabs", TabbedContent).query_one(Tabs).focus()
+        else:
+            self.app.pop_screen()
 
     # ------------------------------------------------------------------ rounds tab
     def _draw_rounds(self) -> None:
@@ -126,19 +206,18 @@ class RunScreen(Screen):
         series = [("ticket", [(x.sparsity, x.metrics.get(m)) for x in r.rounds], "cyan")]
         if r.rounds[0].metrics.get(m) is not None:
             series.append(("dense", [(0.0, r.rounds[0].metrics.get(m))], "white"))
-        for c, style in (("random_mask", "red"), ("random_reinit", "yellow"),
-                         ("oneshot", "magenta")):
-            if c in r.controls:
-                series.append((control_label(c), [(r.controls[c]["sparsity"],
-                                                      r.controls[c]["metrics"].get(m))], style))
+        styles = {"random_mask": "red", "random_reinit": "yellow", "oneshot": "magenta"}
+        for c in record.control_points(r):
+            series.append((control_label(c.control), [(c.sparsity, c.value)],
+                           styles.get(c.control, "blue")))
         chart = line_chart(series, y_label=m, x_label="sparsity")
-        v = r.verdict
+        v = record.verdict(r)
         if v:
-            chart.append(f"\n\n{'WINNING TICKET' if v['winning'] else 'NO WINNING TICKET'}: "
-                         f"{v['reason']}", style="bold green" if v["winning"] else "bold red")
+            chart.append(f"\n\n{'WINNING TICKET' if v.winning else 'NO WINNING TICKET'}: "
+                         f"{v.reason}", style="bold green" if v.winning else "bold red")
         self.query_one("#chart", Static).update(chart)
         t = self.query_one("#rounds", DataTable)
-        t.add_columns("round", "sparsity", m, "dev loss", "steps", "time")
+        t.add_columns("round", "sparsity", Text(m), "dev loss", "steps", "time")
         for x in r.rounds:
             t.add_row(str(x.index), f"{x.sparsity:.1%}", _fmt(x.metrics.get(m)),
                       _fmt(x.metrics.get("loss")), str(x.steps), f"{x.wall_time_s:.1f}s")
@@ -153,10 +232,10 @@ class RunScreen(Screen):
     def _draw_round(self) -> None:
         r = self.run
         info = next(x for x in r.rounds if x.index == self.round)
-        self.query_one("#run-title", Static).update(
-            f"{r.path.name} · {r.model_name} · {r.task} · seed {_fmt(r.seed)} │ round "
-            f"{self.round}/{self.rounds[-1]} {info.sparsity:.1%} sparse"
-            f"{' (ticket)' if self.round == r.ticket_round else ''} │ [ ] round")
+        self.query_one("#run-title", Static).update(Text(
+            f"round {self.round}/{self.rounds[-1]} · {info.sparsity:.1%} sparse"
+            f"{' (the ticket)' if self.round == r.ticket_round else ''} │ [ ] round · "
+            f"1–{len(self.TABS)} tabs"))
         self._load_survival()
 
     @work(thread=True, exclusive=True, group="survival")
@@ -174,8 +253,8 @@ class RunScreen(Screen):
         a = self.run.anatomy
         tree = self.query_one("#tree", Tree)
         tree.clear()
-        tree.root.set_label(f"{self.run.model_name} ({a.family}), round {self.round}: "
-                            f"{s.sparsity:.1%} sparse")
+        tree.root.set_label(Text(f"{self.run.model_name} ({a.family}), round {self.round}: "
+                                 f"{s.sparsity:.1%} sparse"))
         tree.root.add_leaf("embeddings (not pruned)", data=("excluded", "embeddings"))
         for layer in range(a.num_layers):
             node = tree.root.add(f"layer {layer}: {s.layer_sparsity[layer]:.1%} sparse",
@@ -213,7 +292,7 @@ class RunScreen(Screen):
             lines = [f"{t.name.split('.', 3)[-1] if t.name.count('.') > 3 else t.name}: "
                      f"{info.sparsity_per_tensor.get(t.name, float('nan')):.1%} sparse"
                      for t in ts]
-            out.update(f"layer {key}\n" + "\n".join(lines))
+            out.update(Text(f"layer {key}\n" + "\n".join(lines)))
         else:
             out.update(f"{key}: not pruned (Chen et al. 2020's prunable set)" if kind ==
                        "excluded" else f"layer {key} attention")
@@ -282,7 +361,7 @@ class RunScreen(Screen):
             res = attribute_run(self.run, texts=[text], n_steps=24)
         except Exception as exc:  # shown in the UI, never a traceback
             self.app.call_from_thread(self.query_one("#attr-out", Static).update,
-                                      f"attribution failed: {exc}")
+                                      Text(f"attribution failed: {exc}"))
             return
         item = res.items[0]
         out = Text()
@@ -298,7 +377,9 @@ class RunScreen(Screen):
                 out.append(" ")
             out.append("\n")
         out.append(f"\nSpearman {item.spearman:.2f}, top-{res.k} agreement "
-                   f"{item.topk_agreement:.2f}, target {item.target_text}")
+                   f"{item.topk_agreement:.2f}, target: ")
+        out.append(item.target_text if item.regression else
+                   record.label_name(self.run, item.target), style="bold")
         self.app.call_from_thread(self.query_one("#attr-out", Static).update, out)
 
 
@@ -319,6 +400,7 @@ class OverlapScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.sub_title = f"overlap of {len(self.runs)} runs"
         self._compute()
 
     @work(thread=True, exclusive=True)
@@ -328,7 +410,8 @@ class OverlapScreen(Screen):
         try:
             res = {by: overlap(self.runs, by=by) for by in ("weight", "head")}
         except ValueError as exc:
-            self.app.call_from_thread(self.query_one("#ov-summary", Static).update, str(exc))
+            self.app.call_from_thread(self.query_one("#ov-summary", Static).update,
+                                      Text(str(exc)))
             return
         self.app.call_from_thread(self._draw, res)
 
@@ -348,7 +431,7 @@ class OverlapScreen(Screen):
         heads = {(p.a, p.b): p for p in res["head"].pairs}
         for p in w.pairs:
             h = heads.get((p.a, p.b))
-            t.add_row(p.a, p.b, f"{p.jaccard:.3f}", f"{p.jaccard_chance:.3f}",
+            t.add_row(Text(p.a), Text(p.b), f"{p.jaccard:.3f}", f"{p.jaccard_chance:.3f}",
                       f"{p.overlap_coefficient:.3f}", f"{p.hamming:.3f}", f"{p.p_value:.2g}",
                       f"{h.jaccard:.3f}" if h else "–")
         lt = self.query_one("#ov-layers", DataTable)
@@ -363,9 +446,10 @@ HELP = """\
 
 Runs      Enter open · Space select · c compare selected (or all)
 Run       [ / ] previous / next IMP round (every tab follows)
-          Tab / Shift+Tab move between widgets · arrows move · Enter expands
-          Tabs: Rounds · Model (tree) · Heads (grid: cursor shows Q/K/V/O) ·
-          Neurons · Attribution (type a text, Enter)
+          1–5 tabs: Rounds · Model (tree) · Heads (grid: cursor shows Q/K/V/O) ·
+          Neurons · Attribution (type a text, Enter; Esc leaves the text box)
+          Tab / Shift+Tab move between widgets (the focused one has an accent
+          bar) · arrows move · Enter expands
 Anywhere  Esc back · ? this help · q quit · the mouse works too
 """
 

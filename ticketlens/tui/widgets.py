@@ -20,8 +20,13 @@ def kept_style(kept: float, density: float = 0.5) -> str:
 
 def line_chart(series: list[tuple[str, list[tuple[float, float]], str]], width: int = 60,
                height: int = 12, y_label: str = "", x_label: str = "") -> Text:
-    """A scatter/line chart in text: ``series`` of (name, [(x, y)], style)."""
-    pts = [p for _, s, _ in series for p in s if p[1] is not None]
+    """A scatter chart in text: ``series`` of (name, [(x, y)], style). A series of several
+    points is drawn with ●, a single point with ×, and the legend shows each drawn series with
+    that marker in its style. A point that would land on another series' point moves a column
+    sideways, so that no series hides another."""
+    series = [(name, [p for p in s if p[1] is not None], style) for name, s, style in series]
+    series = [x for x in series if x[1]]  # nothing drawn, nothing in the legend
+    pts = [p for _, s, _ in series for p in s]
     if not pts:
         return Text("(no metrics in this run)")
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
@@ -30,15 +35,14 @@ def line_chart(series: list[tuple[str, list[tuple[float, float]], str]], width: 
     if y1 - y0 < 1e-9:
         y0, y1 = y0 - 0.01, y1 + 0.01
     grid = [[(" ", "")] * width for _ in range(height)]
-    for _, s, style in series:
-        marker = "●" if len(s) > 1 else "×"
+    owner: list[list[int | None]] = [[None] * width for _ in range(height)]
+    for i, (_, s, style) in enumerate(series):
         for x, y in s:
-            if y is None:
-                continue
-            col = round((x - x0) / (x1 - x0 or 1) * (width - 1))
             row = height - 1 - round((y - y0) / (y1 - y0) * (height - 1))
-            grid[row][col] = (marker, style)
-    out = Text()
+            col = _free_column(owner[row], round((x - x0) / (x1 - x0 or 1) * (width - 1)), i)
+            owner[row][col] = i
+            grid[row][col] = (_marker(s), style)
+    out = Text(f"{y_label}\n" if y_label else "")
     for r, row in enumerate(grid):
         y = y1 - (y1 - y0) * r / (height - 1)
         out.append(f"{y:7.3f} │" if r in (0, height // 2, height - 1) else "        │")
@@ -46,14 +50,28 @@ def line_chart(series: list[tuple[str, list[tuple[float, float]], str]], width: 
             out.append(ch, style=style)
         out.append("\n")
     out.append("        └" + "─" * width + "\n")
-    out.append(f"         {x0:<.0%}".ljust(width // 2 + 9) + f"{x1:>.0%}".rjust(width // 2)
-               + f"  {x_label}\n")
+    lo, hi = f"{x0:.0%}", f"{x1:.0%}"
+    out.append(" " * 9 + lo + x_label.center(width - len(lo) - len(hi)) + hi + "\n")
     legend = Text("  ")
-    for name, _, style in series:
-        legend.append("● ", style=style)
+    for name, s, style in series:
+        legend.append(f"{_marker(s)} ", style=style)
         legend.append(f"{name}   ")
     out.append(legend)
     return out
+
+
+def _marker(points: list) -> str:
+    return "●" if len(points) > 1 else "×"
+
+
+def _free_column(owners: list[int | None], col: int, series: int) -> int:
+    """``col`` if free (or the series' own), else the nearest free column within two."""
+    if owners[col] in (None, series):
+        return col
+    for c in (col - 1, col + 1, col - 2, col + 2):
+        if 0 <= c < len(owners) and owners[c] is None:
+            return c
+    return col
 
 
 def histogram_bar(counts: list[int]) -> Text:
