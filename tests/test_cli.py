@@ -11,6 +11,7 @@ from conftest import QUICK_FIND, run_cli
 
 from ticketlens.cli.main import main
 from ticketlens.core import masks as M
+from ticketlens.core.errors import RunFormatError
 
 
 def test_help_does_not_import_torch():
@@ -71,10 +72,12 @@ def test_corrupt_and_foreign_masks_in_a_run(quick_run, tmp_path, capsys):
     # a mask from another model: right names, wrong shapes
     M.save_masks(mask_file, {n: torch.ones(3, 3, dtype=torch.bool)
                              for n in ticketlens.open_run(run_dir).anatomy.names})
-    with pytest.raises(Exception, match="another model"):
+    with pytest.raises(RunFormatError, match=r"round_001\.safetensors: mask is for another "
+                       r"model: .* has shape \(3, 3\)"):
         ticketlens.open_run(run_dir).mask(1)
     mask_file.write_bytes(mask_file.read_bytes()[:100])
-    with pytest.raises(Exception, match="mask file"):
+    with pytest.raises(RunFormatError, match=r"round_001\.safetensors: not a readable "
+                                             r"safetensors mask file"):
         ticketlens.open_run(run_dir).mask(1)
     (run_dir / "manifest.json").write_text("{ not json")
     _one_line_error(capsys, ["info", str(run_dir)], "unreadable manifest")
@@ -84,7 +87,10 @@ def test_find_cli_subprocess_exit_codes(tmp_path):
     bad = run_cli("find", "--rate", "2", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--rate" in bad.stderr
     assert "Traceback" not in bad.stderr
-    assert QUICK_FIND  # the quick settings are shared with test_find
+    ok = run_cli("find", "--quiet", *QUICK_FIND, "--target-sparsity", "0.5", "--no-controls",
+                 "--out", str(tmp_path / "ok"))
+    assert ok.returncode == 0 and ok.stderr == "", ok.stderr
+    assert ok.stdout.startswith(("winning: ", "not winning: ")) and ok.stdout.count("\n") == 1
 
 
 def test_hub_ids_with_dots_are_not_taken_for_paths():

@@ -109,9 +109,10 @@ def test_hub_name_loads_through_datasets(monkeypatch):
         return mrpc
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    monkeypatch.setattr(hub, "hub_offline", lambda: True)
     before = constants.HF_HUB_OFFLINE
-    task = load_task(DataConfig(task="glue/mrpc"))
+    level = datasets.logging.get_verbosity()
+    task = load_task(DataConfig(task="glue/mrpc"), hub_offline=lambda: True)
+    assert datasets.logging.get_verbosity() == level  # no process-wide setting left changed
     # GLUE on the hub is nyu-mll/glue with the task as config; offline -> cache only
     assert calls == [("nyu-mll/glue", "mrpc", True, True)]
     assert before == constants.HF_HUB_OFFLINE  # restored

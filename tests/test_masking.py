@@ -121,3 +121,37 @@ def test_one_process_can_switch_precision_between_searches():
     for precision, expected in (("fp32", "no"), ("bf16", "bf16"), ("fp32", "no")):
         acc = make_accelerator(TrainConfig(device="cpu", precision=precision))
         assert acc.mixed_precision == expected
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_phase_keeps_fp32_weights_and_exact_zeros(precision):
+    """bf16 / fp16 autocast (fp16 with a GradScaler) without accelerate's process-wide
+    mixed-precision state: weights stay fp32, pruned ones exactly zero, training moves the
+    rest; the accelerator's own state stays at "no" whatever the precision."""
+    from accelerate.state import AcceleratorState
+
+    from ticketlens.core.config import TrainConfig
+    from ticketlens.data.batching import TensorData
+    from ticketlens.data.tokenizer import Encoded
+    from ticketlens.pruning.train import make_accelerator, train_phase
+
+    g = torch.Generator().manual_seed(0)
+    seqs = [torch.randint(1, 100, (8,), generator=g).tolist() for _ in range(32)]
+    data = TensorData(Encoded(seqs, [[0] * 8 for _ in seqs]),
+                      torch.randint(0, 2, (32,), generator=g).tolist())
+    model = tiny_model("bert")
+    a = anatomy_of(model)
+    masks = P.magnitude_prune(prunable_weights(model, a.names),
+                              P.ones_like(prunable_weights(model, a.names)), 0.5, "global")
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    tcfg = TrainConfig(steps="4it", batch_size=16, device="cpu", precision=precision)
+    acc = make_accelerator(tcfg)
+    assert acc.mixed_precision == precision and (acc.scaler is not None) == (precision == "fp16")
+    train_phase(acc, model, MaskEnforcer(model, masks), data, tcfg=tcfg, lr=1e-3, start=0,
+                end=4, total=4, seed=1, pad_id=0)
+    assert AcceleratorState().mixed_precision == "no"
+    params = dict(model.named_parameters())
+    for name, keep in masks.items():
+        assert params[name].dtype == torch.float32
+        assert torch.all(params[name][~keep] == 0), name
+    assert not torch.equal(params["classifier.weight"], before["classifier.weight"])

@@ -1,16 +1,103 @@
-"""ticketlens: find and understand lottery tickets in transformer language models."""
+"""ticketlens: find and understand lottery tickets in transformer language models.
+
+``import ticketlens as tl`` is light: every public name below is imported on first use (see
+``ticketlens.api`` for the call shapes), so reading runs never imports torch.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "open_run"]
+
+# public name -> module that defines it
+_EXPORTS = {
+    "FindConfig": "ticketlens.core.config",
+    "ModelConfig": "ticketlens.core.config",
+    "DataConfig": "ticketlens.core.config",
+    "TrainConfig": "ticketlens.core.config",
+    "PruneConfig": "ticketlens.core.config",
+    "Run": "ticketlens.core.run",
+    "open_run": "ticketlens.core.run",
+    "Manifest": "ticketlens.core.record",
+    "RoundRecord": "ticketlens.core.record",
+    "ArmRecord": "ticketlens.core.record",
+    "Verdict": "ticketlens.core.record",
+    "TicketlensError": "ticketlens.core.errors",
+    "find": "ticketlens.api",
+    "transfer": "ticketlens.api",
+    "import_masks": "ticketlens.api",
+    "attribute": "ticketlens.api",
+    "runs": "ticketlens.api",
+    "magnitude_mask": "ticketlens.api",
+    "overlap": "ticketlens.analysis.overlap",
+    "OverlapResult": "ticketlens.analysis.overlap",
+    "group_summary": "ticketlens.analysis.overlap",
+    "survival": "ticketlens.analysis.survival",
+    "SurvivalResult": "ticketlens.analysis.survival",
+    "sparsity_profile": "ticketlens.analysis.survival",
+    "graph": "ticketlens.analysis.graph",
+    "NetworkResult": "ticketlens.analysis.graph",
+    "AttributionResult": "ticketlens.analysis.results",
+}
+__all__ = [  # noqa: RUF022  (grouped as in _EXPORTS)
+    "__version__",
+    "FindConfig",
+    "ModelConfig",
+    "DataConfig",
+    "TrainConfig",
+    "PruneConfig",
+    "Run",
+    "open_run",
+    "Manifest",
+    "RoundRecord",
+    "ArmRecord",
+    "Verdict",
+    "TicketlensError",
+    "find",
+    "transfer",
+    "import_masks",
+    "attribute",
+    "runs",
+    "magnitude_mask",
+    "overlap",
+    "OverlapResult",
+    "group_summary",
+    "survival",
+    "SurvivalResult",
+    "sparsity_profile",
+    "graph",
+    "NetworkResult",
+    "AttributionResult",
+]
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
+    from ticketlens.analysis.graph import NetworkResult, graph
+    from ticketlens.analysis.overlap import OverlapResult, group_summary, overlap
+    from ticketlens.analysis.results import AttributionResult
+    from ticketlens.analysis.survival import SurvivalResult, sparsity_profile, survival
+    from ticketlens.api import attribute, find, import_masks, magnitude_mask, runs, transfer
+    from ticketlens.core.config import (
+        DataConfig,
+        FindConfig,
+        ModelConfig,
+        PruneConfig,
+        TrainConfig,
+    )
+    from ticketlens.core.errors import TicketlensError
+    from ticketlens.core.record import ArmRecord, Manifest, RoundRecord, Verdict
+    from ticketlens.core.run import Run, open_run
 
 
-def __getattr__(name: str) -> Any:  # lazy: keep `import ticketlens` (and --help) light
-    if name == "open_run":
-        from ticketlens.core.run import open_run
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ticketlens' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # cache: the next lookup is a plain attribute
+    return value
 
-        return open_run
-    raise AttributeError(name)
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

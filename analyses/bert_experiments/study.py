@@ -11,24 +11,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ticketlens import open_run
-from ticketlens.analysis.overlap import overlap
-from ticketlens.importers import import_masks
+import ticketlens as tl
 
 
 def main(src: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [open_run(p) for p in import_masks("bert-experiments", [str(src)], tmp)]
+        runs = tl.import_masks(src, tmp, fmt="bert-experiments")
         out = {}
         for task in sorted({r.task for r in runs}):
             sub = [r for r in runs if r.task == task]
             row = {"seeds": len(sub),
-                   "heads_kept_mean": sum(float(r.units().head.float().mean())
+                   "heads_kept_mean": sum(float(r.units().head.mean())
                                           for r in sub) / len(sub),
-                   "ffn_kept_mean": sum(float(r.units().ffn.float().mean())
+                   "ffn_kept_mean": sum(float(r.units().ffn.mean())
                                         for r in sub) / len(sub)}
             for by in ("head", "ffn"):
-                res = overlap(sub, by=by)
+                res = tl.overlap(sub, by=by)
                 row[by] = {
                     "jaccard_mean": sum(p.jaccard for p in res.pairs) / len(res.pairs),
                     "jaccard_chance_mean": sum(p.jaccard_chance for p in res.pairs)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import ticketlens
-from ticketlens.analysis.overlap import overlap
-from ticketlens.pruning import ops as P
+import ticketlens as tl
 
 
 def main() -> int:
@@ -23,15 +21,14 @@ def main() -> int:
     if missing:
         print(f"skipped: run the run.sh scripts first ({', '.join(map(str, missing))} absent)")
         return 0
-    runs = [ticketlens.open_run(p) for p in paths]
+    runs = [tl.open_run(p) for p in paths]
     items: list = list(runs)
     for run in runs:  # one-shot magnitude pruning of the pretrained weights, same sparsity
         rewind = run.weights("rewind")
         weights = {n: rewind[n] for n in run.anatomy.names}
-        oneshot = P.magnitude_prune(weights, P.ones_like(weights), run.ticket.sparsity,
-                                    "global")
+        oneshot = tl.magnitude_mask(weights, run.ticket.sparsity, scope="global")
         items.append((f"one-shot@{run.task}", run.anatomy, oneshot))
-    res = overlap(items)
+    res = tl.overlap(items)
     print(f"{'a':<18} {'b':<18} {'Jaccard':>8} {'chance':>8} {'overlap':>8}")
     for p in res.pairs:
         print(f"{p.a:<18} {p.b:<18} {p.jaccard:8.3f} {p.jaccard_chance:8.3f} "

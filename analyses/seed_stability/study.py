@@ -9,22 +9,20 @@ import json
 import sys
 from pathlib import Path
 
-from ticketlens import open_run
-from ticketlens.analysis.overlap import group_summary, overlap
-from ticketlens.core.run import find_runs
+import ticketlens as tl
 
 
 def main(root: str) -> dict:
-    runs = [open_run(p) for p in find_runs(root)]
+    runs = tl.runs(root)
     out: dict = {"runs": [f"{r.task}/s{r.seed}" for r in runs],
-                 "verdicts": {f"{r.task}/s{r.seed}": r.verdict["winning"] for r in runs}}
+                 "verdicts": {f"{r.task}/s{r.seed}": r.verdict.winning for r in runs}}
     for by in ("weight", "head", "neuron"):
-        res = overlap(runs, by=by)
-        groups = group_summary(res, {n: r.task for n, r in zip(res.names, runs, strict=True)})
+        res = tl.overlap(runs, by=by)
+        groups = tl.group_summary(res, {n: r.task for n, r in zip(res.names, runs, strict=True)})
         per_task = {}
         for task in sorted({r.task for r in runs}):
             sub = [r for r in runs if r.task == task]
-            t = overlap(sub, by=by)
+            t = tl.overlap(sub, by=by)
             per_task[task] = {
                 "jaccard_mean": sum(p.jaccard for p in t.pairs) / len(t.pairs),
                 "jaccard_chance_mean": sum(p.jaccard_chance for p in t.pairs) / len(t.pairs),

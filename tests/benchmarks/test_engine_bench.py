@@ -16,6 +16,7 @@ from torch.nn.utils import prune
 
 from ticketlens.core import masks as M
 from ticketlens.models.anatomy import anatomy_of
+from ticketlens.pruning import ops as P
 from ticketlens.pruning.masking import MaskEnforcer, prunable_weights
 from ticketlens.pruning.train import adamw
 
@@ -50,21 +51,35 @@ def _step(model, opt, batch, enforcer=None):
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_masked_step_overhead(name, record):
+    figures = masked_step_overhead(name)
+    record(f"masked_step_{name}", figures)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def masked_step_overhead(name: str, device: str = "cpu", steps: int = 160) -> dict:
+    """Median ms per step of dense, ticketlens-masked and torch-prune-hooked training of
+    the same model, round-robin; the figures ``make bench`` and ``make gpu-check`` record."""
     hidden, layers, heads, ffn, bs, seq = CONFIGS[name]
     # three identically built models (same seed), so memory layout favours none of them
-    dense, ours, hooked = (_model(hidden, layers, heads, ffn) for _ in range(3))
+    dense, ours, hooked = (_model(hidden, layers, heads, ffn).to(device) for _ in range(3))
     names = anatomy_of(dense).names
     weights = prunable_weights(dense, names)
-    masks = M.magnitude_prune(weights, M.ones_like(weights), 0.8, "global")
+    masks = {n: m.to(device) for n, m in
+             P.magnitude_prune(weights, P.ones_like(weights), 0.8, "global").items()}
     enforcer = MaskEnforcer(ours, masks)
     enforcer.apply_to_weights()
     for n in names:  # torch's own approach: weight = weight_orig * mask in a forward pre-hook
         prune.custom_from_mask(hooked.get_submodule(n.rsplit(".", 1)[0]), "weight", masks[n])
 
     g = torch.Generator().manual_seed(0)
-    batches = [{"input_ids": torch.randint(5, 1000, (bs, seq), generator=g),
-                "attention_mask": torch.ones(bs, seq, dtype=torch.long),
-                "labels": torch.randint(0, 2, (bs,), generator=g)} for _ in range(8)]
+    batches = [{"input_ids": torch.randint(5, 1000, (bs, seq), generator=g).to(device),
+                "attention_mask": torch.ones(bs, seq, dtype=torch.long, device=device),
+                "labels": torch.randint(0, 2, (bs,), generator=g).to(device)}
+               for _ in range(8)]
     variants = {
         # the engine's optimizer (fused AdamW) for all three
         "dense": (dense, adamw([{"params": list(dense.parameters())}], 1e-4), None),
@@ -77,21 +92,25 @@ def test_masked_step_overhead(name, record):
             _step(model, opt, b, enf)
     times: dict[str, list[float]] = {k: [] for k in variants}
     keys = list(variants)
-    for i in range(160):  # round-robin, one step at a time, rotating who goes first
+    for i in range(steps):  # round-robin, one step at a time, rotating who goes first
         b = batches[i % len(batches)]
         for k in keys[i % 3:] + keys[: i % 3]:
             model, opt, enf = variants[k]
+            _sync(device)
             t0 = time.perf_counter()
             _step(model, opt, b, enf)
+            _sync(device)
             times[k].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
     # the enforcement's own cost, timed alone: the overhead's floor-to-ceiling explanation
     for p in ours.parameters():
         p.grad = torch.randn_like(p)
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(100):
         enforcer.apply_to_grads()
         enforcer.apply_to_weights()
+    _sync(device)
     enforce = (time.perf_counter() - t0) / 100
     figures = {
         "ms_per_step_median": {k: round(v * 1000, 3) for k, v in med.items()},
@@ -101,10 +120,11 @@ def test_masked_step_overhead(name, record):
         "enforcement_over_dense_step": round(1 + enforce / med["dense"], 4),
         "config": dict(zip(("hidden", "layers", "heads", "ffn", "batch", "seq"),
                            CONFIGS[name])),
+        "device": device,
     }
-    record(f"masked_step_{name}", figures)
     p = dict(ours.named_parameters())
     assert all(torch.all(p[n][~m] == 0) for n, m in masks.items())
+    return figures
 
 
 def test_bits_per_weight(tmp_path, record):

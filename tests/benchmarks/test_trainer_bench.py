@@ -13,6 +13,7 @@ mask, the weights and the manifest. Measured alternately (round, Trainer, round,
 from __future__ import annotations
 
 import copy
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -21,8 +22,8 @@ import pytest
 import torch
 
 from ticketlens.core.config import DataConfig, FindConfig, ModelConfig, PruneConfig, TrainConfig
-from ticketlens.core.run import RunPaths
-from ticketlens.pruning.imp import _Search
+from ticketlens.core.run import RunWriter
+from ticketlens.pruning.imp import Search
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import prepare
 
@@ -60,7 +61,7 @@ def _features(data) -> list[dict]:
             for i in range(len(data))]
 
 
-def _trainer_run(setup, start_state, out: Path) -> float:
+def _trainer_run(setup, start_state, out: Path, device: str = "cpu") -> float:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     cfg = setup.cfg
@@ -73,7 +74,7 @@ def _trainer_run(setup, start_state, out: Path) -> float:
         weight_decay=cfg.train.weight_decay, warmup_steps=round(cfg.train.warmup * setup.total_steps),
         lr_scheduler_type="linear", max_grad_norm=cfg.train.grad_clip,
         train_sampling_strategy="group_by_length", save_strategy="no", eval_strategy="no", logging_strategy="no",
-        report_to=[], use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, seed=cfg.seed,
+        report_to=[], use_cpu=device == "cpu", dataloader_num_workers=0, disable_tqdm=True, seed=cfg.seed,
         dataloader_drop_last=True)
     t0 = time.perf_counter()
     trainer = Trainer(model=model, args=args, train_dataset=_features(setup.train),
@@ -82,49 +83,62 @@ def _trainer_run(setup, start_state, out: Path) -> float:
     trainer.train()
     trainer.evaluate()
     trainer.save_model(str(out / "final"))
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
     return time.perf_counter() - t0
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_imp_round_vs_trainer(case, tmp_path, record):
-    model, task, dev_file, steps, batch, max_length, train_size, dev_size, repeats = \
-        CASES[case]()
     if case == "minilm" and not SHARED_SST2.is_dir():
         pytest.skip(f"{SHARED_SST2} is absent")
+    figures = imp_round_vs_trainer(CASES[case](), tmp_path)
+    record(f"imp_round_vs_trainer[{case}]", figures)
+    assert figures["ratio"] > 0
+
+
+def imp_round_vs_trainer(case: tuple, tmp_path: Path, device: str = "cpu",
+                         repeats: int | None = None) -> dict:
+    """One IMP round against the Trainer, alternating, median (``make bench``, and on CUDA
+    ``make gpu-check``)."""
+    model, task, dev_file, steps, batch, max_length, train_size, dev_size, reps = case
+    repeats = repeats or reps
     cfg = FindConfig(
         model=ModelConfig(model=model),
         data=DataConfig(task=task, dev_file=dev_file, max_length=max_length,
                         train_size=train_size, dev_size=dev_size),
-        train=TrainConfig(steps=f"{steps}it", batch_size=batch, device="cpu",
+        train=TrainConfig(steps=f"{steps}it", batch_size=batch, device=device,
                           precision="fp32"),
         prune=PruneConfig(rate=0.2, target_sparsity=0.5, rewind="init", controls=False))
     setup = prepare(cfg)
-    search = _Search(setup, RunPaths(tmp_path / "run"), None, Reporter())
-    search.manifest["status"] = "running"
+    search = Search(setup, RunWriter(tmp_path / "run"), None, Reporter())
+    search.save(dataclasses.replace(search.manifest, status="running"))
     search._round_zero()  # the dense round: not timed, it gives round 1 its weights
-    start_state = search._start_state(1)
+    start_state = search.start_state(1)
+    after_dense = search.manifest
 
     def imp_round() -> float:
         t0 = time.perf_counter()
         search._next_round()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
         elapsed = time.perf_counter() - t0
-        search.manifest["rounds"].pop()  # so the next repetition is round 1 again
-        search.masks.pop(1, None)
+        search.manifest = after_dense  # so the next repetition is round 1 again
+        search._masks.pop(1, None)
         return elapsed
 
     imp_round()  # warm-up of both (first-call costs: allocator, kernels, imports)
-    _trainer_run(setup, start_state, tmp_path / "warm")
+    _trainer_run(setup, start_state, tmp_path / "warm", device)
     rounds, trainers = [], []
     for i in range(repeats):
         rounds.append(imp_round())
-        trainers.append(_trainer_run(setup, start_state, tmp_path / f"hf{i}"))
+        trainers.append(_trainer_run(setup, start_state, tmp_path / f"hf{i}", device))
     ratio = statistics.median(rounds) / statistics.median(trainers)
-    record(f"imp_round_vs_trainer[{case}]", {
+    return {
         "steps": steps, "batch_size": batch, "max_length": max_length,
         "train_examples": len(setup.train), "dev_examples": len(setup.dev),
         "imp_round_s": [round(x, 2) for x in rounds],
         "trainer_s": [round(x, 2) for x in trainers],
         "imp_round_median_s": round(statistics.median(rounds), 2),
         "trainer_median_s": round(statistics.median(trainers), 2),
-        "ratio": round(ratio, 3), "torch_threads": torch.get_num_threads()})
-    assert ratio > 0
+        "ratio": round(ratio, 3), "torch_threads": torch.get_num_threads(), "device": device}

@@ -126,6 +126,15 @@ def network_graph(anatomy: Anatomy, masks: Masks) -> NetworkResult:
                          inner.number_of_edges(), tuple(sorted(set(cut_out))))
 
 
+def graph(run: Any, *, round: int | None = None) -> NetworkResult:
+    """The surviving network of ``run`` at ``round`` (default: the ticket); ``run`` may also
+    be an ``(anatomy, weight masks)`` pair or a ``(name, anatomy, weight masks)`` tuple."""
+    if isinstance(run, tuple):
+        anatomy, masks = run[-2], run[-1]
+        return network_graph(anatomy, masks)
+    return network_graph(run.anatomy, run.mask(round))
+
+
 def _strongest_path(g: nx.DiGraph, stages) -> tuple[tuple[str, ...], float]:
     """Max sum of log edge weights through consecutive stages (dynamic programming)."""
     score = {n: 0.0 for n in stages[0][0] if g.has_edge("input", n)}

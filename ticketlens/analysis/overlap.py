@@ -136,7 +136,8 @@ def fleiss_kappa_from_counts(kept: np.ndarray, inter_sum: float, n_items: int,
 
 
 # ----------------------------------------------------------------------------- inputs
-def _bits_for(items: Sequence[Any], by: str) -> tuple[list[str], Bits]:
+def _bits_for(items: Sequence[Any], by: str,
+              round: int | None = None) -> tuple[list[str], Bits]:
     """Names and bits of runs / ``(name, anatomy, masks)`` tuples at level ``by``."""
     names, anatomies, getters = [], [], []
     for it in items:
@@ -159,13 +160,13 @@ def _bits_for(items: Sequence[Any], by: str) -> tuple[list[str], Bits]:
         sizes = {t.name: int(np.prod(t.shape)) for t in a0.tensors}
         packed = []
         for kind, src in getters:
-            packed.append(src.packed_mask() if kind == "run" else
+            packed.append(src.packed_mask(round) if kind == "run" else
                           {n: pack(src[n]) for n in sizes})
         return names, from_packed(packed, sizes, layers)
     units = []
     for kind, src in getters:
         if kind == "run":
-            u = src.units()
+            u = src.units(round)
         else:
             from ticketlens.core.structure import unit_masks
 
@@ -184,13 +185,15 @@ def _run_label(run: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- analysis
-def overlap(items: Sequence[Any], *, by: str = "weight") -> OverlapResult:
-    """Pairwise and set-level overlap of two or more tickets (see the module doc)."""
+def overlap(items: Sequence[Any], *, by: str = "weight",
+            round: int | None = None) -> OverlapResult:
+    """Pairwise and set-level overlap of two or more tickets (see the module doc): runs (at
+    ``round``, default each run's ticket) or ``(name, anatomy, weight masks)`` tuples."""
     if by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}; got {by!r}")
     if len(items) < 2:
         raise ValueError("overlap needs at least two tickets")
-    names, bits = _bits_for(items, by)
+    names, bits = _bits_for(items, by, round)
     return overlap_bits(names, bits, by)
 
 

@@ -92,11 +92,16 @@ def _head_weight_counts(anatomy: Anatomy) -> np.ndarray:
     return out
 
 
-def survival(run: Any, round: int | None = None) -> SurvivalResult:
-    """Per-head and per-neuron survival of ``run`` at ``round`` (default: the ticket)."""
-    anatomy: Anatomy = run.anatomy
-    r = run.ticket_round if round is None else round
-    masks = run.mask(r)
+def survival(run: Any, *, round: int | None = None) -> SurvivalResult:
+    """Per-head and per-neuron survival of ``run`` at ``round`` (default: the ticket; -1 the
+    last round). ``run`` may also be a ``(name, anatomy, weight masks)`` tuple."""
+    if isinstance(run, tuple):
+        _, anatomy, masks = run
+        r = -1 if round is None else round
+    else:
+        anatomy = run.anatomy
+        r = run._round(round)
+        masks = run.mask(r)
     hk_t, nk_t = head_kept_fractions(anatomy, masks), neuron_kept_fractions(anatomy, masks)
     units = alive_units(hk_t, nk_t)  # computed once, from the fractions drawn below
     hk = hk_t  # (L, H, 4)
@@ -142,8 +147,11 @@ class ProfileResult:
                                      self.sparsity).tolist()}
 
 
-def sparsity_profile(run: Any) -> ProfileResult:
-    """From the manifest's per-tensor sparsity (no mask file is read)."""
+def sparsity_profile(run: Any, *, by: str = "role") -> ProfileResult:
+    """Sparsity per layer and weight role (``by="role"``, the only grouping), every round,
+    from the manifest's per-tensor sparsity (no mask file is read)."""
+    if by != "role":
+        raise ValueError(f"sparsity_profile groups by role only; got by={by!r}")
     anatomy: Anatomy = run.anatomy
     roles = tuple(dict.fromkeys(t.role for t in anatomy.tensors))
     layers = tuple(sorted({t.layer for t in anatomy.tensors}))

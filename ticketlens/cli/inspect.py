@@ -12,5 +12,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(ns: argparse.Namespace) -> int:
     from ticketlens.tui.app import create_app
 
-    create_app(ns.paths).run()
-    return 0
+    app = create_app(ns.paths)
+    app.run()
+    return app.return_code or 0  # Textual sets 1 after a crash (and prints the traceback)

@@ -9,13 +9,14 @@ reached the dataset is read from the local ``datasets`` cache, or one clear line
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ticketlens.core.errors import DataError, first_line
-from ticketlens.core.hub import hub_offline, offline_mode
+from ticketlens.core.hub import hub_offline
 
 GLUE_REPO = "nyu-mll/glue"
 # (text column, pair column) of every GLUE task: QNLI puts the question first, so candidate
@@ -67,16 +68,36 @@ def _datasets() -> Any:
     except ImportError:
         raise DataError("Hugging Face datasets need the `datasets` package: "
                         "pip install 'ticketlens[hub]'") from None
-    datasets.logging.set_verbosity_error()
     return datasets
 
 
-def load_hub(name: DatasetName) -> dict[str, Any]:
-    """{split: datasets.Dataset} of a hub dataset (from the local cache when offline)."""
-    datasets = _datasets()
-    offline = hub_offline()
+@contextmanager
+def quiet_and_offline(datasets: Any, offline: bool) -> Iterator[None]:
+    """For one call: ``datasets``' logging at errors only, and, when ``offline``,
+    ``huggingface_hub`` and ``datasets`` in offline mode (both read ``HF_HUB_OFFLINE`` once,
+    at import). Everything is put back afterwards: no process-wide setting is left changed."""
+    from huggingface_hub import constants
+
+    level = datasets.logging.get_verbosity()
+    targets = [constants, getattr(datasets, "config", datasets)] if offline else []
+    saved = [getattr(t, "HF_HUB_OFFLINE", False) for t in targets]
     try:
-        with offline_mode(datasets) if offline else nullcontext():
+        datasets.logging.set_verbosity_error()
+        for t in targets:
+            t.HF_HUB_OFFLINE = True
+        yield
+    finally:
+        for t, v in zip(targets, saved):
+            t.HF_HUB_OFFLINE = v
+        datasets.logging.set_verbosity(level)
+
+
+def load_hub(name: DatasetName, offline: Callable[[], bool] = hub_offline) -> dict[str, Any]:
+    """{split: datasets.Dataset} of a hub dataset (from the local cache when ``offline()``:
+    the caller's probe of the hub, asked once)."""
+    datasets = _datasets()
+    try:
+        with quiet_and_offline(datasets, offline()):
             dd = datasets.load_dataset(name.path, name.config)
     except ConnectionError:
         raise DataError(f"dataset {name} is not in the local datasets cache and the Hugging "
@@ -95,7 +116,8 @@ def load_saved(path: Path) -> dict[str, Any]:
     """{split: Dataset} of a folder written by ``save_to_disk`` (a single Dataset is 'train')."""
     datasets = _datasets()
     try:
-        obj = datasets.load_from_disk(str(path))
+        with quiet_and_offline(datasets, offline=False):
+            obj = datasets.load_from_disk(str(path))
     except Exception as exc:
         raise DataError(f"{path}: not a saved dataset ({first_line(exc)})") from None
     return dict(obj) if isinstance(obj, datasets.DatasetDict) else {"train": obj}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,10 @@ class _Raw:
     labels: list
 
 
-def load_task(cfg: DataConfig, objective: str = "classification") -> TaskData:
+def load_task(cfg: DataConfig, objective: str = "classification", *,
+              hub_offline: Callable[[], bool] | None = None) -> TaskData:
+    """The task ``cfg`` names; ``hub_offline`` answers whether the hub is unreachable (the
+    caller's probe, so a search probes once; default: probe when a hub dataset is asked)."""
     lm = objective != "classification"
     path = Path(cfg.task)
     if lm and path.suffix.lower() == ".txt":
@@ -122,7 +126,7 @@ def load_task(cfg: DataConfig, objective: str = "classification") -> TaskData:
                               {"dataset": str(path.resolve())}, lm)
     elif (name := hub.parse_name(cfg.task)) is not None:
         try:
-            splits = hub.load_hub(name)
+            splits = hub.load_hub(name, hub_offline or hub.hub_offline)
         except DataError as exc:
             if "/" in cfg.task or ":" in cfg.task:
                 raise

@@ -12,6 +12,8 @@ Presets are small random-init configs built locally (no download):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,17 @@ def build_preset(name: str, *, vocab_size: int, num_labels: int, pad_id: int, se
     return LoadedModel(model, name, "preset", False, None)
 
 
+@contextmanager
+def _transformers_quiet(tf: Any) -> Iterator[None]:
+    """transformers' logging at errors only for one call, then as it was."""
+    level = tf.logging.get_verbosity()
+    tf.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        tf.logging.set_verbosity(level)
+
+
 def load_pretrained(name: str, *, num_labels: int, objective: str = "classification",
                     local_only: bool | None = None, seed: int = 0) -> LoadedModel:
     """A local model folder or an HF hub id; offline hubs fail at once with one line.
@@ -104,36 +117,37 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
     is_folder = folder.is_dir()
     if not is_folder and _looks_like_path(name):
         raise ModelError(f"{name}: no such model folder")
-    offline = local_only if local_only is not None else hub_offline()
-    tf.logging.set_verbosity_error()  # "newly initialized" notes: the head is new by design
-    kwargs: dict[str, Any] = {"local_files_only": True} if (is_folder or offline) else {}
-    try:
-        cfg = tf.AutoConfig.from_pretrained(name, num_labels=num_labels, **kwargs)
-        if objective == "classification":
-            cfg.problem_type = _problem_type(num_labels)
-            if getattr(cfg, "pad_token_id", None) is None:
-                eos = getattr(cfg, "eos_token_id", None)
-                cfg.pad_token_id = eos[0] if isinstance(eos, list | tuple) and eos else eos
-        if objective == "classification":  # a checkpoint's head of another size is dropped
-            kwargs["ignore_mismatched_sizes"] = True
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # whatever HF initialises is seeded too
-            model = model_class(objective).from_pretrained(name, config=cfg, **kwargs)
-        if objective == "classification":
-            init_task_head(model, seed)
-    except OSError as exc:
-        if is_folder:
-            raise ModelError(f"{name}: not a loadable HF model folder ({first_line(exc)})") \
+    offline = is_folder or (local_only if local_only is not None else hub_offline())
+    # "newly initialized" notes: the head is new by design (the level is put back)
+    with _transformers_quiet(tf):
+        kwargs: dict[str, Any] = {"local_files_only": True} if offline else {}
+        try:
+            cfg = tf.AutoConfig.from_pretrained(name, num_labels=num_labels, **kwargs)
+            if objective == "classification":
+                cfg.problem_type = _problem_type(num_labels)
+                if getattr(cfg, "pad_token_id", None) is None:
+                    eos = getattr(cfg, "eos_token_id", None)
+                    cfg.pad_token_id = eos[0] if isinstance(eos, list | tuple) and eos else eos
+            if objective == "classification":  # a checkpoint's head of another size is dropped
+                kwargs["ignore_mismatched_sizes"] = True
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)  # whatever HF initialises is seeded too
+                model = model_class(objective).from_pretrained(name, config=cfg, **kwargs)
+            if objective == "classification":
+                init_task_head(model, seed)
+        except OSError as exc:
+            if is_folder:
+                raise ModelError(f"{name}: not a loadable HF model folder ({first_line(exc)})") \
+                    from None
+            raise ModelError(
+                f"model {name!r} is not a preset ({', '.join(PRESETS)}), not a local folder, and "
+                f"not in the local HF cache{' (the hub is unreachable)' if offline else ''}"
+            ) from None
+        except ValueError as exc:
+            raise ModelError(f"{name}: cannot build a {objective} model ({first_line(exc)})") \
                 from None
-        raise ModelError(
-            f"model {name!r} is not a preset ({', '.join(PRESETS)}), not a local folder, and "
-            f"not in the local HF cache{' (the hub is unreachable)' if offline else ''}"
-        ) from None
-    except ValueError as exc:
-        raise ModelError(f"{name}: cannot build a {objective} model ({first_line(exc)})") \
-            from None
     return LoadedModel(model, name, "folder" if is_folder else "hub", True,
-                       _tokenizer_file(name, local_only=is_folder or offline))
+                       _tokenizer_file(name, local_only=offline))
 
 
 HEAD_MODULES = ("pre_classifier", "classifier", "score")  # BERT-style/DistilBERT, decoders

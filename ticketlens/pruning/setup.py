@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ticketlens.core import hub as core_hub
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.config import FindConfig, Rewind, Steps
 from ticketlens.core.errors import ConfigError, ModelError
@@ -46,7 +48,14 @@ class Setup:
 
 def prepare(cfg: FindConfig) -> Setup:
     objective = cfg.model.objective
-    task = load_task(cfg.data, objective)
+    probe: list[bool] = []  # the hub is probed at most once per search, when needed
+
+    def hub_offline() -> bool:
+        if not probe:
+            probe.append(core_hub.hub_offline())
+        return probe[0]
+
+    task = load_task(cfg.data, objective, hub_offline=hub_offline)
     name = cfg.model.model
     if name in PRESETS:
         if task.source == "builtin":
@@ -58,7 +67,9 @@ def prepare(cfg: FindConfig) -> Setup:
                               num_labels=task.num_labels, pad_id=tokenizer.pad_id,
                               seed=cfg.seed, objective=objective)
     else:
+        local = None if Path(name).is_dir() else hub_offline()
         loaded = load_pretrained(name, num_labels=task.num_labels, objective=objective,
+                                 local_only=local,
                                  seed=cfg.seed)
         if loaded.tokenizer_file is None:
             raise ModelError(f"{name}: no tokenizer found (neither tokenizer.json nor files "

@@ -16,10 +16,12 @@ reported (every 25 steps), bf16 autocast by default (``--precision``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -49,7 +51,49 @@ def process_rank() -> int:
         return 0
 
 
-def make_accelerator(tcfg: TrainConfig):
+class Runtime:
+    """accelerate's ``Accelerator`` (processes, devices, DDP) plus the precision, which is
+    handled here: accelerate keeps mixed precision in process-wide state that refuses a
+    second setting in one process (a notebook, or a test session, running searches with
+    other settings), and resetting its private state is not ours to do. bf16 and fp16 are
+    ``torch.autocast``; fp16 adds a ``GradScaler``. Everything else is the accelerator's."""
+
+    def __init__(self, accelerator: Any, precision: str):
+        self.accelerator = accelerator
+        self.precision = precision  # fp32 | bf16 | fp16
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        device = accelerator.device.type
+        self.scaler = torch.amp.GradScaler(device) if precision == "fp16" else None
+
+    def __getattr__(self, name: str) -> Any:  # is_main_process, prepare_model, gather, ...
+        return getattr(self.accelerator, name)
+
+    @property
+    def mixed_precision(self) -> str:
+        return {"fp32": "no"}.get(self.precision, self.precision)
+
+    def autocast(self) -> Any:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.accelerator.device.type, dtype=self.dtype)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def unscale(self, opt: Any) -> None:
+        """Before clipping: gradients back to their true scale (fp16)."""
+        if self.scaler is not None:
+            self.scaler.unscale_(opt)
+
+    def step(self, opt: Any) -> None:
+        if self.scaler is None:
+            opt.step()
+        else:
+            self.scaler.step(opt)  # skipped when the scaled gradients overflowed
+            self.scaler.update()
+
+
+def make_accelerator(tcfg: TrainConfig) -> Runtime:
     from accelerate import Accelerator
 
     device = tcfg.device
@@ -59,29 +103,7 @@ def make_accelerator(tcfg: TrainConfig):
     precision = tcfg.precision
     if precision == "auto":
         precision = "bf16" if (not cpu and torch.cuda.is_bf16_supported()) else "fp32"
-    mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
-    _new_state_if_settings_changed(mixed, cpu)
-    return Accelerator(cpu=cpu, mixed_precision=mixed)
-
-
-def _new_state_if_settings_changed(mixed: str, cpu: bool) -> None:
-    """accelerate keeps one process-wide state and refuses another precision or device in
-    the same process (a notebook, a test session running several searches). Start a new
-    one then; under several processes the process group (PartialState) is kept."""
-    try:
-        from accelerate.state import AcceleratorState, PartialState
-
-        shared = AcceleratorState._shared_state
-        if not shared:
-            return
-        device = shared.get("device")
-        if shared.get("_mixed_precision") == mixed and not (
-                cpu and device is not None and device.type != "cpu"):
-            return
-        single = PartialState._shared_state.get("num_processes", 1) == 1
-        AcceleratorState._reset_state(reset_partial_state=single)
-    except (ImportError, AttributeError):  # private API moved: accelerate says what is wrong
-        return
+    return Runtime(Accelerator(cpu=cpu, mixed_precision="no"), precision)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -165,8 +187,9 @@ def train_phase(
             loss_sum += loss.detach() * len(mine) * world / len(idx)
         enforcer.apply_to_grads()
         if tcfg.grad_clip:
+            accelerator.unscale(opt)
             accelerator.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-        opt.step()
+        accelerator.step(opt)
         enforcer.apply_to_weights()
         opt.zero_grad(set_to_none=True)
         if capture_at is not None and step + 1 == capture_at:

@@ -49,18 +49,17 @@ class TicketLensApp(App):
     def survival(self, run: Run, round_index: int) -> Any:
         return self._survival(self.runs.index(run), round_index)
 
-    def head_importance(self, run: Run) -> list | None:
-        """Dense head importance saved by `ticketlens attribute --units --save`, if any."""
-        import json
+    def head_importance(self, run: Run) -> Any:
+        """Dense head importance, (layers, heads), saved by `ticketlens attribute --units
+        --save`, if any (a broken file shows as none)."""
+        from ticketlens.core.errors import RunFormatError
 
-        p = run.paths.attribution
-        if not p.is_file():
-            return None
         try:
-            units = json.loads(p.read_text(encoding="utf-8")).get("units", [])
-        except (OSError, ValueError):
+            attr = run.attribution()
+        except RunFormatError:
             return None
-        return next((u["importance"] for u in units if u["kind"] == "head"), None)
+        unit = attr.unit("head") if attr is not None else None
+        return None if unit is None else unit.importance
 
     def head_across_runs(self, run: Run, unit: str) -> list[tuple[str, float, bool]]:
         out = []

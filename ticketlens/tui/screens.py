@@ -94,8 +94,11 @@ class RunsScreen(Screen):
         for i, r in enumerate(self.app.runs):
             rows, tr, m = r.rounds, r.ticket, r.metric
             v = record.verdict(r)
-            verdict = Text("–") if not v else (Text("winning", style="bold green") if
-                                               v.winning else Text("not winning", "red"))
+            verdict = Text("–") if not v else Text(
+                v.label.lower().replace("winning ticket", "winning").replace("no winning",
+                                                                            "not winning"),
+                style={"WINNING TICKET": "bold green", "INCONCLUSIVE": "yellow"}.get(
+                    v.label, "red"))
             t.add_row("✓" if i in self.selected else " ", Text(r.path.name), Text(r.task),
                       Text(_fmt(r.seed)), verdict, f"{tr.sparsity:.1%}",
                       _fmt(rows[0].metrics.get(m)), _fmt(tr.metrics.get(m)),
@@ -213,8 +216,9 @@ class RunScreen(Screen):
         chart = line_chart(series, y_label=m, x_label="sparsity")
         v = record.verdict(r)
         if v:
-            chart.append(f"\n\n{'WINNING TICKET' if v.winning else 'NO WINNING TICKET'}: "
-                         f"{v.reason}", style="bold green" if v.winning else "bold red")
+            chart.append(f"\n\n{v.label}: {v.reason}", style={
+                "WINNING TICKET": "bold green", "INCONCLUSIVE": "bold yellow"}.get(
+                    v.label, "bold red"))
         self.query_one("#chart", Static).update(chart)
         t = self.query_one("#rounds", DataTable)
         t.add_columns("round", "sparsity", Text(m), "dev loss", "steps", "time")
