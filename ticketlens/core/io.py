@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+TMP_PREFIX = ".tmp-"  # the temp files' names: ``.tmp-NAME.RANDOM`` beside ``NAME``
+
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.errors import RunFormatError
-from ticketlens.core.io import write_bytes_atomic, write_json_atomic
+from ticketlens.core.io import TMP_PREFIX, write_bytes_atomic, write_json_atomic
 from ticketlens.core.masks import Masks, load_masks, save_masks
 from ticketlens.core.record import (
     CONTROL_NAMES,
@@ -81,6 +81,11 @@ class RunPaths:
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+    def partial_files(self) -> list[Path]:
+        """The ``.tmp-*`` files writes killed before their rename left (readers ignore them)."""
+        return [p for d in (self.root, self.root / "masks", self.root / "weights")
+                if d.is_dir() for p in d.glob(f"{TMP_PREFIX}*")]
 
 
 def read_manifest(root: str | os.PathLike[str]) -> Manifest:
@@ -338,6 +343,12 @@ class RunWriter:
             tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
             write_bytes_atomic(path, save(tensors, metadata={"format": "ticketlens.weights"}))
         return self.paths.rel(path)
+
+    def remove_partial(self) -> None:
+        """Delete what killed writes left (``.tmp-*``): a resumed run ends without them."""
+        if self.main:
+            for p in self.paths.partial_files():
+                p.unlink(missing_ok=True)
 
     def remove_weights(self, rounds: list[int], keep: set[int]) -> None:
         if self.main:

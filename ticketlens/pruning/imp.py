@@ -81,7 +81,9 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
 def _open_or_create(writer: RunWriter, cfg: FindConfig, overwrite: bool) -> Manifest | None:
     root = writer.root
     if root.exists() and not is_run(root):
-        if root.is_dir() and not any(root.iterdir()):
+        # empty, or what a run killed while writing its first manifest left (a .tmp-* file)
+        if root.is_dir() and set(root.iterdir()) <= set(writer.paths.partial_files()):
+            writer.remove_partial()
             return None
         raise ConfigError(f"{root}: exists and is not a ticketlens run; choose another --out")
     if not is_run(root):
@@ -89,6 +91,7 @@ def _open_or_create(writer: RunWriter, cfg: FindConfig, overwrite: bool) -> Mani
     if overwrite:
         writer.clear()
         return None
+    writer.remove_partial()
     manifest = read_manifest(root)
     old = FindConfig.from_dict(dict(manifest.config)).to_dict()
     # informative controls (the one-shot control) only add to a run: never a conflict
@@ -180,8 +183,10 @@ class Search:
     # ------------------------------------------------------------------ stages
     def run(self) -> None:
         tokenizer = dict(self.manifest.tokenizer or {})
-        tokenizer["file"] = self.writer.tokenizer(self.s.tokenizer)
+        tokenizer["file"] = self.paths.rel(self.paths.tokenizer)
+        # the manifest first: a folder holding one is a run, which the same command resumes
         self.save(dataclasses.replace(self.manifest, status="running", tokenizer=tokenizer))
+        self.writer.tokenizer(self.s.tokenizer)
         if 0 not in self._done_rounds():
             self._round_zero()
         while not self._finished():
