@@ -15,7 +15,9 @@ mention are taken as unpruned.
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import re
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,7 +28,7 @@ import torch
 from ticketlens import __version__
 from ticketlens.core import masks as M
 from ticketlens.core.anatomy import Anatomy
-from ticketlens.core.errors import DataError, RunFormatError
+from ticketlens.core.errors import DataError, RunFormatError, first_line
 from ticketlens.core.record import FORMAT, FORMAT_VERSION, Manifest
 from ticketlens.core.run import RunWriter
 from ticketlens.core.structure import expand_structured
@@ -60,10 +62,14 @@ def bert_anatomy(layers: int, heads: int) -> tuple[Anatomy, str]:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable NumPy array ({exc})") from None
+    try:  # opened here: np.load leaves a file it opened open when it is a corrupt zip
+        with open(path, "rb") as fh:
+            return np.load(fh, allow_pickle=False)
+    except Exception as exc:  # a bad header raises ValueError, SyntaxError, TokenError, ...
+        raise DataError(f"{path}: not a readable NumPy array ({first_line(exc)})") from None
+
+
+_NOT_ZERO_ONE = "a mask must hold only 0 and 1 (or booleans)"
 
 
 def _as_bool(arr: np.ndarray, where: str) -> np.ndarray:
@@ -71,8 +77,20 @@ def _as_bool(arr: np.ndarray, where: str) -> np.ndarray:
     if arr.dtype == bool:
         return arr
     if not np.issubdtype(arr.dtype, np.number) or not np.isin(arr, (0, 1)).all():
-        raise DataError(f"{where}: a mask must hold only 0 and 1 (or booleans)")
+        raise DataError(f"{where}: {_NOT_ZERO_ONE}")
     return arr.astype(bool)
+
+
+def _tensor_as_bool(t: torch.Tensor, where: str) -> np.ndarray:
+    """A mask tensor of any dtype (bfloat16 included) or layout as a numpy bool array."""
+    try:
+        t = t.detach().to_dense().cpu()
+        zero_one = bool(((t == 0) | (t == 1)).all())
+    except (TypeError, RuntimeError, NotImplementedError) as exc:
+        raise DataError(f"{where}: not a dense numeric tensor ({first_line(exc)})") from None
+    if not zero_one:
+        raise DataError(f"{where}: {_NOT_ZERO_ONE}")
+    return (t != 0).numpy()
 
 
 # ----------------------------------------------------------------------------- readers
@@ -98,7 +116,7 @@ def read_bert_experiments(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     heads = _as_bool(_load_npy(folder / "head_mask.npy"), str(folder / "head_mask.npy"))
     mlp_path = folder / "mlp_mask.npy"
     mlp = _as_bool(_load_npy(mlp_path), str(mlp_path)) if mlp_path.exists() else \
-        np.ones(heads.shape[0], dtype=bool)
+        np.ones(heads.shape[:1], dtype=bool)
     if heads.ndim != 2 or mlp.shape != (heads.shape[0],):
         raise DataError(f"{folder}: head_mask must be (layers, heads) and mlp_mask (layers,); "
                         f"got {heads.shape} and {mlp.shape}")
@@ -110,21 +128,28 @@ def read_weight_masks(path: Path, fmt: str) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: no such file")
     try:
         if fmt == "npz":
-            with np.load(path, allow_pickle=False) as z:
-                return {k: _as_bool(z[k], f"{path}:{k}") for k in z.files}
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+                return {k: _as_bool(z[k], f"{path}: {k!r}") for k in z.files}
         if fmt == "safetensors":
             from safetensors.numpy import load_file
 
-            return {k: _as_bool(v, f"{path}:{k}") for k, v in load_file(str(path)).items()}
-        state = torch.load(path, map_location="cpu", weights_only=True)
+            return {k: _as_bool(v, f"{path}: {k!r}") for k, v in load_file(str(path)).items()}
+        with warnings.catch_warnings():  # a second line on stderr about pickle protocols
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except DataError:
         raise
+    except pickle.UnpicklingError:  # torch's message is a paragraph on loading it unsafely
+        raise DataError(f"{path}: not a readable {fmt} mask file (torch.load with "
+                        "weights_only=True refused it: it is corrupt or holds Python objects "
+                        "other than tensors and containers)") from None
     except Exception as exc:  # each library raises its own types for a malformed file
-        raise DataError(f"{path}: not a readable {fmt} mask file ({exc})") from None
+        raise DataError(f"{path}: not a readable {fmt} mask file ({first_line(exc)})") \
+            from None
     if not isinstance(state, dict):
         raise DataError(f"{path}: expected a state dict")
-    out = {k[: -len("_mask")]: _as_bool(v.numpy(), f"{path}:{k}")
-           for k, v in state.items() if k.endswith("_mask") and isinstance(v, torch.Tensor)}
+    out = {k[: -len("_mask")]: _tensor_as_bool(v, f"{path}: {k!r}") for k, v in state.items()
+           if isinstance(k, str) and k.endswith("_mask") and isinstance(v, torch.Tensor)}
     if not out:
         raise DataError(f"{path}: no '*_mask' entries (not a torch.nn.utils.prune state dict)")
     return out
@@ -220,7 +245,7 @@ def import_masks(fmt: str, paths: list[str], out: str | Path, *, model: str = ""
         raw = read_weight_masks(p, fmt)
         unknown = [k for k in raw if k not in anatomy.shapes]
         if unknown:
-            raise DataError(f"{p}: {unknown[0]} is not a prunable weight of {model}")
+            raise DataError(f"{p}: {unknown[0]!r} is not a prunable weight of {model}")
         masks = {}
         for name, shape in anatomy.shapes.items():
             if name in raw:

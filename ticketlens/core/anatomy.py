@@ -22,6 +22,10 @@ from ticketlens.core.units import head_name, neuron_name
 
 ATTN_ROLES = ("q", "k", "v", "qkv", "o")
 FFN_ROLES = ("ffn_in", "ffn_gate", "ffn_out")
+# The most heads and FFN neurons (layers x per layer) a stored anatomy may declare, 65 and 2.5
+# times those of the largest released model (Llama 3 405B: 16,128 heads, 6.7 M neurons): a
+# corrupt manifest cannot make a view loop for minutes or allocate gigabytes.
+MAX_HEADS, MAX_NEURONS = 1 << 20, 1 << 24
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,44 @@ class Anatomy:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Anatomy:
+        """The inverse of :meth:`to_dict`, validated (the unit views rely on the checks): a
+        ``ValueError`` or ``TypeError`` names the first inconsistency."""
+        keys = ("num_layers", "num_heads", "num_kv_heads", "head_dim", "hidden", "intermediate")
+        sizes = {k: _count(d[k], k) for k in keys}
         tensors = tuple(
-            TensorInfo(t["name"], int(t["layer"]), t["role"], tuple(t["shape"]),
-                       t.get("layout", "linear"))
+            TensorInfo(_text(t["name"], "name"), _int(t["layer"], "layer"),
+                       _text(t["role"], "role"), tuple(_count(x, "shape") for x in t["shape"]),
+                       _text(t.get("layout", "linear"), "layout"))
             for t in d["tensors"]
         )
-        keys = ("family", "num_layers", "num_heads", "num_kv_heads", "head_dim", "hidden",
-                "intermediate")
-        return cls(**{k: d[k] for k in keys}, tensors=tensors)
+        a = cls(family=_text(d["family"], "family"), **sizes, tensors=tensors)
+        a._check()
+        return a
+
+    def _check(self) -> None:
+        h, kv, d = self.num_heads, self.num_kv_heads, self.head_dim
+        if h and not (kv and h % kv == 0):
+            raise ValueError(f"num_kv_heads {kv} does not divide num_heads {h}")
+        if self.num_layers * h > MAX_HEADS or self.num_layers * self.intermediate > MAX_NEURONS:
+            raise ValueError(f"more than {MAX_HEADS:,} heads or {MAX_NEURONS:,} neurons")
+        # the width of each role's head or neuron axis
+        widths = {"q": h * d, "k": kv * d, "v": kv * d, "qkv": 3 * h * d, "o": h * d,
+                  **dict.fromkeys(FFN_ROLES, self.intermediate)}
+        for t in self.tensors:
+            if t.layout not in ("linear", "conv1d"):
+                raise ValueError(f"{t.name!r}: unknown layout {t.layout!r}")
+            if t.role not in widths:
+                if t.role != "other":  # other: a weight of no head or neuron (embeddings)
+                    raise ValueError(f"{t.name!r}: unknown role {t.role!r}")
+                continue
+            # (out, in) for linear, (in, out) for conv1d; o and ffn_out write the residual
+            # stream (hidden), the others read it; the other axis holds the heads or neurons
+            hidden_axis = int((t.layout == "linear") != (t.role in ("o", "ffn_out")))
+            width = widths[t.role]
+            if len(t.shape) != 2 or (t.shape[hidden_axis], t.shape[1 - hidden_axis]) != \
+                    (self.hidden, width):
+                raise ValueError(f"{t.name!r}: shape {t.shape} does not fit role {t.role!r} "
+                                 f"(hidden {self.hidden}, width {width})")
 
     # ------------------------------------------------------------------ queries
     @property
@@ -161,3 +195,21 @@ class Anatomy:
     def neurons(self, layer: int) -> Iterator[tuple[str, int]]:
         for n in range(self.intermediate):
             yield neuron_name(layer, n), n
+
+
+def _int(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what} must be an integer, not {type(v).__name__}")
+    return v
+
+
+def _count(v: Any, what: str) -> int:
+    if _int(v, what) < 0:
+        raise ValueError(f"{what} must not be negative ({v})")
+    return v
+
+
+def _text(v: Any, what: str) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"{what} must be a string, not {type(v).__name__}")
+    return v

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ticketlens.core.errors import RunFormatError
+from ticketlens.core.errors import RunFormatError, first_line
 from ticketlens.core.io import safetensors_bytes, write_bytes_atomic
 
 MASK_FORMAT = "ticketlens.mask"
@@ -99,7 +99,7 @@ def load_masks(
             for name, shape in shapes.items():
                 out[name] = unpack(fh.get_tensor(name), shape)
     except (ValueError, OSError, RuntimeError) as exc:
-        raise RunFormatError(f"{path}: corrupt mask file ({exc})") from None
+        raise RunFormatError(f"{path}: corrupt mask file ({first_line(exc)})") from None
     return out
 
 
@@ -116,10 +116,11 @@ def load_packed(
         with safe_open(str(path), framework="numpy") as fh:
             out = {name: fh.get_tensor(name) for name in shapes}
     except (ValueError, OSError, RuntimeError) as exc:
-        raise RunFormatError(f"{path}: corrupt mask file ({exc})") from None
+        raise RunFormatError(f"{path}: corrupt mask file ({first_line(exc)})") from None
     for name, arr in out.items():
-        if arr.dtype != np.uint8 or arr.size != (math.prod(shapes[name]) + 7) // 8:
-            raise RunFormatError(f"{path}: corrupt mask file ({name} has the wrong size)")
+        if arr.dtype != np.uint8 or arr.ndim != 1 or \
+                arr.size != (math.prod(shapes[name]) + 7) // 8:
+            raise RunFormatError(f"{path}: corrupt mask file ({name!r} has the wrong size)")
     return out
 
 
@@ -134,21 +135,36 @@ def _open_checked(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[st
             meta = fh.metadata() or {}
             keys = set(fh.keys())
     except Exception as exc:  # safetensors raises its own error types for a bad header
-        raise RunFormatError(f"{path}: not a readable safetensors mask file ({exc})") from None
+        # (its message quotes the header, newlines included: the first line will do)
+        raise RunFormatError(f"{path}: not a readable safetensors mask file "
+                             f"({first_line(exc)})") from None
     if meta.get("format") != MASK_FORMAT:
         raise RunFormatError(f"{path}: not a ticketlens mask file (no '{MASK_FORMAT}' header)")
-    if int(meta.get("format_version", "0")) > MASK_FORMAT_VERSION:
+    try:
+        version = int(meta.get("format_version", "0"))
+    except ValueError:
+        raise RunFormatError(f"{path}: mask file metadata has no valid 'format_version'") \
+            from None
+    if version > MASK_FORMAT_VERSION:
         raise RunFormatError(
-            f"{path}: mask format version {meta['format_version']} is newer than this "
+            f"{path}: mask format version {version} is newer than this "
             f"ticketlens understands ({MASK_FORMAT_VERSION}); upgrade ticketlens"
         )
     try:
-        shapes = {k: tuple(int(d) for d in v) for k, v in json.loads(meta["shapes"]).items()}
-    except (KeyError, ValueError, TypeError, AttributeError):
+        shapes = {k: _shape(v) for k, v in json.loads(meta["shapes"]).items()}
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError):
         raise RunFormatError(f"{path}: mask file metadata has no valid 'shapes'") from None
     if set(shapes) != keys:
         raise RunFormatError(f"{path}: mask file tensors do not match its declared shapes")
     return meta, shapes
+
+
+def _shape(dims: Any) -> tuple[int, ...]:
+    """A declared shape: a list of at most 32 non-negative integers (numpy holds 32 or 64)."""
+    if not isinstance(dims, list) or len(dims) > 32 or not all(
+            type(d) is int and d >= 0 for d in dims):
+        raise ValueError(f"not a shape: {dims!r}")
+    return tuple(dims)
 
 
 def check_names_and_shapes(
@@ -158,15 +174,15 @@ def check_names_and_shapes(
     extra = [n for n in got if n not in expected]
     if missing or extra:
         what = (
-            f"lacks {len(missing)} of the model's prunable tensors (first: {missing[0]})"
+            f"lacks {len(missing)} of the model's prunable tensors (first: {missing[0]!r})"
             if missing
-            else f"has {len(extra)} tensors the model does not have (first: {extra[0]})"
+            else f"has {len(extra)} tensors the model does not have (first: {extra[0]!r})"
         )
         raise RunFormatError(f"{source}: mask is for another model: it {what}")
     for name, shape in expected.items():
         if tuple(got[name]) != tuple(shape):
             raise RunFormatError(
-                f"{source}: mask is for another model: {name} has shape "
+                f"{source}: mask is for another model: {name!r} has shape "
                 f"{tuple(got[name])}, the model's is {tuple(shape)}"
             )
 

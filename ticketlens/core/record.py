@@ -74,7 +74,7 @@ class _Record:
                 kwargs[f.name] = _convert(f, v, f"{where}.{key}")
             except RunFormatError:
                 raise
-            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
                 raise RunFormatError(f"{where}.{key}: invalid ({exc})") from None
         kwargs["extra"] = _frozen({k: v for k, v in d.items() if k not in known})
         return cls(**kwargs)
@@ -101,10 +101,12 @@ class _Record:
 
 
 def _convert(f: dataclasses.Field, v: Any, where: str) -> Any:
+    if v is None:
+        if f.default is None:  # an optional value (rewind, verdict, seed, ...)
+            return None
+        raise TypeError("null where a value is required")
     kind = f.metadata.get("record")
     if kind is not None:
-        if v is None:
-            return None
         if kind is Anatomy:
             return Anatomy.from_dict(v)
         return kind.from_dict(v, where)
@@ -112,14 +114,20 @@ def _convert(f: dataclasses.Field, v: Any, where: str) -> Any:
         rec = f.metadata["record_map"]
         if not isinstance(v, Mapping):
             raise RunFormatError(f"{where}: expected an object")
-        return _frozen({str(k): rec.from_dict(x, f"{where}.{k}") for k, x in v.items()})
+        return _frozen({str(k): rec.from_dict(x, f"{where}.{_shown(str(k))}")
+                        for k, x in v.items()})
     if f.metadata.get("record_list"):
         rec = f.metadata["record_list"]
         if not isinstance(v, list | tuple):
             raise RunFormatError(f"{where}: expected a list")
         return tuple(rec.from_dict(x, f"{where}[{i}]") for i, x in enumerate(v))
     conv = f.metadata.get("conv")
-    return conv(v) if conv is not None and v is not None else v
+    return conv(v) if conv is not None else v
+
+
+def _shown(key: str) -> str:
+    """A key as an error message shows it: quoted when it would not print on one line."""
+    return key if key.isprintable() else repr(key)
 
 
 def _metrics(v: Any) -> Mapping[str, float]:
@@ -164,7 +172,7 @@ def _empty() -> Mapping[str, Any]:
 class TaskRecord(_Record):
     name: str = _f("?", conv=str)
     source: str = _f("", conv=str)
-    metric: str | None = _f(None)
+    metric: str | None = _f(None, conv=str)
     chance: float | None = _f(None, conv=float)
     num_labels: int | None = _f(None, conv=int, omit_none=True)
     label_names: tuple[str, ...] | None = _f(None, conv=lambda v: tuple(map(str, v)),
@@ -294,7 +302,7 @@ class Manifest(_Record):
             raise RunFormatError(f"{where}: not a ticketlens run manifest")
         try:
             version = int(d.get("format_version", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise RunFormatError(f"{where}: invalid format_version") from None
         if version > FORMAT_VERSION:
             raise RunFormatError(

@@ -95,11 +95,29 @@ def read_manifest(root: str | os.PathLike[str]) -> Manifest:
         raise RunFormatError(f"{paths.root}: no such run directory")
     if not paths.manifest.is_file():
         raise RunFormatError(f"{paths.root}: not a ticketlens run (no manifest.json)")
-    try:
+    try:  # ValueError: bad JSON, or an integer of over 4,300 digits
         data = json.loads(paths.manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise RunFormatError(f"{paths.manifest}: unreadable manifest ({exc})") from None
+    if _depth(data) > MAX_DEPTH:  # JSON allows ~1000 levels; copying or printing them fails
+        raise RunFormatError(f"{paths.manifest}: nested deeper than {MAX_DEPTH} levels")
     return Manifest.read(data, str(paths.manifest))
+
+
+MAX_DEPTH = 32  # a manifest written by ticketlens nests 5 levels deep
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON lists and objects nest in ``value`` (0 for a scalar)."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            deepest = max(deepest, d + 1)
+            todo.extend((c, d + 1) for c in v)
+    return deepest
 
 
 def is_run(path: str | os.PathLike[str]) -> bool:
@@ -188,7 +206,7 @@ class Run:
         if not self.rounds:
             raise RunFormatError(f"{self.path}: has no rounds yet")
         r = self.ticket_round if round_index is None else round_index
-        if r < 0:
+        if -len(self.rounds) <= r < 0:
             r = self.rounds[r].index
         if not any(ri.index == r for ri in self.rounds):
             raise RunFormatError(f"{self.path}: has no round {r}")
@@ -206,6 +224,8 @@ class Run:
     @property
     def ticket(self) -> RoundRecord:
         """The ticket round's record (sparsity, metrics, ...)."""
+        if not self.rounds:
+            raise RunFormatError(f"{self.path}: has no rounds yet")
         return next((r for r in self.rounds if r.index == self.ticket_round), self.rounds[-1])
 
     def control_metric(self, control: str) -> float | None:
