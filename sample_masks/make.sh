@@ -5,6 +5,9 @@
 # and the terminal UI.
 set -euo pipefail
 cd "$(dirname "$0")"
+# one torch thread: CPU float results depend on the thread count, so the files are the same
+# on any machine (and the same as analyses/default_training's seeds 0-2)
+export OMP_NUM_THREADS=1
 TL=${TICKETLENS:-../.venv/bin/ticketlens}
 for task in sentiment agreement; do
   for seed in 0 1 2; do

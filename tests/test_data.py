@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ticketlens.core.config import DataConfig
@@ -88,6 +90,11 @@ def test_file_task_errors(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"text": "a", "label": 1}\n{oops\n')
     with pytest.raises(DataError, match="invalid JSON on line 2"):
         load_task(DataConfig(task=str(tmp_path / "bad.jsonl")))
+    one = tmp_path / "one-class.csv"  # the error names the file it is about
+    one.write_text("text,label\nhello,pos\nbye,pos\nok,pos\n")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(one))}: only one label value "
+                                        r"in the training data \('pos'\)"):
+        load_task(DataConfig(task=str(one)))
 
 
 def test_binary_metrics_by_hand():

@@ -39,8 +39,9 @@ def test_find_writes_a_complete_run(quick_run):
     assert set(run.controls) == {"random_mask", "random_reinit"}
     assert M.sparsity(run.control_mask("random_mask")) == pytest.approx(0.75)
     v = run.verdict
-    assert v.winning == (v.dense_learned and v.matches_dense
-                         and all(v.beats_controls.values()))
+    assert v.winning == (v.status == "winning") == (
+        v.dense_learned and not v.dense_under_trained and v.matches_dense
+        and all(v.beats_controls.values()))
     # weights: rewind, dense, ticket; the ticket's pruned weights are exactly zero
     ticket = run.weights("ticket")
     for n, m in run.mask().items():

@@ -165,5 +165,6 @@ def test_transfer_end_to_end(quick_run, tmp_path, capsys):
     assert set(r.controls) == {"random_mask"}
     assert r.manifest.extra["transfer"]["source_task"] == "sentiment"
     v = r.verdict
-    assert v.winning == (v.dense_learned and v.matches_dense
-                         and v.beats_controls["random_mask"])
+    assert v.winning == (v.status == "winning") == (
+        v.dense_learned and not v.dense_under_trained and v.matches_dense
+        and v.beats_controls["random_mask"])

@@ -38,6 +38,8 @@ _EXPORTS = {
     "SurvivalResult": "ticketlens.analysis.survival",
     "sparsity_profile": "ticketlens.analysis.survival",
     "graph": "ticketlens.analysis.graph",
+    "sweep_stats": "ticketlens.analysis.sweep",
+    "SweepStats": "ticketlens.analysis.sweep",
     "NetworkResult": "ticketlens.analysis.graph",
     "AttributionResult": "ticketlens.analysis.results",
 }
@@ -68,6 +70,8 @@ __all__ = [  # noqa: RUF022  (grouped as in _EXPORTS)
     "SurvivalResult",
     "sparsity_profile",
     "graph",
+    "sweep_stats",
+    "SweepStats",
     "NetworkResult",
     "AttributionResult",
 ]
@@ -77,6 +81,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from ticketlens.analysis.overlap import OverlapResult, group_summary, overlap
     from ticketlens.analysis.results import AttributionResult
     from ticketlens.analysis.survival import SurvivalResult, sparsity_profile, survival
+    from ticketlens.analysis.sweep import SweepStats, sweep_stats
     from ticketlens.api import attribute, find, import_masks, magnitude_mask, runs, transfer
     from ticketlens.core.config import (
         DataConfig,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run directory")
+    p.add_argument("run", help="run directory, or a sweep's folder (statistics over seeds)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--verify", action="store_true", help="first read every file of the run "
+                   "and check it (as `ticketlens verify`): exit 2 on a problem")
     p.add_argument("--network", action="store_true", help="also the ticket's surviving "
                    "network: units cut off from input or output, components, strongest path")
 
@@ -30,10 +33,92 @@ def summary(run) -> dict:
     }
 
 
+def sweep_summary(path: str) -> dict:
+    """The JSON shape of ``info --json SWEEP``: the grid, each cell's status, statistics."""
+    from ticketlens.analysis.sweep import sweep_stats
+    from ticketlens.core.run import open_run
+    from ticketlens.sweep import read_sweep
+
+    data = read_sweep(path)
+    runs = []
+    for cell in data.get("cells", []):
+        run_dir = Path(path) / str(cell.get("path", ""))
+        if cell.get("status") == "complete" and (run_dir / "manifest.json").is_file():
+            runs.append(open_run(run_dir))
+    counts: dict[str, int] = {}
+    for cell in data.get("cells", []):
+        counts[cell.get("status", "pending")] = counts.get(cell.get("status", "pending"), 0) + 1
+    stats = sweep_stats(runs).to_dict() if any(r.complete for r in runs) else None
+    return {"sweep": str(path), "cells": counts, "grid": data.get("grid"),
+            "failed": [{"path": c.get("path"), "error": c.get("error")}
+                       for c in data.get("cells", []) if c.get("status") == "failed"],
+            "statistics": stats}
+
+
+def print_sweep(summary: dict) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = Console(highlight=False)
+    cells = ", ".join(f"{n} {k}" for k, n in sorted(summary["cells"].items()))
+    con.print(f"[bold]{escape(summary['sweep'])}[/bold]  cells: {cells}")
+    stats = summary["statistics"]
+    if stats is None:
+        con.print("no complete runs yet")
+        return
+    conf = f"{stats['confidence']:.0%}"
+
+    def ci(e: dict) -> str:
+        if e["n"] == 0:
+            return "n/a"
+        if e["n"] < 2:
+            return f"{e['mean']:.4f}"
+        return f"{e['mean']:.4f} ± {(e['high'] - e['low']) / 2:.4f}"
+
+    t = Table(title=f"over seeds: mean ± half of the {conf} interval (t)")
+    controls = sorted({c for g in stats["groups"] for c in g["controls"]})
+    for col in ("task", "model", "settings", "seeds", "sparsity", "dense", "ticket",
+                *controls, "verdict", "seed κ (chance)"):
+        t.add_column(escape(col.replace("_", " ")), justify="left" if col in (
+            "task", "model", "settings", "verdict") else "right")
+    for g in stats["groups"]:
+        t.add_row(escape(g["task"]), escape(Path(g["model"]).name), escape(g["settings"]),
+                  str(len(g["seeds"])), f"{g['sparsity']['mean']:.1%}", ci(g["dense"]),
+                  ci(g["ticket"]), *[ci(g["controls"][c]) if c in g["controls"] else "–"
+                                     for c in controls], g["verdict"],
+                  f"{g['seed_kappa']:.3f} ({g['seed_kappa_chance']:.3f})")
+    con.print(t)
+    for g in stats["groups"]:
+        con.print(f"[bold]{escape(g['task'])}[/bold] {escape(g['settings'])}: "
+                  f"{escape(g['reason'])}")
+    for c in stats["cross_task"]:
+        con.print(f"across tasks ({escape(Path(c['model']).name)} {escape(c['settings'])}): "
+                  f"mean Jaccard with the seed held fixed {c['same_seed_jaccard']:.3f} "
+                  f"(chance {c['same_seed_chance']:.3f}, {c['same_seed_pairs']} pairs); "
+                  f"across seeds {c['cross_seed_jaccard']:.3f} (chance "
+                  f"{c['cross_seed_chance']:.3f}, {c['cross_seed_pairs']} pairs)")
+    for f in summary["failed"]:
+        con.print(f"failed: {escape(str(f['path']))}: {escape(str(f['error']))}")
+
+
 def run(ns: argparse.Namespace) -> int:
     from ticketlens.core.run import control_label, open_run
+    from ticketlens.sweep import SWEEP_FILE
 
+    if (Path(ns.run) / SWEEP_FILE).is_file():
+        sweep = sweep_summary(ns.run)
+        if ns.json:
+            json.dump(sweep, sys.stdout, indent=2)
+            print()
+        else:
+            print_sweep(sweep)
+        return 0
     r = open_run(ns.run)
+    if ns.verify:
+        from ticketlens.core.verify import verify
+
+        verify(ns.run)
     data = summary(r)
     if ns.network:
         from ticketlens.analysis.graph import network_graph
@@ -54,7 +139,8 @@ def run(ns: argparse.Namespace) -> int:
     prunable = f"{m.model.num_prunable:,}" if m.model.num_prunable is not None else "?"
     con.print(f"[bold]{escape(str(r.path))}[/bold]  {escape(m.model.name)} "
               f"({escape(m.model.family)}, {prunable} prunable weights) on "
-              f"{escape(m.task.name)}, seed {r.seed}, rewind {rewind}, status {m.status}")
+              f"{escape(m.task.name)}, seed {r.seed}, rewind {escape(rewind)}, status "
+              f"{escape(m.status)}")
     t = Table(title="IMP rounds")
     for col in ("round", "sparsity", metric, "dev loss", "steps", "time"):
         t.add_column(escape(col), justify="right")

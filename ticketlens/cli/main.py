@@ -16,6 +16,10 @@ from ticketlens import __version__
 COMMANDS = {
     "find": ("ticketlens.cli.find", "search for a lottery ticket by iterative magnitude pruning"),
     "info": ("ticketlens.cli.info", "show a run's rounds, controls and verdict"),
+    "verify": ("ticketlens.cli.verify", "read every file of runs and check them against "
+               "their record (exit 2 on the first problem)"),
+    "sweep": ("ticketlens.cli.sweep", "a grid of find runs (tasks x models x settings x "
+              "seeds) on local workers, with statistics over seeds"),
     "compare": ("ticketlens.cli.compare", "overlap of tickets across seeds and tasks, with "
                 "chance levels"),
     "import": ("ticketlens.cli.import_", "import masks made by other tools as runs"),

@@ -139,10 +139,10 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: str = _opt("auto", "training steps per round, e.g. 400it or 3ep (auto: 3ep for "
-                      "pretrained models, else the built-in task's budget or 300it)")
+                      "pretrained models, else the built-in task's budget (600it) or 300it)")
     batch_size: int = _opt(32, "examples per optimizer step (across all processes)")
-    lr: float = _opt(0.0, "peak learning rate (0: the model's default, 1e-3 from scratch, "
-                     "2e-5 pretrained)")
+    lr: float = _opt(0.0, "peak learning rate (0: the default: 2e-5 pretrained, 5e-4 for a "
+                     "preset on a built-in task, else 1e-3 from scratch)")
     weight_decay: float = _opt(0.01, "AdamW weight decay")
     warmup: float = _opt(0.1, "share of steps with linear warm-up, then linear decay")
     grad_clip: float = _opt(1.0, "clip the gradient norm to this (0: off)")
@@ -173,6 +173,8 @@ class PruneConfig:
     tolerance: float = _opt(0.01, "a ticket matches dense when its metric is at most this "
                             "far below (0.01 = 1 point of accuracy; for perplexity, relative: "
                             "0.01 = 1% above dense)")
+    control_margin: float = _opt(-1.0, "the ticket beats a control when its metric is better "
+                                 "by more than this (negative, the default: the tolerance)")
     stop_on_drop: bool = _opt(False, "stop IMP at the first round below dense - tolerance")
     controls: bool = _opt(True, "train the random-mask and random-reinit controls")
     oneshot_control: bool = _opt(False, "also train the one-shot control: the dense model's "

@@ -25,6 +25,10 @@ from ticketlens.core.errors import RunFormatError
 FORMAT = "ticketlens.run"
 FORMAT_VERSION = 1
 
+# which way each metric is better (the verdict and the sweep statistics compare by it)
+HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "mcc": True, "pearson": True,
+                    "spearman": True, "perplexity": False}
+
 CONTROL_NAMES = {"random_mask": "random mask", "random_reinit": "random reinit",
                  "oneshot": "one-shot magnitude"}
 
@@ -256,6 +260,8 @@ class Verdict(_Record):
     matches_dense: bool = _f(False, conv=bool)
     chance: float | None = _f(None, conv=float, omit_none=True)
     dense_learned: bool | None = _f(None, conv=bool, omit_none=True)
+    dense_under_trained: bool | None = _f(None, conv=bool, omit_none=True)
+    control_margin: float | None = _f(None, conv=float, omit_none=True)
     status: str | None = _f(None, conv=str, omit_none=True)
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
@@ -293,6 +299,8 @@ class Manifest(_Record):
     weights: Mapping[str, str] = _f(factory=_empty, conv=_frozen)
     ticket_round: int | None = _f(None, conv=int)
     verdict: Verdict | None = _f(None, record=Verdict)
+    # how the last session ran: torch threads, cores available, OMP_NUM_THREADS, processes
+    runtime: Mapping[str, Any] | None = _f(None, conv=_frozen, omit_none=True)
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
     @classmethod

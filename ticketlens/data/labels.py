@@ -83,10 +83,13 @@ def regression_metric(choice: str, name: str) -> str:
     return choice
 
 
-def label_names(raw: list[str]) -> tuple[str, ...]:
+def label_names(raw: list[str], where: str = "the data") -> tuple[str, ...]:
+    """The class names of the label values ``raw`` read from ``where`` (named in errors)."""
     uniq = set(raw)
     if len(uniq) < 2:
-        raise DataError(f"only one label value in the data: {next(iter(uniq))!r}")
+        value = f" ({next(iter(uniq))!r})" if uniq else ""
+        raise DataError(f"{where}: only one label value in the training data{value}: a "
+                        "classifier needs two or more")
     if all(x.lstrip("-").isdigit() for x in uniq):
         ints = sorted(int(x) for x in uniq)
         if ints == list(range(len(ints))):

@@ -298,7 +298,7 @@ def _assemble(cfg: DataConfig, name: str, source: str, train: _Raw, dev: _Raw | 
         classes = names
         to_label = class_ids(len(names), where)
     else:
-        classes = label_names([str(x) for x in train.labels])
+        classes = label_names([str(x) for x in train.labels], where=cfg.task)
         index = {n: i for i, n in enumerate(classes)}
 
         def to_label(values: list, split: str) -> list[int]:

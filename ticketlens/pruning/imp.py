@@ -40,7 +40,13 @@ from ticketlens.pruning.controls import (
 )
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import Setup, prepare
-from ticketlens.pruning.train import make_accelerator, process_rank
+from ticketlens.pruning.train import (
+    Threads,
+    make_accelerator,
+    plan_threads,
+    process_rank,
+    torch_threads,
+)
 from ticketlens.pruning.verdict import verdict
 
 __all__ = ["Search", "derive_seed", "find"]
@@ -53,6 +59,12 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
     reporter = reporter or Reporter()
     if process_rank() != 0:  # under torchrun, only rank 0 talks and writes
         reporter = Reporter()
+    with torch_threads(plan_threads()) as threads:
+        return _find(cfg, out, reporter, overwrite, threads)
+
+
+def _find(cfg: FindConfig, out: Path, reporter: Reporter, overwrite: bool,
+          threads: Threads) -> Path:
     acc = make_accelerator(cfg.train)
     writer = RunWriter(out, main=acc.is_main_process)
     # Under several processes rank 0 alone may clear (--overwrite) or create the directory;
@@ -73,8 +85,12 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
         f"{setup.anatomy.num_prunable:,} prunable weights) on {setup.task.name} "
         f"({len(setup.train)} train / {len(setup.dev)} dev), seed {cfg.seed}, "
         f"{setup.total_steps} steps a round, rewind {setup.rewind}, "
-        f"target sparsity {cfg.prune.target_sparsity:.0%} -> {out}")
-    Search(setup, writer, manifest, reporter, acc).run()
+        f"target sparsity {cfg.prune.target_sparsity:.0%}, {threads.torch_threads} torch "
+        f"thread{'s' if threads.torch_threads > 1 else ''} ({threads.cores_available} cores "
+        f"available) -> {out}")
+    search = Search(setup, writer, manifest, reporter, acc)
+    search.manifest = dataclasses.replace(search.manifest, runtime=threads.to_dict())
+    search.run()
     return out
 
 
@@ -200,7 +216,8 @@ class Search:
         for name in wanted_controls(self.cfg):
             if name not in self.manifest.controls:
                 self._control(name, ticket)
-        v = verdict(self.manifest, self.cfg.prune.tolerance, required_controls())
+        v = verdict(self.manifest, self.cfg.prune.tolerance, required_controls(),
+                    self.cfg.prune.control_margin)
         # what a control added later starts from stays: the rewind point, or with lr
         # rewinding the round before the ticket
         self.writer.remove_weights(self._done_rounds(), keep={0, ticket} | (

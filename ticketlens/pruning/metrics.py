@@ -6,8 +6,9 @@ import math
 
 import torch
 
-HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "mcc": True, "pearson": True,
-                    "spearman": True, "perplexity": False}
+from ticketlens.core.record import HIGHER_IS_BETTER
+
+__all__ = ["HIGHER_IS_BETTER", "accuracy", "f1_binary", "mcc"]
 
 
 def accuracy(preds: torch.Tensor, labels: torch.Tensor) -> float:

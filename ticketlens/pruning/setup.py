@@ -99,7 +99,14 @@ def prepare(cfg: FindConfig) -> Setup:
     total = Steps.parse(steps).resolve(per_epoch)
     if total < 1:
         raise ConfigError("--steps must be at least 1")
-    lr = cfg.train.lr or (2e-5 if loaded.pretrained else 1e-3)
+    if cfg.train.lr:
+        lr = cfg.train.lr
+    elif loaded.pretrained:
+        lr = 2e-5
+    elif task.source == "builtin":
+        lr = synthetic.TASKS[task.name].default_lr
+    else:
+        lr = 1e-3
 
     rewind = Rewind.parse(cfg.prune.rewind)
     if rewind.mode == "auto":

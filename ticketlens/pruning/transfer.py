@@ -110,7 +110,8 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
     search.manifest = dataclasses.replace(
         search.manifest, ticket_round=1,
         weights={**search.manifest.weights, "ticket": writer.paths.rel(writer.paths.weights(1))})
-    v = verdict(search.manifest, cfg.prune.tolerance, required=(RandomMask.name,))
+    v = verdict(search.manifest, cfg.prune.tolerance, required=(RandomMask.name,),
+                control_margin=cfg.prune.control_margin)
     search.save(dataclasses.replace(search.manifest, verdict=v, status="complete"))
     reporter.line(f"[bold]{'TRANSFERS' if v.winning else 'DOES NOT TRANSFER'}[/bold]: "
                   f"{v.reason}")
