@@ -102,17 +102,22 @@ def print_sweep(summary: dict) -> None:
         con.print(f"failed: {escape(str(f['path']))}: {escape(str(f['error']))}")
 
 
+def show_sweep(path: str, *, as_json: bool) -> None:
+    """``info SWEEP`` (and the end of ``sweep``): the statistics, as tables or JSON."""
+    sweep = sweep_summary(path)
+    if as_json:
+        json.dump(sweep, sys.stdout, indent=2)
+        print()
+    else:
+        print_sweep(sweep)
+
+
 def run(ns: argparse.Namespace) -> int:
     from ticketlens.core.run import control_label, open_run
     from ticketlens.sweep import SWEEP_FILE
 
     if (Path(ns.run) / SWEEP_FILE).is_file():
-        sweep = sweep_summary(ns.run)
-        if ns.json:
-            json.dump(sweep, sys.stdout, indent=2)
-            print()
-        else:
-            print_sweep(sweep)
+        show_sweep(ns.run, as_json=ns.json)
         return 0
     r = open_run(ns.run)
     if ns.verify:

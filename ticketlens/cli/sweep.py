@@ -4,8 +4,6 @@ locally by ``--workers`` processes that share the cores, then statistics over se
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from ticketlens.cli.args import add_find_flags, find_config_from_args
@@ -72,14 +70,9 @@ def run(ns: argparse.Namespace) -> int:
                   f"complete), {ns.workers} worker(s) -> {ns.out}", markup=False)
     state = run_sweep(grid, ns.out, workers=ns.workers, on_event=on_event)
     failed = [c for c in cells if state.records.get(c.label, {}).get("status") == "failed"]
-    from ticketlens.cli.info import print_sweep, sweep_summary
+    from ticketlens.cli.info import show_sweep
 
-    summary = sweep_summary(ns.out)
-    if ns.json:
-        json.dump(summary, sys.stdout, indent=2)
-        print()
-    else:
-        print_sweep(summary)
+    show_sweep(ns.out, as_json=ns.json)
     if failed:
         con.print(f"{len(failed)} cell(s) failed (recorded in {ns.out}/sweep.json); run the "
                   "same command again to retry them", markup=False)
