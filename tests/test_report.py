@@ -244,3 +244,25 @@ def test_plotly_js_is_embedded_whole(sample_report):
     assert gzip.decompress(base64.b64decode(packed[0])).decode() == get_plotlyjs()
     version = re.search(r"plotly\.js v[\d.]+", get_plotlyjs()).group(0)
     assert version in text.split('id="plotlyjs-gzip"')[1]  # in the loader, after the payload
+
+
+def test_seeds_section_draws_the_sweep_statistics(sample_report):
+    """Three seeds a task in sample_masks: the report shows the statistics over seeds that
+    ``tl.sweep_stats`` computes (table, intervals drawn as error bars, seed-fixed overlap)."""
+    import ticketlens as tl
+
+    stats = tl.sweep_stats(tl.runs(str(SAMPLE_MASKS)))
+    text = sample_report.read_text(encoding="utf-8")
+    section = text[text.index("<section id='seeds'>"):]
+    section = section[:section.index("</section>")]
+    for g in stats.groups:
+        assert f"<td>{g.task}</td>" in section and f"<td>{g.verdict}</td>" in section
+        assert fmt.num(g.dense.mean, ".4f") in section
+    [cross] = stats.cross_task
+    assert f"held fixed {fmt.num(cross.same_seed_jaccard)}" in section
+    figure = json.loads(re.search(r'data-figure="fig-\d+-seeds">(.*?)</script>', section,
+                                  re.S).group(1))
+    dense = next(t for t in figure["data"] if t["name"] == f"{stats.groups[0].task}: dense")
+    g = stats.groups[0]
+    assert dense["error_y"]["array"][0] == pytest.approx((g.dense.high - g.dense.low) / 2,
+                                                         abs=1e-4)

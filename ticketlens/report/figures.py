@@ -236,3 +236,31 @@ def importance_vs_kept_figure(attr: Any, title: str) -> go.Figure:
     return _finish(fig, title, 380, xaxis_title="kept fraction in the ticket",
                    xaxis_tickformat=".0%", yaxis_title="importance in the dense model",
                    yaxis_type="log")
+
+
+def seed_statistics_figure(stats: Any, title: str) -> go.Figure:
+    """Per group of seeds (``analysis.sweep.SweepStats``): dense at 0% and the ticket and
+    each control at the ticket's mean sparsity, mean with the confidence interval as error
+    bars (computed by ``sweep_stats``; drawn here, not computed)."""
+    fig = go.Figure()
+    for gi, g in enumerate(stats.groups):
+        color = PALETTE[gi % len(PALETTE)]
+        name = esc(f"{g.task} {g.settings}".strip())
+
+        def add(label: str, x: float, est: Any, symbol: str, g=g, name=name,
+                color=color) -> None:
+            half = [] if est.n < 2 else [(est.high - est.low) / 2]
+            fig.add_trace(go.Scatter(
+                x=fmt.sig([x]), y=fmt.sig([est.mean], 6), mode="markers",
+                name=f"{name}: {esc(label)}", legendgroup=name,
+                marker=dict(color=color, symbol=symbol, size=10, line=dict(width=2)),
+                error_y=dict(type="data", array=fmt.sig(half, 4), visible=bool(half)),
+                hovertemplate=f"{name} {esc(label)}<br>mean %{{y:.4f}} over {est.n} seeds"
+                              "<extra></extra>"))
+
+        add("dense", 0.0, g.dense, "diamond-open")
+        add("ticket", g.sparsity.mean, g.ticket, "circle")
+        for ci, (c, est) in enumerate(g.controls.items()):
+            add(c.replace("_", " "), g.sparsity.mean, est, _control_marker(c, ci)[0])
+    return _finish(fig, title, 420, xaxis_title="sparsity", xaxis_tickformat=".0%",
+                   yaxis_title="metric (mean over seeds, CI)")

@@ -91,6 +91,50 @@ def _attribution_line(attr: Any) -> str:
             + "</p>")
 
 
+def _seed_statistics(runs: list[Any]) -> Any:
+    """Statistics over seeds when some task has two or more seeds of complete runs."""
+    from ticketlens.analysis.sweep import sweep_stats
+
+    done = [r for r in runs if r.complete and r.rounds and r.rounds[0].metrics]
+    seeds: dict[Any, set] = {}
+    for r in done:
+        seeds.setdefault((r.task, r.model_name), set()).add(r.seed)
+    if not any(len(s) >= 2 for s in seeds.values()):
+        return None
+    return sweep_stats(done)
+
+
+def _seed_table(stats: Any) -> str:
+    def est(x: Any) -> str:
+        return fmt.num(x.mean, ".4f") + ("" if x.n < 2 else
+                                         f" ± {fmt.num((x.high - x.low) / 2, '.4f')}")
+
+    names = sorted({c for g in stats.groups for c in g.controls})
+    head = "".join(f"<th>{e(c.replace('_', ' '))}</th>" for c in names)
+    rows = []
+    for g in stats.groups:
+        tests = {t.control: t for t in g.tests}
+        cells = "".join(
+            f"<td>{est(g.controls[c])}" + (f"<br><small>p {fmt.p_value(tests[c].p_value)}"
+                                           "</small>" if c in tests else "") + "</td>"
+            if c in g.controls else "<td>n/a</td>" for c in names)
+        rows.append(f"<tr><td>{e(g.task)}</td><td>{e(g.settings)}</td><td>{len(g.seeds)}</td>"
+                    f"<td>{fmt.pct(g.sparsity.mean)}</td><td>{est(g.dense)}</td>"
+                    f"<td>{est(g.ticket)}</td>{cells}<td>{e(g.verdict)}</td>"
+                    f"<td>{fmt.num(g.seed_kappa)} ({fmt.num(g.seed_kappa_chance)})</td></tr>")
+    cross = "".join(
+        f"<p>Across tasks: mean Jaccard with the seed held fixed {fmt.num(c.same_seed_jaccard)}"
+        f" (chance {fmt.num(c.same_seed_chance)}, {c.same_seed_pairs} pairs); across seeds "
+        f"{fmt.num(c.cross_seed_jaccard)} (chance {fmt.num(c.cross_seed_chance)}, "
+        f"{c.cross_seed_pairs} pairs).</p>" for c in stats.cross_task)
+    reasons = "".join(f"<li><b>{e(g.task)}</b> {e(g.settings)}: {e(g.reason)}</li>"
+                      for g in stats.groups)
+    return (f"<table><tr><th>task</th><th>settings</th><th>seeds</th><th>sparsity</th>"
+            f"<th>dense</th><th>ticket</th>{head}<th>verdict</th><th>seed κ (chance)</th>"
+            f"</tr>{''.join(rows)}</table>{cross}<details><summary>why each verdict"
+            f"</summary><ul>{reasons}</ul></details>")
+
+
 def build_report(runs: list[Any]) -> str:
     views = [run_view(r) for r in runs]
     doc = _Doc()
@@ -100,6 +144,12 @@ def build_report(runs: list[Any]) -> str:
         doc.add("<section id='accuracy'><h2>Accuracy vs sparsity</h2>")
         doc.fig(F.accuracy_vs_sparsity(trained), "accuracy")
         doc.add("</section>")
+    stats = _seed_statistics(runs)
+    if stats is not None:
+        doc.add("<section id='seeds'><h2>Over seeds</h2>")
+        doc.fig(F.seed_statistics_figure(stats, f"Mean over seeds with {stats.confidence:.0%} "
+                                         "intervals"), "seeds")
+        doc.add(_seed_table(stats) + "</section>")
     groups = architecture_groups(runs)
     if groups:
         doc.add("<section id='overlap'><h2>Overlap across runs</h2>")
@@ -136,7 +186,8 @@ def build_report(runs: list[Any]) -> str:
                                                     "fraction (ticket)"), f"importance-{i}")
     doc.add("</section>")
     nav = ("<b>ticketlens report</b><a href='#summary'>Summary</a>"
-           "<a href='#accuracy'>Accuracy vs sparsity</a><a href='#overlap'>Overlap</a>"
+           "<a href='#accuracy'>Accuracy vs sparsity</a><a href='#seeds'>Over seeds</a>"
+           "<a href='#overlap'>Overlap</a>"
            "<a href='#runs'>Runs</a>")
     body = f"<p>{len(runs)} run(s); ticketlens {e(__version__)}.</p>" + "".join(doc.parts)
     return page(f"ticketlens report ({len(runs)} runs)", nav, body)
