@@ -113,6 +113,12 @@ class AttributionResult:
         return next((u for u in self.units if u.kind == kind), None)
 
 
+def stored_attribution(run: Any) -> AttributionResult | None:
+    """The attribution ``ticketlens attribute --save`` stored in ``run``, or None."""
+    path = run.paths.attribution
+    return load_attribution(path) if path.is_file() else None
+
+
 def load_attribution(path: str | os.PathLike[str]) -> AttributionResult:
     """Read a stored attribution; a broken file raises :class:`RunFormatError`."""
     try:

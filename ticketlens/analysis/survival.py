@@ -100,7 +100,7 @@ def survival(run: Any, *, round: int | None = None) -> SurvivalResult:
         r = -1 if round is None else round
     else:
         anatomy = run.anatomy
-        r = run._round(round)
+        r = run.round_index(round)
         masks = run.mask(r)
     hk_t, nk_t = head_kept_fractions(anatomy, masks), neuron_kept_fractions(anatomy, masks)
     units = alive_units(hk_t, nk_t)  # computed once, from the fractions drawn below

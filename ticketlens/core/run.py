@@ -202,7 +202,8 @@ class Run:
         """True for runs whose mask files hold head/FFN masks (imported structured masks)."""
         return (self.manifest.mask_kind or "weights") == "structured"
 
-    def _round(self, round_index: int | None) -> int:
+    def round_index(self, round_index: int | None = None) -> int:
+        """A round given as None (the ticket), a negative index or a round number, checked."""
         if not self.rounds:
             raise RunFormatError(f"{self.path}: has no rounds yet")
         r = self.ticket_round if round_index is None else round_index
@@ -237,7 +238,7 @@ class Run:
     def mask(self, round_index: int | None = None) -> Masks:
         """Boolean weight masks (numpy) of a round (default: the ticket round), keyed by
         parameter name and validated against the run's anatomy."""
-        r = self._round(round_index)
+        r = self.round_index(round_index)
         if r not in self._masks:
             if self.structured:
                 from ticketlens.core.structure import expand_structured
@@ -253,7 +254,7 @@ class Run:
         read without unpacking for weight-mask runs (the fast path of overlap analyses)."""
         from ticketlens.core.masks import load_packed, pack
 
-        r = self._round(round_index)
+        r = self.round_index(round_index)
         if self.structured or r in self._masks:
             return {n: pack(m) for n, m in self.mask(r).items()}
         return load_packed(self.paths.mask(r), expected=self.anatomy.shapes)
@@ -264,7 +265,7 @@ class Run:
 
         from ticketlens.core.structure import UnitMasks, unit_masks
 
-        r = self._round(round_index)
+        r = self.round_index(round_index)
         key = ("units", r)
         if key not in self._masks:
             if self.structured:
@@ -305,15 +306,6 @@ class Run:
             return load_file(str(path))
         except Exception as exc:  # safetensors' own error types
             raise RunFormatError(f"{path}: corrupt weights file ({exc})") from None
-
-    def attribution(self) -> Any:
-        """The attribution stored by ``ticketlens attribute`` (an
-        :class:`~ticketlens.analysis.attribution.AttributionResult`), or None."""
-        if not self.paths.attribution.is_file():
-            return None
-        from ticketlens.analysis.results import load_attribution
-
-        return load_attribution(self.paths.attribution)
 
 
 def open_run(path: str | os.PathLike[str]) -> Run:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ticketlens import __version__
 from ticketlens.analysis.overlap import overlap
+from ticketlens.analysis.results import stored_attribution
 from ticketlens.analysis.survival import sparsity_profile, survival
 from ticketlens.report import figures as F
 from ticketlens.report import fmt
@@ -176,7 +177,7 @@ def build_report(runs: list[Any]) -> str:
         doc.add("</div></div>")
         doc.fig(F.sparsity_profile_figure(sparsity_profile(r), "Sparsity per layer and "
                                           "weight type across rounds"), f"profile-{i}")
-        attr = r.attribution()
+        attr = stored_attribution(r)
         if attr and attr.items:
             doc.add(_attribution_line(attr))
             doc.fig(F.attribution_tokens_figure(attr, "Token attribution, dense vs ticket"),

@@ -52,10 +52,11 @@ class TicketLensApp(App):
     def head_importance(self, run: Run) -> Any:
         """Dense head importance, (layers, heads), saved by `ticketlens attribute --units
         --save`, if any (a broken file shows as none)."""
+        from ticketlens.analysis.results import stored_attribution
         from ticketlens.core.errors import RunFormatError
 
         try:
-            attr = run.attribution()
+            attr = stored_attribution(run)
         except RunFormatError:
             return None
         unit = attr.unit("head") if attr is not None else None
