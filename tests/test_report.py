@@ -264,5 +264,4 @@ def test_seeds_section_draws_the_sweep_statistics(sample_report):
                                   re.S).group(1))
     dense = next(t for t in figure["data"] if t["name"] == f"{stats.groups[0].task}: dense")
     g = stats.groups[0]
-    assert dense["error_y"]["array"][0] == pytest.approx((g.dense.high - g.dense.low) / 2,
-                                                         abs=1e-4)
+    assert dense["error_y"]["array"][0] == pytest.approx(g.dense.half_width, abs=1e-4)

@@ -94,6 +94,7 @@ def test_interval_and_paired_test_against_scipy():
     e = estimate(x, 0.95)
     half = stats.t.ppf(0.975, 3) * np.std(x, ddof=1) / 2
     assert e.mean == pytest.approx(0.92) and e.low == pytest.approx(0.92 - half)
+    assert e.half_width == pytest.approx(half) and e.to_dict()["half_width"] == e.half_width
     assert math.isnan(estimate([0.5]).low)
     ticket = np.array([0.90, 0.92, 0.95, 0.91])
     control = np.array([0.80, 0.85, 0.90, 0.88])

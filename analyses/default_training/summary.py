@@ -26,7 +26,7 @@ def main(root: str) -> dict:
                      "ticket": run.ticket.metrics["accuracy"],
                      "random_mask": run.control_metric("random_mask"),
                      "random_reinit": run.control_metric("random_reinit"),
-                     "verdict": v.status if v else None})
+                     "verdict": v.state if v else None})
     print("| task | seed | chance | dense | ticket (sparsity) | random mask | re-init | verdict |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -43,8 +43,13 @@ class Estimate:
     high: float
     n: int
 
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width (NaN with one value): what ``mean ± half`` prints."""
+        return (self.high - self.low) / 2
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "half_width": self.half_width}
 
 
 def estimate(values: Sequence[float], confidence: float = 0.95) -> Estimate:

@@ -47,8 +47,7 @@ def run(ns: argparse.Namespace) -> int:
         json.dump({"run": str(out), **(v.to_dict() if v else {})}, sys.stdout, indent=2)
         print()
     elif ns.quiet:
-        status = (v.status or ("winning" if v.winning else "not winning")) if v else "no verdict"
-        print(f"{status}: {v.reason if v else ''}")
+        print(f"{v.state if v else 'no verdict'}: {v.reason if v else ''}")
     else:
         reporter.line(f"look at it: ticketlens info {out}")
     return 0

@@ -74,7 +74,7 @@ def print_sweep(summary: dict) -> None:
             return "n/a"
         if e["n"] < 2:
             return f"{e['mean']:.4f}"
-        return f"{e['mean']:.4f} ± {(e['high'] - e['low']) / 2:.4f}"
+        return f"{e['mean']:.4f} ± {e['half_width']:.4f}"
 
     t = Table(title=f"over seeds: mean ± half of the {conf} interval (t)")
     controls = sorted({c for g in stats["groups"] for c in g["controls"]})

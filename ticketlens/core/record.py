@@ -266,11 +266,16 @@ class Verdict(_Record):
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
     @property
+    def state(self) -> str:
+        """``winning``, ``not winning`` or ``inconclusive`` (verdicts written before wave 2
+        carry no status: winning or not)."""
+        return self.status or ("winning" if self.winning else "not winning")
+
+    @property
     def label(self) -> str:
         """``WINNING TICKET``, ``NO WINNING TICKET`` or ``INCONCLUSIVE``."""
-        s = self.status or ("winning" if self.winning else "not winning")
         return {"winning": "WINNING TICKET", "inconclusive": "INCONCLUSIVE"}.get(
-            s, "NO WINNING TICKET")
+            self.state, "NO WINNING TICKET")
 
 
 # ----------------------------------------------------------------------------- manifest

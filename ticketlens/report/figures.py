@@ -249,7 +249,7 @@ def seed_statistics_figure(stats: Any, title: str) -> go.Figure:
 
         def add(label: str, x: float, est: Any, symbol: str, g=g, name=name,
                 color=color) -> None:
-            half = [] if est.n < 2 else [(est.high - est.low) / 2]
+            half = [] if est.n < 2 else [est.half_width]
             fig.add_trace(go.Scatter(
                 x=fmt.sig([x]), y=fmt.sig([est.mean], 6), mode="markers",
                 name=f"{name}: {esc(label)}", legendgroup=name,

@@ -108,7 +108,7 @@ def _seed_statistics(runs: list[Any]) -> Any:
 def _seed_table(stats: Any) -> str:
     def est(x: Any) -> str:
         return fmt.num(x.mean, ".4f") + ("" if x.n < 2 else
-                                         f" ± {fmt.num((x.high - x.low) / 2, '.4f')}")
+                                         f" ± {fmt.num(x.half_width, '.4f')}")
 
     names = sorted({c for g in stats.groups for c in g.controls})
     head = "".join(f"<th>{e(c.replace('_', ' '))}</th>" for c in names)

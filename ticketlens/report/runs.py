@@ -97,7 +97,7 @@ def run_view(run: Any) -> RunView:
                                                 _value(arms[c].metrics, metric)))
         for c in names)
     v = run.verdict
-    verdict = None if v is None else (v.status or ("winning" if v.winning else "not winning"))
+    verdict = None if v is None else v.state
     label = f"{run.task} · seed {run.seed}" if run.seed is not None else run.name
     return RunView(
         name=run.name, label=label, model=run.model_name, task=run.task,

@@ -94,11 +94,8 @@ class RunsScreen(Screen):
         for i, r in enumerate(self.app.runs):
             rows, tr, m = r.rounds, r.ticket, r.metric
             v = record.verdict(r)
-            verdict = Text("–") if not v else Text(
-                v.label.lower().replace("winning ticket", "winning").replace("no winning",
-                                                                            "not winning"),
-                style={"WINNING TICKET": "bold green", "INCONCLUSIVE": "yellow"}.get(
-                    v.label, "red"))
+            verdict = Text("–") if not v else Text(v.state, style={
+                "winning": "bold green", "inconclusive": "yellow"}.get(v.state, "red"))
             t.add_row("✓" if i in self.selected else " ", Text(r.path.name), Text(r.task),
                       Text(_fmt(r.seed)), verdict, f"{tr.sparsity:.1%}",
                       _fmt(rows[0].metrics.get(m)), _fmt(tr.metrics.get(m)),
