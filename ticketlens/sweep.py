@@ -253,10 +253,12 @@ class SweepState:
 
 
 def run_sweep(grid: Grid, out: str | Path, *, workers: int = 1,
+              cells: list[Cell] | None = None,
               on_event: Callable[[str, Cell, dict], None] | None = None) -> SweepState:
-    """Run every cell of ``grid`` under ``out`` (see the module doc); returns the state."""
+    """Run every cell of ``grid`` under ``out`` (see the module doc); returns the state.
+    ``cells``: what :func:`validate` returned, when the caller validated already."""
     root = Path(out)
-    cells = validate(grid)
+    cells = cells if cells is not None else validate(grid)
     root.mkdir(parents=True, exist_ok=True)
     state = SweepState(root, grid, cells)
     todo = []
@@ -268,10 +270,7 @@ def run_sweep(grid: Grid, out: str | Path, *, workers: int = 1,
             todo.append(c)
     state.save()
     emit = on_event or (lambda *_: None)
-    results = _run_local(todo, root, grid.base, workers)
-    for c in todo:
-        emit("start", c, {})
-    for c, rec in results:
+    for c, rec in _run_local(todo, root, grid.base, workers):
         state.records[c.label] = rec
         state.save()
         emit(rec["status"], c, rec)

@@ -55,7 +55,7 @@ def run(ns: argparse.Namespace) -> int:
     quiet = ns.json
 
     def on_event(kind: str, cell, rec: dict) -> None:
-        if kind == "start" or quiet:
+        if quiet:
             return
         done[0] += 1
         what = f"failed: {rec.get('error')}" if kind == "failed" else \
@@ -68,7 +68,7 @@ def run(ns: argparse.Namespace) -> int:
     if not quiet:
         con.print(f"ticketlens sweep: {len(cells)} cells ({len(cells) - pending} already "
                   f"complete), {ns.workers} worker(s) -> {ns.out}", markup=False)
-    state = run_sweep(grid, ns.out, workers=ns.workers, on_event=on_event)
+    state = run_sweep(grid, ns.out, workers=ns.workers, cells=cells, on_event=on_event)
     failed = [c for c in cells if state.records.get(c.label, {}).get("status") == "failed"]
     from ticketlens.cli.info import show_sweep
 
