@@ -38,7 +38,8 @@ def test_navigate_tree_rounds_overlap_help_quit():
 async def _navigate():
     from textual.widgets import Static, Tree
 
-    from ticketlens.tui.screens import HelpScreen, OverlapScreen, RunScreen, RunsScreen
+    from ticketlens.tui.run_screen import RunScreen
+    from ticketlens.tui.screens import HelpScreen, OverlapScreen, RunsScreen
 
     app = create_app(RUNS)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -140,7 +141,8 @@ def test_names_from_runs_are_shown_literally(markup_runs):
 
 
 async def _names_literally(paths):
-    from ticketlens.tui.screens import OverlapScreen, RunScreen
+    from ticketlens.tui.run_screen import RunScreen
+    from ticketlens.tui.screens import OverlapScreen
 
     app = create_app(paths)
     async with app.run_test(size=(220, 50)) as pilot:
@@ -219,7 +221,7 @@ def test_single_keys_do_nothing_while_typing():
 async def _typing():
     from textual.widgets import Input
 
-    from ticketlens.tui.screens import RunScreen
+    from ticketlens.tui.run_screen import RunScreen
 
     app = create_app(RUNS[:1])
     async with app.run_test(size=(100, 30)) as pilot:
@@ -248,7 +250,7 @@ def test_number_keys_open_tabs_and_show_focus():
 
 
 async def _number_keys():
-    from ticketlens.tui.screens import RunScreen
+    from ticketlens.tui.run_screen import RunScreen
 
     app = create_app(RUNS)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -28,7 +28,8 @@ class TicketLensApp(App):
         super().exit(result, return_code or self.return_code or 0, message)
 
     def on_mount(self) -> None:
-        from ticketlens.tui.screens import RunScreen, RunsScreen
+        from ticketlens.tui.run_screen import RunScreen
+        from ticketlens.tui.screens import RunsScreen
 
         self.push_screen(RunsScreen())
         if len(self.runs) == 1:

@@ -1,5 +1,5 @@
-"""Screens of ``ticketlens inspect``: runs, one run (rounds, model tree, heads, neurons,
-attribution), overlap across runs, help. They draw analysis results; they compute none."""
+"""Screens of ``ticketlens inspect``: runs, overlap across runs, help (one run's screen is in
+``tui/run_screen.py``). They draw analysis results; they compute none."""
 
 from __future__ import annotations
 
@@ -9,31 +9,22 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import (
     DataTable,
     Footer,
     Header,
-    Input,
     Static,
-    TabbedContent,
-    TabPane,
-    Tabs,
-    Tree,
 )
 
-from ticketlens.core.run import control_label
 from ticketlens.tui import record
-from ticketlens.tui.widgets import histogram_bar, kept_style, line_chart
+from ticketlens.tui.run_screen import RunScreen
+from ticketlens.tui.widgets import fmt_value as _fmt
 
 # Names from a run (run, task, model, label, metric names) reach widgets as rich Text, never
 # as str: a str is read as markup by Static, DataTable and Tree, so `train[v2]` would lose
 # `[v2]` and `[/]` would crash the app.
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else ("–" if v is None else str(v))
 
 
 class RunsScreen(Screen):
@@ -123,265 +114,6 @@ class RunsScreen(Screen):
             self.notify("select at least two runs (Space)", severity="warning")
             return
         self.app.push_screen(OverlapScreen(runs))
-
-
-class RunScreen(Screen):
-    # (pane id, title, the widget a number key focuses there): key n opens the n-th tab
-    TABS = (("tab-rounds", "Rounds", "#rounds-pane"), ("tab-model", "Model", "#tree"),
-            ("tab-heads", "Heads", "#heads"), ("tab-neurons", "Neurons", "#neurons-pane"),
-            ("tab-attr", "Attribution", "#attr-input"))
-    BINDINGS = [Binding("left_square_bracket", "round(-1)", "Prev round"),
-                Binding("right_square_bracket", "round(1)", "Next round"),
-                *(Binding(str(n), f"tab({n})", title, show=False)
-                  for n, (_, title, _) in enumerate(TABS, 1)),
-                Binding("escape", "back", "Back"), Binding("q", "app.quit", "Quit"),
-                Binding("question_mark", "app.help", "Help")]
-
-    def __init__(self, run: Any):
-        super().__init__()
-        self.run = run
-        self.rounds = [r.index for r in run.rounds]
-        self.round = run.ticket_round
-
-    def compose(self) -> ComposeResult:
-        title = {pane: f"{n} {name}" for n, (pane, name, _) in enumerate(self.TABS, 1)}
-        yield Header()
-        yield Static(id="run-title")
-        with TabbedContent(id="tabs"):
-            with TabPane(title["tab-rounds"], id="tab-rounds"), \
-                    VerticalScroll(id="rounds-pane"):
-                yield Static(id="chart")
-                yield DataTable(id="rounds", cursor_type="row")
-            with TabPane(title["tab-model"], id="tab-model"), Horizontal():
-                yield Tree("model", id="tree")
-                yield Static(id="tree-detail", classes="detail")
-            with TabPane(title["tab-heads"], id="tab-heads"), Horizontal():
-                yield DataTable(id="heads", cursor_type="cell")
-                yield Static(id="head-detail", classes="detail")
-            with TabPane(title["tab-neurons"], id="tab-neurons"), \
-                    VerticalScroll(id="neurons-pane"):
-                yield Static(id="neurons")
-            with TabPane(title["tab-attr"], id="tab-attr"), VerticalScroll():
-                yield Input(placeholder="a text to attribute, then Enter", id="attr-input")
-                yield Static(id="attr-out")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        # the header (one line, shown literally): "run — model · task · seed"
-        self.title = self.run.path.name
-        self.sub_title = f"{self.run.model_name} · {self.run.task} · seed {_fmt(self.run.seed)}"
-        self._draw_rounds()
-        self._draw_round()
-        out = self.query_one("#attr-out", Static)
-        if not self.run.has_weights:
-            out.update("This run has no weights (an imported mask): attribution needs a run "
-                       "made by `ticketlens find`.")
-            return
-        names = record.label_names(self.run)
-        intro = Text("Type a text and press Enter: the tokens that the dense model and the "
-                     "ticket rely on for the label the dense model predicts")
-        if names:
-            intro.append(" (")
-            for i, name in enumerate(names):
-                intro.append(", " if i else "")
-                intro.append(name, style="bold")
-            intro.append(")")
-        out.update(intro.append("."))
-
-    def action_tab(self, n: int) -> None:
-        pane, _, widget = self.TABS[n - 1]
-        self.query_one("#tabs", TabbedContent).active = pane
-        self.query_one(widget).focus()
-
-    def action_back(self) -> None:
-        """Esc leaves the text input first (to the tab bar), then the screen."""
-        if isinstance(self.focused, Input):
-            self.query_one("#tabs", TabbedContent).query_one(Tabs).focus()
-        else:
-            self.app.pop_screen()
-
-    # ------------------------------------------------------------------ rounds tab
-    def _draw_rounds(self) -> None:
-        r, m = self.run, self.run.metric
-        series = [("ticket", [(x.sparsity, x.metrics.get(m)) for x in r.rounds], "cyan")]
-        if r.rounds[0].metrics.get(m) is not None:
-            series.append(("dense", [(0.0, r.rounds[0].metrics.get(m))], "white"))
-        styles = {"random_mask": "red", "random_reinit": "yellow", "oneshot": "magenta"}
-        for c in record.control_points(r):
-            series.append((control_label(c.control), [(c.sparsity, c.value)],
-                           styles.get(c.control, "blue")))
-        chart = line_chart(series, y_label=m, x_label="sparsity")
-        v = record.verdict(r)
-        if v:
-            chart.append(f"\n\n{v.label}: {v.reason}", style={
-                "WINNING TICKET": "bold green", "INCONCLUSIVE": "bold yellow"}.get(
-                    v.label, "bold red"))
-        self.query_one("#chart", Static).update(chart)
-        t = self.query_one("#rounds", DataTable)
-        t.add_columns("round", "sparsity", Text(m), "dev loss", "steps", "time")
-        for x in r.rounds:
-            t.add_row(str(x.index), f"{x.sparsity:.1%}", _fmt(x.metrics.get(m)),
-                      _fmt(x.metrics.get("loss")), str(x.steps), f"{x.wall_time_s:.1f}s")
-
-    # ------------------------------------------------------------------ per round
-    def action_round(self, step: int) -> None:
-        i = self.rounds.index(self.round) + step
-        if 0 <= i < len(self.rounds):
-            self.round = self.rounds[i]
-            self._draw_round()
-
-    def _draw_round(self) -> None:
-        r = self.run
-        info = next(x for x in r.rounds if x.index == self.round)
-        self.query_one("#run-title", Static).update(Text(
-            f"round {self.round}/{self.rounds[-1]} · {info.sparsity:.1%} sparse"
-            f"{' (the ticket)' if self.round == r.ticket_round else ''} │ [ ] round · "
-            f"1–{len(self.TABS)} tabs"))
-        self._load_survival()
-
-    @work(thread=True, exclusive=True, group="survival")
-    def _load_survival(self) -> None:
-        s = self.app.survival(self.run, self.round)
-        self.app.call_from_thread(self._draw_survival, s)
-
-    def _draw_survival(self, s: Any) -> None:
-        self.surv = s
-        self._draw_tree(s)
-        self._draw_heads(s)
-        self._draw_neurons(s)
-
-    def _draw_tree(self, s: Any) -> None:
-        a = self.run.anatomy
-        tree = self.query_one("#tree", Tree)
-        tree.clear()
-        tree.root.set_label(Text(f"{self.run.model_name} ({a.family}), round {self.round}: "
-                                 f"{s.sparsity:.1%} sparse"))
-        tree.root.add_leaf("embeddings (not pruned)", data=("excluded", "embeddings"))
-        for layer in range(a.num_layers):
-            node = tree.root.add(f"layer {layer}: {s.layer_sparsity[layer]:.1%} sparse",
-                                 data=("layer", layer))
-            att = node.add(f"attention: {a.num_heads} heads, "
-                           f"{sum(h.dead for h in s.heads if h.layer == layer)} dead",
-                           data=("attention", layer))
-            for h in (h for h in s.heads if h.layer == layer):
-                att.add_leaf(f"{h.unit}: kept {h.kept:.1%}{' (dead)' if h.dead else ''}",
-                             data=("head", h.unit))
-            n = s.neurons[layer]
-            node.add_leaf(f"FFN: {a.intermediate} neurons, {n.dead} dead",
-                          data=("ffn", layer))
-        tree.root.add_leaf("task head (not pruned)", data=("excluded", "head"))
-        tree.root.expand()
-
-    @on(Tree.NodeHighlighted, "#tree")
-    def _tree_detail(self, event: Tree.NodeHighlighted) -> None:
-        data = event.node.data
-        out = self.query_one("#tree-detail", Static)
-        if not data or not hasattr(self, "surv"):
-            out.update("")
-            return
-        kind, key = data
-        if kind == "head":
-            out.update(self._head_text(key))
-        elif kind == "ffn":
-            n = self.surv.neurons[key]
-            out.update(Text.assemble(f"layer {key} FFN: {n.alive} alive, {n.dead} dead\n"
-                                     "kept fraction of neurons (0% → 100%):\n",
-                                     histogram_bar(n.histogram())))
-        elif kind == "layer":
-            ts = self.run.anatomy.layer_tensors(key)
-            info = next(x for x in self.run.rounds if x.index == self.round)
-            lines = [f"{t.name.split('.', 3)[-1] if t.name.count('.') > 3 else t.name}: "
-                     f"{info.sparsity_per_tensor.get(t.name, float('nan')):.1%} sparse"
-                     for t in ts]
-            out.update(Text(f"layer {key}\n" + "\n".join(lines)))
-        else:
-            out.update(f"{key}: not pruned (Chen et al. 2020's prunable set)" if kind ==
-                       "excluded" else f"layer {key} attention")
-
-    def _head_text(self, unit: str) -> Text:
-        h = self.surv.head(unit)
-        t = Text(f"{unit}  kept {h.kept:.1%}{'  DEAD' if h.dead else ''}\n", style="bold")
-        for part in "qkvo":
-            v = getattr(h, part)
-            t.append(f" {part.upper()} {v:6.1%} ")
-            t.append("  ", style=kept_style(v, 1.0 - self.surv.sparsity))
-            t.append("\n")
-        imp = self.app.head_importance(self.run)
-        if imp is not None:
-            t.append(f"importance (dense): {imp[h.layer][h.head]:.3g}\n")
-        others = self.app.head_across_runs(self.run, unit)
-        if others:
-            t.append("in the other open runs:\n")
-            for name, kept, dead in others:
-                t.append(f" {name}: {kept:.1%}{' dead' if dead else ''}\n")
-        return t
-
-    def _draw_heads(self, s: Any) -> None:
-        t = self.query_one("#heads", DataTable)
-        t.clear(columns=True)
-        t.add_columns("", *[f"H{h}" for h in range(s.num_heads)])
-        grid = {(h.layer, h.head): h for h in s.heads}
-        for layer in range(s.num_layers):
-            cells = []
-            for head in range(s.num_heads):
-                h = grid[(layer, head)]
-                cells.append(Text(f"{'×' if h.dead else ''}{h.kept:4.0%}",
-                                  style=kept_style(h.kept, 1.0 - s.sparsity)))
-            t.add_row(f"L{layer}", *cells)
-        row, col = t.cursor_coordinate
-        self.query_one("#head-detail", Static).update(
-            self._head_text(f"L{min(row, s.num_layers - 1)}H{max(col, 1) - 1}"))
-
-    @on(DataTable.CellHighlighted, "#heads")
-    def _head_cell(self, event: DataTable.CellHighlighted) -> None:
-        layer, col = event.coordinate.row, event.coordinate.column
-        if col >= 1 and hasattr(self, "surv"):
-            self.query_one("#head-detail", Static).update(self._head_text(f"L{layer}H{col - 1}"))
-
-    def _draw_neurons(self, s: Any) -> None:
-        t = Text("FFN neurons per layer: distribution of kept fractions (0% → 100%), dead "
-                 "neurons (input row or output column fully pruned)\n\n")
-        for n in s.neurons:
-            t.append(f"L{n.layer:<3}")
-            t.append_text(histogram_bar(n.histogram()))
-            t.append(f"  {n.alive} alive, {n.dead} dead\n")
-        self.query_one("#neurons", Static).update(t)
-
-    @on(Input.Submitted, "#attr-input")
-    def _attribute(self, event: Input.Submitted) -> None:
-        if not self.run.has_weights or not event.value.strip():
-            return
-        self.query_one("#attr-out", Static).update("computing…")
-        self._run_attribution(event.value.strip())
-
-    @work(thread=True, exclusive=True, group="attribution")
-    def _run_attribution(self, text: str) -> None:
-        from ticketlens.analysis.attribution import attribute_run
-
-        try:
-            res = attribute_run(self.run, texts=[text], n_steps=24)
-        except Exception as exc:  # shown in the UI, never a traceback
-            self.app.call_from_thread(self.query_one("#attr-out", Static).update,
-                                      Text(f"attribution failed: {exc}"))
-            return
-        item = res.items[0]
-        out = Text()
-        for who in ("dense", "ticket"):
-            vals = getattr(item, who)
-            peak = max(abs(v) for v in vals) or 1.0
-            out.append(f"{who:>7} ")
-            for tok, v in zip(item.tokens, vals, strict=True):
-                a = abs(v) / peak
-                style = ("on #2e7d32" if v > 0 else "on #c62828") if a > 0.5 else (
-                    ("on #1b3d1e" if v > 0 else "on #4a1a1a") if a > 0.15 else "")
-                out.append(tok, style=style)
-                out.append(" ")
-            out.append("\n")
-        out.append(f"\nSpearman {item.spearman:.2f}, top-{res.k} agreement "
-                   f"{item.topk_agreement:.2f}, target: ")
-        out.append(item.target_text if item.regression else
-                   record.label_name(self.run, item.target), style="bold")
-        self.app.call_from_thread(self.query_one("#attr-out", Static).update, out)
 
 
 class OverlapScreen(Screen):

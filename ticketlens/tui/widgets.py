@@ -3,6 +3,8 @@ every value drawn comes from a run manifest or an analysis result)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -80,3 +82,8 @@ def histogram_bar(counts: list[int]) -> Text:
     for c in counts:
         t.append(BLOCKS[round(c / peak * (len(BLOCKS) - 1))] * 2, style="green")
     return t
+
+
+def fmt_value(v: Any) -> str:
+    """A metric or seed in a table cell: 4 decimals, or "–" when absent."""
+    return f"{v:.4f}" if isinstance(v, float) else ("–" if v is None else str(v))
