@@ -85,6 +85,23 @@ class Rewind:
         return str(self.at) if self.mode == "step" else self.mode
 
 
+ONESHOT_METHODS = ("magnitude", "wanda", "sparsegpt")
+_NM_RE = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+
+
+def nm_pattern(text: str) -> tuple[int, int] | None:
+    """``"unstructured"`` -> None; ``"2:4"`` -> (2, 4); anything else a ``ConfigError``."""
+    if text.strip().lower() == "unstructured":
+        return None
+    m = _NM_RE.match(text)
+    if not m:
+        raise ConfigError(f"--pattern must be unstructured or N:M like 2:4, got {text!r}")
+    n, mm = int(m.group(1)), int(m.group(2))
+    if not 1 <= n < mm:
+        raise ConfigError(f"--pattern {text}: N must be at least 1 and below M")
+    return n, mm
+
+
 # --------------------------------------------------------------------------- groups
 @dataclass(frozen=True)
 class ModelConfig:
@@ -151,6 +168,11 @@ class TrainConfig:
     device: str = _opt("auto", "auto (CUDA when present), cpu, cuda, cuda:N")
     precision: str = _opt("auto", "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16",
                           choices=("auto", "fp32", "bf16", "fp16"))
+    distill: bool = _opt(False, "train every pruned round and control against the trained "
+                         "dense model of round 0 as teacher (Hinton et al. 2015)")
+    distill_alpha: float = _opt(0.5, "with --distill: loss = alpha * task loss + (1 - alpha) "
+                                "* T^2 * KL(teacher/T || student/T)")
+    distill_temperature: float = _opt(2.0, "with --distill: the softmax temperature T")
 
     def __post_init__(self) -> None:
         if self.steps != "auto":
@@ -161,14 +183,44 @@ class TrainConfig:
             raise ConfigError("--lr, --weight-decay and --grad-clip must be >= 0")
         if not 0.0 <= self.warmup < 1.0:
             raise ConfigError(f"--warmup must be in [0, 1), got {self.warmup}")
+        if not 0.0 <= self.distill_alpha <= 1.0:
+            raise ConfigError(f"--distill-alpha must be in [0, 1], got {self.distill_alpha}")
+        if not self.distill_temperature > 0:
+            raise ConfigError(
+                f"--distill-temperature must be > 0, got {self.distill_temperature}")
 
 
 @dataclass(frozen=True)
 class PruneConfig:
     target_sparsity: float = _opt(0.8, "stop when this share of prunable weights is pruned")
     rate: float = _opt(0.2, "share of the remaining weights pruned per round")
-    scope: str = _opt("global", "rank magnitudes across all tensors or per tensor",
-                      choices=("global", "tensor"))
+    scope: str = _opt("global", "rank across all tensors (global), per tensor (weights "
+                      "only) or per layer (layer)", choices=("global", "tensor", "layer"))
+    granularity: str = _opt("weight", "what a round prunes: weights; whole attention heads; "
+                            "FFN neurons; or units (heads and neurons together)",
+                            choices=("weight", "head", "neuron", "unit"))
+    importance: str = _opt("magnitude", "how units are ranked: magnitude (norm of the unit's "
+                           "weight slices) or gradient (Michel et al. 2019's gate importance "
+                           "on training batches, normalised per layer)",
+                           choices=("magnitude", "gradient"))
+    importance_batches: int = _opt(16, "with --importance gradient: training batches the "
+                                   "importance is accumulated over")
+    early_bird: bool = _opt(False, "early-bird (You et al. 2020): draw the mask during dense "
+                            "training and stop it when consecutive masks stop changing")
+    early_bird_every: str = _opt("auto", "with --early-bird: draw a mask every this many "
+                                 "steps, e.g. 20it or 0.5ep (auto: 5% of the steps)")
+    early_bird_epsilon: float = _opt(0.1, "with --early-bird: stop when the normalised Hamming "
+                                     "distance between consecutive masks stays below this")
+    early_bird_window: int = _opt(5, "with --early-bird: for this many consecutive draws")
+    method: str = _opt("imp", "imp (iterative magnitude pruning with rewinding) or a one-shot "
+                       "pruner of the trained dense model: magnitude, wanda, sparsegpt",
+                       choices=("imp", "magnitude", "wanda", "sparsegpt"))
+    pattern: str = _opt("unstructured", "unstructured, or N:M (e.g. 2:4, 4:8): keep exactly "
+                        "N of every M consecutive weights along the input dimension")
+    calibration: int = _opt(128, "one-shot methods: training examples used for calibration")
+    compare_methods: str = _opt("", "also train these one-shot methods at the ticket's "
+                                "sparsity and pattern beside it, e.g. wanda,sparsegpt "
+                                "(informative, not part of the verdict)")
     rewind: str = _opt("auto", "init, lr (learning-rate rewinding), a step like 50it, or auto")
     tolerance: float = _opt(0.01, "a ticket matches dense when its metric is at most this "
                             "far below (0.01 = 1 point of accuracy; for perplexity, relative: "
@@ -193,6 +245,38 @@ class PruneConfig:
         if self.tolerance < 0:
             raise ConfigError(f"--tolerance must be >= 0, got {self.tolerance}")
         Rewind.parse(self.rewind)
+        if self.granularity != "weight" and self.scope == "tensor":
+            raise ConfigError(f"--scope tensor ranks weights; with --granularity "
+                              f"{self.granularity} use global or layer")
+        if self.importance == "gradient" and self.granularity == "weight":
+            raise ConfigError("--importance gradient ranks heads and neurons; use it with "
+                              "--granularity head, neuron or unit")
+        if self.importance_batches < 1:
+            raise ConfigError("--importance-batches must be >= 1")
+        if self.early_bird_every != "auto":
+            Steps.parse(self.early_bird_every)
+        if not 0.0 < self.early_bird_epsilon < 1.0:
+            raise ConfigError(
+                f"--early-bird-epsilon must be in (0, 1), got {self.early_bird_epsilon}")
+        if self.early_bird_window < 1:
+            raise ConfigError("--early-bird-window must be >= 1")
+        if self.calibration < 1:
+            raise ConfigError(f"--calibration must be >= 1, got {self.calibration}")
+        nm_pattern(self.pattern)
+        for m in self.compare_with:
+            if m not in ONESHOT_METHODS:
+                raise ConfigError(f"--compare-methods: unknown method {m!r} (choose from "
+                                  f"{', '.join(ONESHOT_METHODS)})")
+
+    @property
+    def compare_with(self) -> tuple[str, ...]:
+        """The one-shot methods of ``--compare-methods``, in the order given."""
+        return tuple(dict.fromkeys(m.strip() for m in self.compare_methods.split(",")
+                                   if m.strip()))
+
+    @property
+    def structured(self) -> bool:
+        return self.granularity != "weight"
 
 
 @dataclass(frozen=True)

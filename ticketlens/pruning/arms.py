@@ -42,6 +42,8 @@ class ArmSpec:
     start_step: int
     seed: int
     capture_at: int | None = None
+    loss_fn: Any = None  # train.LossFn: replaces the model's loss (distillation)
+    stop_check: Any = None  # train.StopCheck: ends the phase early (early-bird)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ class ArmTrainer:
                 start=spec.start_step, end=total, total=total, seed=spec.seed,
                 pad_id=self.s.tokenizer.pad_id,
                 batch_fn=objectives.batch_fn(self.s, self.s.train, spec.seed),
-                capture_at=spec.capture_at, on_step=on_step)
+                capture_at=spec.capture_at, on_step=on_step, loss_fn=spec.loss_fn,
+                stop_check=spec.stop_check)
         metrics = objectives.evaluate_metrics(self.acc, self.model, self.s,
                                               cfg.train.eval_batch_size)
         return ArmResult(phase, {**metrics, "train_loss": phase.train_loss})

@@ -63,8 +63,21 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
         return _find(cfg, out, reporter, overwrite, threads)
 
 
+def _not_built_yet(cfg: FindConfig) -> None:
+    """Options whose engine side is not built yet: refused in one line, never ignored."""
+    p = cfg.prune
+    for on, flag in ((cfg.train.distill, "--distill"), (p.method != "imp", "--method"),
+                     (p.pattern != "unstructured", "--pattern"),
+                     (bool(p.compare_methods), "--compare-methods"),
+                     (p.early_bird, "--early-bird"), (p.structured, "--granularity"),
+                     (p.scope == "layer", "--scope layer")):
+        if on:
+            raise ConfigError(f"{flag} is not available in this version yet")
+
+
 def _find(cfg: FindConfig, out: Path, reporter: Reporter, overwrite: bool,
           threads: Threads) -> Path:
+    _not_built_yet(cfg)
     acc = make_accelerator(cfg.train)
     writer = RunWriter(out, main=acc.is_main_process)
     # Under several processes rank 0 alone may clear (--overwrite) or create the directory;

@@ -30,6 +30,10 @@ from ticketlens.data.batching import TensorData, batch_stream, collate, eval_bat
 from ticketlens.pruning.masking import MaskEnforcer
 
 StepCallback = Callable[[int, float | None], None]  # (steps done in phase, loss or None)
+# (model, batch) -> loss: replaces ``model(**batch).loss`` (distillation)
+LossFn = Callable[[torch.nn.Module, dict], torch.Tensor]
+# (step just finished, 1-based in the schedule) -> True to end the phase there (early-bird)
+StopCheck = Callable[[int], bool]
 
 
 @dataclass
@@ -202,8 +206,14 @@ def train_phase(
     batch_fn: Callable | None = None,
     capture_at: int | None = None,
     on_step: StepCallback | None = None,
+    loss_fn: LossFn | None = None,
+    stop_check: StopCheck | None = None,
 ) -> PhaseResult:
-    """Train ``model`` (already prepared by ``accelerator``) for steps ``start..end``."""
+    """Train ``model`` (already prepared by ``accelerator``) for steps ``start..end``.
+
+    ``loss_fn(model, batch)`` replaces the model's own loss; ``stop_check(step)``, asked after
+    each optimizer step, ends the phase early when it returns True (``PhaseResult.steps``
+    then counts the steps taken)."""
     t0 = time.perf_counter()
     torch.manual_seed(seed)  # dropout
     batch_fn = batch_fn or (lambda idx: collate(data, idx, pad_id))
@@ -226,7 +236,7 @@ def train_phase(
             mine = chunk[rank * share:(rank + 1) * share] or chunk[:1]
             batch = to_device(batch_fn(mine), accelerator.device)
             with accelerator.autocast():
-                loss = model(**batch).loss
+                loss = model(**batch).loss if loss_fn is None else loss_fn(model, batch)
             # weight each micro-batch by its share of the optimizer step's examples
             accelerator.backward(loss * (len(mine) * world / len(idx)))
             loss_sum += loss.detach() * len(mine) * world / len(idx)
@@ -243,6 +253,9 @@ def train_phase(
             done = step + 1 - start
             report = done % 25 == 0 or step + 1 == end
             on_step(done, float(loss_sum) / done if report else None)
+        if stop_check is not None and stop_check(step + 1):
+            end = step + 1
+            break
     steps = end - start
     _release(accelerator, opt)
     return PhaseResult(steps, float(loss_sum) / max(1, steps), time.perf_counter() - t0,
