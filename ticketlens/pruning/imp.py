@@ -66,7 +66,7 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
 def _not_built_yet(cfg: FindConfig) -> None:
     """Options whose engine side is not built yet: refused in one line, never ignored."""
     p = cfg.prune
-    for on, flag in ((cfg.train.distill, "--distill"), (p.method != "imp", "--method"),
+    for on, flag in ((p.method != "imp", "--method"),
                      (p.pattern != "unstructured", "--pattern"),
                      (bool(p.compare_methods), "--compare-methods"),
                      (p.early_bird, "--early-bird"), (p.structured, "--granularity"),
@@ -169,6 +169,7 @@ class Search:
         self.metric = setup.metric
         self.manifest: Manifest = manifest or MF.new_manifest(setup)
         self._masks: dict[int, dict[str, torch.Tensor]] = {}
+        self._arm_loss: Any = None
 
     # ------------------------------------------------------------------ context for arms
     def mask(self, r: int) -> dict[str, torch.Tensor]:
@@ -195,6 +196,17 @@ class Search:
         from ticketlens.models.load import reinit_like
 
         return cpu_state(reinit_like(self.s.loaded, seed))
+
+    def arm_loss(self) -> Any:
+        """The loss pruned rounds and controls train with: ``None`` (the task's own), or with
+        ``--distill`` the distillation loss against the trained dense model of round 0."""
+        if not self.cfg.train.distill:
+            return None
+        if self._arm_loss is None:
+            from ticketlens.pruning.distill import teacher_loss
+
+            self._arm_loss = teacher_loss(self.s, self.load_weights(0), self.acc)
+        return self._arm_loss
 
     @property
     def start_step(self) -> int:
@@ -270,7 +282,8 @@ class Search:
                                     amount, self.cfg.prune.scope)
         self._check_same_on_all_ranks(masks, r)
         res = self.trainer.train(ArmSpec(f"round {r}", self.start_state(r), masks,
-                                         self.start_step, derive_seed(self.cfg.seed, "round", r)))
+                                         self.start_step, derive_seed(self.cfg.seed, "round", r),
+                                         loss_fn=self.arm_loss()))
         self._record_round(r, masks, res, amount)
 
     def _check_same_on_all_ranks(self, masks: dict[str, torch.Tensor], r: int) -> None:
@@ -314,7 +327,8 @@ class Search:
         seed = derive_seed(self.cfg.seed, "round", ticket)  # same data order as the ticket
         mask_rel = self.writer.mask(name, plan.masks) if plan.own_mask else None
         res = self.trainer.train(ArmSpec(f"control: {control_label(name)}", plan.start_state,
-                                         plan.masks, self.start_step, seed))
+                                         plan.masks, self.start_step, seed,
+                                         loss_fn=self.arm_loss()))
         rec = ArmRecord(sparsity=M.sparsity(plan.masks), metrics=res.metrics, steps=res.steps,
                         wall_time_s=res.wall_time_s, ticket_round=ticket, mask=mask_rel)
         self.save(self.manifest.with_arm(name, rec))
