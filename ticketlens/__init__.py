@@ -31,6 +31,8 @@ _EXPORTS = {
     "attribute": "ticketlens.api",
     "runs": "ticketlens.api",
     "magnitude_mask": "ticketlens.api",
+    "export": "ticketlens.api",
+    "load_pruned": "ticketlens.api",
     "overlap": "ticketlens.analysis.overlap",
     "OverlapResult": "ticketlens.analysis.overlap",
     "group_summary": "ticketlens.analysis.overlap",
@@ -63,6 +65,8 @@ __all__ = [  # noqa: RUF022  (grouped as in _EXPORTS)
     "attribute",
     "runs",
     "magnitude_mask",
+    "export",
+    "load_pruned",
     "overlap",
     "OverlapResult",
     "group_summary",
@@ -82,7 +86,16 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from ticketlens.analysis.results import AttributionResult
     from ticketlens.analysis.survival import SurvivalResult, sparsity_profile, survival
     from ticketlens.analysis.sweep import SweepStats, sweep_stats
-    from ticketlens.api import attribute, find, import_masks, magnitude_mask, runs, transfer
+    from ticketlens.api import (
+        attribute,
+        export,
+        find,
+        import_masks,
+        load_pruned,
+        magnitude_mask,
+        runs,
+        transfer,
+    )
     from ticketlens.core.config import (
         DataConfig,
         FindConfig,

@@ -15,6 +15,9 @@ and the commands that make runs return :class:`~ticketlens.core.run.Run` objects
 
 - ``tl.find(cfg, out) -> Run``, ``tl.transfer(run, out, task=...) -> Run``,
   ``tl.import_masks(paths, out, fmt=...) -> list[Run]``, ``tl.open_run(path) -> Run``.
+
+``tl.export(run, out) -> ExportResult`` writes a ticket as an HF model folder (physically
+smaller when whole heads or neurons are pruned) and ``tl.load_pruned(folder)`` loads it.
 """
 
 from __future__ import annotations
@@ -92,3 +95,21 @@ def runs(*paths: PathLike) -> list[Run]:
     from ticketlens.core.run import find_runs
 
     return [open_run(p) for path in paths for p in find_runs(path)]
+
+
+def export(run: Run | PathLike, out: PathLike, *, round: int | None = None,
+           slice: bool = True, overwrite: bool = False) -> Any:
+    """Write ``run``'s ticket (or round ``round``) to ``out`` as an HF model folder with the
+    mask baked in, sliced where whole heads or FFN neurons are removable; an
+    :class:`~ticketlens.export.ExportResult`."""
+    from ticketlens.export import export_run
+
+    return export_run(run, out, round=round, slice=slice, overwrite=overwrite)
+
+
+def load_pruned(path: PathLike) -> Any:
+    """The model in a folder written by ``ticketlens export`` (sliced or not), in eval mode;
+    safetensors only, no remote code."""
+    from ticketlens.export import load_pruned as _load
+
+    return _load(path)

@@ -27,6 +27,7 @@ COMMANDS = {
                   "(captum)"),
     "inspect": ("ticketlens.cli.inspect", "browse runs layer by layer in a terminal UI"),
     "report": ("ticketlens.cli.report", "write one self-contained HTML report of runs"),
+    "export": ("ticketlens.cli.export", "write a ticket as a Hugging Face model folder, smaller when whole heads or neurons are pruned"),
     "transfer": ("ticketlens.cli.transfer", "train a run's ticket on another task, beside "
                  "dense and a random mask"),
 }
