@@ -387,6 +387,8 @@ def test_oneshot_errors():
         oneshot_prune(model, anatomy, None, _batches(), "obs", 0.5)
     with pytest.raises(ConfigError, match=r"prunes 0\.5 of every matrix"):
         oneshot_prune(model, anatomy, None, _batches(), "wanda", 0.6, Pattern(2, 4))
+    with pytest.raises(ConfigError, match=r"score\.weight: not a prunable tensor"):
+        oneshot_prune(model, anatomy, ["score.weight"], _batches(), "wanda", 0.5)
     with pytest.raises(ConfigError, match="needs calibration"):
         oneshot_prune(model, anatomy, None, [], "sparsegpt", 0.5)
     with pytest.raises(ConfigError, match=r"sparsity must be in \[0, 1\)"):

@@ -394,6 +394,9 @@ def oneshot_prune(
     if sparsity is None or not 0.0 <= sparsity < 1.0:
         raise ConfigError(f"one-shot sparsity must be in [0, 1), got {sparsity}")
     names = list(anatomy.names if names is None else names)
+    unknown = sorted(set(names) - set(anatomy.names))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: not a prunable tensor of this model's anatomy")
     infos = {n: anatomy.tensor(n) for n in names}
     modules = {n: _module_of(model, n, infos[n].layout) for n in names}
     if pattern is not None:
