@@ -30,7 +30,16 @@ def summary(run) -> dict:
                     "steps": r.steps, "wall_time_s": r.wall_time_s} for r in run.rounds],
         "controls": {k: c.to_dict() for k, c in run.controls.items()},
         "verdict": run.verdict.to_dict() if run.verdict else None,
+        "distill": _distill(m.config),
     }
+
+
+def _distill(config) -> dict | None:
+    """``{"alpha", "temperature"}`` when the run was found with ``--distill``."""
+    t = dict(config or {}).get("train") or {}
+    if not t.get("distill"):
+        return None
+    return {"alpha": t.get("distill_alpha"), "temperature": t.get("distill_temperature")}
 
 
 def sweep_summary(path: str) -> dict:
@@ -146,6 +155,10 @@ def run(ns: argparse.Namespace) -> int:
               f"({escape(m.model.family)}, {prunable} prunable weights) on "
               f"{escape(m.task.name)}, seed {r.seed}, rewind {escape(rewind)}, status "
               f"{escape(m.status)}")
+    if data["distill"]:
+        d = data["distill"]
+        con.print(f"pruned rounds and controls distilled from dense (α {d['alpha']:g}, "
+                  f"T {d['temperature']:g})")
     t = Table(title="IMP rounds")
     for col in ("round", "sparsity", metric, "dev loss", "steps", "time"):
         t.add_column(escape(col), justify="right")

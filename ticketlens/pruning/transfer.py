@@ -5,6 +5,11 @@ other task's dense model and a random mask with the same per-tensor sparsity, al
 same rewind weights, schedule and data order. The task head is re-initialised (from the seed)
 when the number of labels differs. The result is a run directory: round 0 the dense model on
 the new task, round 1 the transferred ticket, the random mask as its control.
+
+A source run found with ``--distill`` transfers with distillation too: the source's dense
+model knows the old task, not the new one, so the teacher is the transfer's own dense arm
+(round 0, trained on the new task first); the ticket and the random mask train against it,
+as in ``find``. The manifest's ``transfer.teacher`` says so.
 """
 
 from __future__ import annotations
@@ -87,12 +92,16 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
         "source": str(src.path.resolve()), "source_task": src.task,
         "source_round": src.ticket_round, "source_sparsity": src.ticket.sparsity,
         "head_reinitialised": mismatched,
+        **({"teacher": "the dense arm of this transfer (round 0, on the new task)"}
+           if cfg.train.distill else {}),
     })
     search.save(dataclasses.replace(search.manifest, status="running"))
     seed = derive_seed(cfg.seed, "transfer")
     arms = (("dense", ops.ones_like(search.mask(1))), ("ticket", search.mask(1)))
     for i, (label, masks) in enumerate(arms):
-        res = search.trainer.train(ArmSpec(f"transfer: {label}", start, masks, step, seed))
+        # with --distill the teacher is round 0 of this transfer (written before round 1)
+        res = search.trainer.train(ArmSpec(f"transfer: {label}", start, masks, step, seed,
+                                           loss_fn=search.arm_loss() if i else None))
         if i == 0:
             rw = writer.weights("rewind", start)
             assert search.manifest.rewind is not None
@@ -103,7 +112,7 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
     plan = RandomMask().plan(search, 1)
     mask_rel = writer.mask(RandomMask.name, plan.masks)
     res = search.trainer.train(ArmSpec("transfer: random mask", plan.start_state, plan.masks,
-                                       step, seed))
+                                       step, seed, loss_fn=search.arm_loss()))
     search.manifest = search.manifest.with_arm(RandomMask.name, ArmRecord(
         sparsity=M.sparsity(plan.masks), metrics=res.metrics, steps=res.steps,
         wall_time_s=res.wall_time_s, ticket_round=1, mask=mask_rel))
