@@ -45,8 +45,10 @@ __all__ = ["ExportResult", "export_run", "load_pruned"]
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What ``export`` wrote. Sizes count every parameter (tied ones once); bytes are those
-    of the parameters and of the written ``model.safetensors``."""
+    """What ``export`` wrote. ``heads_kept``/``neurons_kept`` count the units that still
+    contribute (all of them when not sliced; silent units kept only to pad GQA groups are
+    listed per layer in ``ticketlens.json``). Sizes count every parameter (tied ones once);
+    bytes are those of the parameters and of the written ``model*.safetensors``."""
 
     path: str
     run: str
