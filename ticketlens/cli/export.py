@@ -30,7 +30,7 @@ def run(ns: argparse.Namespace) -> int:
         print()
         return 0
     loader = ("AutoModel*.from_pretrained or ticketlens.load_pruned" if res.stock_loadable
-              else "ticketlens.load_pruned (its layers differ in size)")
+              else "ticketlens.load_pruned (the config cannot describe its smaller layers)")
     print(f"wrote {res.path}: round {res.round} at sparsity {res.sparsity:.1%}, "
           f"{'sliced' if res.sliced else 'not sliced'}")
     print(f"  heads {res.heads_kept}/{res.heads_total}, FFN neurons "
