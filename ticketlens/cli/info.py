@@ -31,7 +31,16 @@ def summary(run) -> dict:
         "controls": {k: c.to_dict() for k, c in run.controls.items()},
         "verdict": run.verdict.to_dict() if run.verdict else None,
         "distill": _distill(m.config),
+        "compress": _compress(run),
     }
+
+
+def _compress(run) -> dict | None:
+    """The table of ``ticketlens compress`` when it has been run on this run."""
+    from ticketlens.compress.result import read_compress
+
+    res = read_compress(run.path)
+    return res.to_dict() if res is not None else None
 
 
 def _distill(config) -> dict | None:
@@ -186,6 +195,11 @@ def run(ns: argparse.Namespace) -> int:
                   f"{' …' if len(n['cut_from_output']) > 12 else ''}; cut off from the input "
                   f"(constant): {', '.join(n['cut_from_input'][:12]) or 'none'}; strongest "
                   f"path: {' → '.join(n['strongest_path'])}")
+    if data["compress"]:
+        from ticketlens.cli.compress import print_table
+        from ticketlens.compress.result import CompressResult
+
+        print_table(CompressResult.from_dict(data["compress"]), con)
     v = r.verdict
     if v:
         colour = {"WINNING TICKET": "green", "INCONCLUSIVE": "yellow"}.get(v.label, "red")

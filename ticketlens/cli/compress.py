@@ -1,0 +1,73 @@
+"""``ticketlens compress RUN``: dense vs ticket, quantized and distilled, in metric and bytes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a complete run made by `ticketlens find` (without --distill)")
+    p.add_argument("--distilled", metavar="RUN2", help="the same `find` run with --distill: "
+                   "fills the distill cells (its ticket; born-again dense is trained here)")
+    p.add_argument("--schemes", default="dynamic-int8,int8,int4",
+                   help="quantizations, comma-separated: dynamic-int8 (torch, every "
+                   "nn.Linear), int8 (weight-only, per output channel), int4 (weight-only, "
+                   "per group) (default: %(default)s)")
+    p.add_argument("--group", type=int, default=64, help="int4 group size: 32, 64 or 128 "
+                   "(default: %(default)s)")
+    p.add_argument("--cell-scheme", default="auto", help="the quantization of the table's "
+                   "quantize cells (default: int8 when measured, else the first of --schemes)")
+    p.add_argument("--no-fp16", action="store_true", help="skip the ticket with float16 "
+                   "kept weights")
+    p.add_argument("--no-latency", action="store_true", help="skip the CPU latency runs")
+    p.add_argument("--keep", metavar="DIR", default="", help="keep the variant files in DIR "
+                   "(default: measured in a temporary folder, then deleted)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the table")
+
+
+def run(ns: argparse.Namespace) -> int:
+    from ticketlens.compress import CompressConfig, compress
+    from ticketlens.pruning.progress import Reporter, RichReporter
+
+    cfg = CompressConfig(
+        schemes=tuple(s.strip() for s in ns.schemes.split(",") if s.strip()), group=ns.group,
+        cell_scheme=ns.cell_scheme, fp16=not ns.no_fp16, latency=not ns.no_latency,
+        keep_dir=ns.keep)
+    reporter = Reporter() if (ns.quiet or ns.json) else RichReporter()
+    result = compress(ns.run, cfg, distilled=ns.distilled, reporter=reporter)
+    if ns.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        print()
+        return 0
+    print_table(result)
+    return 0
+
+
+def print_table(result, console=None) -> None:
+    """The 8 cells (and the latency runs) as rich tables; ``info`` shows the same."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = console or Console(highlight=False)
+    t = Table(title=f"compression ({result.metric}; quantize = {result.cell_scheme}; "
+              "* = Pareto-optimal, metric vs bytes)")
+    for col in ("cell", "variant", result.metric, "MB", "× smaller", "pareto"):
+        t.add_column(escape(col), justify="left" if col in ("cell", "variant") else "right")
+    for c in result.cells:
+        if c.variant is None:
+            t.add_row(escape(c.name), "not measured (--distilled RUN2)", "–", "–", "–", "")
+            continue
+        t.add_row(escape(c.name), escape(c.variant), f"{c.metric:.4f}",
+                  f"{c.bytes / 1e6:.3f}", f"{c.ratio:.2f}", "*" if c.pareto else "")
+    con.print(t)
+    if result.latency:
+        lat = Table(title="CPU latency (median ms per forward, 64 tokens)")
+        for col in ("variant", "batch", "ms", "threads"):
+            lat.add_column(col, justify="left" if col == "variant" else "right")
+        for x in result.latency:
+            lat.add_row(escape(x.variant), str(x.batch), f"{x.ms:.2f}", str(x.threads))
+        con.print(lat)

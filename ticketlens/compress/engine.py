@@ -1,0 +1,371 @@
+"""``compress(RUN)``: dense and ticket, quantized and distilled, measured in metric and bytes.
+
+For each model (dense; the ticket; with a distilled run, born-again dense and the distilled
+ticket) and each storage scheme, the variant is written to a real file
+(:mod:`ticketlens.compress.store`), read back, and the state read back is what is evaluated
+on the run's dev set (the run's config rebuilds task, tokenizer and model, on the CPU in
+float32); its size on disk is the variant's bytes. torch's dynamic int8 is evaluated as torch
+runs it (``quantize_dynamic``: int8 weights, activations quantized per batch at run time);
+its file holds torch's int8 weights and scales. Every quantized variant is checked to keep
+the ticket's pruned weights exactly zero. Then the 8-cell table (``compress.result``), its
+Pareto front, and CPU latency of dense vs dynamic int8 at batch 1 and 32 (64 tokens).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ticketlens.compress.config import CompressConfig
+from ticketlens.compress.quant import QTensor, check_zeros_kept, quantize
+from ticketlens.compress.result import (
+    CELLS,
+    Cell,
+    CompressResult,
+    Latency,
+    VariantResult,
+    pareto_flags,
+)
+from ticketlens.compress.store import Stored, read_variant, write_variant
+from ticketlens.core.config import FindConfig
+from ticketlens.core.errors import ConfigError, RunFormatError
+from ticketlens.core.run import Run, open_run
+
+__all__ = ["compress", "dynamic_int8", "stored_tensors", "tied_aliases"]
+
+LATENCY_TOKENS = 64
+LATENCY_BATCHES = (1, 32)
+
+
+# --------------------------------------------------------------------------- inputs
+def _checked_run(path: str | Path, role: str) -> Run:
+    run = open_run(path)
+    if not run.complete:
+        raise RunFormatError(f"{run.path}: the run is not complete (no ticket yet); finish "
+                             "it with the same `find` first")
+    if run.structured or not run.has_weights:
+        raise RunFormatError(f"{run.path}: has no weights (imported masks carry none); "
+                             f"{role} needs the dense and ticket weights `ticketlens find` "
+                             "stores")
+    return run
+
+
+def _distill_settings(run: Run, distilled: Run) -> dict[str, Any]:
+    """The distilled run must be the same search with ``--distill``; its alpha and T."""
+    a = FindConfig.from_dict(dict(run.manifest.config))
+    b = FindConfig.from_dict(dict(distilled.manifest.config))
+    if not b.train.distill:
+        raise ConfigError(f"--distilled {distilled.path}: was not found with --distill, so "
+                          "its ticket has no teacher; run the same `find` with --distill")
+    same = dataclasses.replace(b, train=dataclasses.replace(
+        b.train, distill=False, distill_alpha=a.train.distill_alpha,
+        distill_temperature=a.train.distill_temperature))
+    if same != a:
+        ours, theirs = a.to_dict(), same.to_dict()
+        diff = next(f"{g}.{k}" if isinstance(ours[g], dict) else g for g in ours
+                    for k in (ours[g] if isinstance(ours[g], dict) else [g])
+                    if (ours[g].get(k) if isinstance(ours[g], dict) else ours[g]) != (
+                        theirs[g].get(k) if isinstance(theirs[g], dict) else theirs[g]))
+        raise ConfigError(f"--distilled {distilled.path}: other settings than {run.path} "
+                          f"({diff}); it must be the same `find` with --distill")
+    return {"alpha": b.train.distill_alpha, "temperature": b.train.distill_temperature}
+
+
+# --------------------------------------------------------------------------- variants
+def tied_aliases(model: torch.nn.Module) -> dict[str, str]:
+    """State-dict names that share storage with an earlier name (tied LM heads):
+    alias -> the name stored."""
+    first: dict[tuple[int, int], str] = {}
+    aliases: dict[str, str] = {}
+    for name, t in model.state_dict().items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        if key in first and t.numel():
+            aliases[name] = first[key]
+        else:
+            first.setdefault(key, name)
+    return aliases
+
+
+def stored_tensors(state: Mapping[str, torch.Tensor], prunable: list[str], scheme: str,
+                   masks: Mapping[str, torch.Tensor] | None, group: int,
+                   aliases: Mapping[str, str]) -> dict[str, Stored]:
+    """How each tensor of ``state`` is stored under a weight-only ``scheme`` (fp32, fp16,
+    int8, int4): prunable tensors quantized (after the mask when there is one), every other
+    tensor float32."""
+    out: dict[str, Stored] = {}
+    for name, t in state.items():
+        if name in aliases:
+            continue
+        if name not in prunable:
+            out[name] = Stored(t.float())
+            continue
+        mask = None if masks is None else masks[name]
+        if scheme in ("fp32", "fp16"):
+            out[name] = Stored(t.float(), mask, "float16" if scheme == "fp16" else "float32")
+        elif scheme == "int8":
+            out[name] = Stored(quantize(t, 8), mask)
+        elif scheme == "int4":
+            out[name] = Stored(quantize(t, 4, group), mask)
+        else:
+            raise ConfigError(f"unknown quantization scheme {scheme!r}")
+    return out
+
+
+def dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """torch's own dynamic quantization of every ``nn.Linear`` (int8 weights per tensor,
+    symmetric; activations quantized per batch), on a copy; CPU only."""
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():  # torch.ao.quantization's deprecation notices
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.Linear},
+                                dtype=torch.qint8)
+
+
+def _dynamic_stored(qmodel: torch.nn.Module, state: Mapping[str, torch.Tensor],
+                    masks: Mapping[str, torch.Tensor] | None, aliases: Mapping[str, str]
+                    ) -> tuple[dict[str, Stored], dict[str, torch.Tensor]]:
+    """The tensors of a dynamic-int8 model as stored, and torch's dequantized weights."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynLinear
+
+    out: dict[str, Stored] = {}
+    dq: dict[str, torch.Tensor] = {}
+    for mod_name, mod in qmodel.named_modules():
+        if not isinstance(mod, DynLinear):
+            continue
+        w = mod.weight()
+        if w.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric) or \
+                w.q_zero_point() != 0:
+            raise AssertionError(f"{mod_name}: torch's dynamic int8 is not symmetric here")
+        name = f"{mod_name}.weight"
+        qt = QTensor(w.int_repr(), torch.tensor([[w.q_scale()]], dtype=torch.float32), 8,
+                     None)
+        out[name] = Stored(qt, None if masks is None or name not in masks else masks[name])
+        dq[name] = w.dequantize()
+        if mod.bias() is not None:
+            out[f"{mod_name}.bias"] = Stored(mod.bias().detach().float())
+    for name, t in state.items():
+        if name not in out and name not in aliases:
+            out[name] = Stored(t.float())
+    return out, dq
+
+
+# --------------------------------------------------------------------------- measuring
+@contextlib.contextmanager
+def _folder(keep_dir: str) -> Iterator[Path]:
+    if keep_dir:
+        Path(keep_dir).mkdir(parents=True, exist_ok=True)
+        yield Path(keep_dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ticketlens-compress-") as d:
+            yield Path(d)
+
+
+@torch.no_grad()
+def _latency(model: torch.nn.Module, vocab: int, types: bool, batch: int,
+             repeats: int) -> float:
+    """Median ms of one forward pass on ``batch`` x 64 random tokens (after 2 warm-ups)."""
+    g = torch.Generator().manual_seed(0)
+    inputs = {"input_ids": torch.randint(5, vocab, (batch, LATENCY_TOKENS), generator=g),
+              "attention_mask": torch.ones(batch, LATENCY_TOKENS, dtype=torch.long)}
+    if types:
+        inputs["token_type_ids"] = torch.zeros(batch, LATENCY_TOKENS, dtype=torch.long)
+    model.eval()
+    times = []
+    for i in range(repeats + 2):
+        t0 = time.perf_counter()
+        model(**inputs)
+        if i >= 2:
+            times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def _born_again(setup: Any, acc: Any, run: Run, distill: dict[str, Any],
+                reporter: Any) -> dict[str, torch.Tensor]:
+    """The 'distill' cell: the dense model retrained from the run's rewind point (the dense
+    schedule and data order of round 0) against the trained dense model as teacher."""
+    from ticketlens.pruning.arms import ArmSpec, ArmTrainer, cpu_state, derive_seed
+    from ticketlens.pruning.distill import teacher_loss
+
+    tcfg = dataclasses.replace(setup.cfg.train, distill=True, distill_alpha=distill["alpha"],
+                               distill_temperature=distill["temperature"])
+    s = dataclasses.replace(setup, cfg=dataclasses.replace(setup.cfg, train=tcfg))
+    trainer = ArmTrainer(s, acc, reporter)
+    loss = teacher_loss(s, run.weights("dense"), acc)
+    rw = run.manifest.rewind
+    start_step = rw.step if rw is not None and rw.mode == "step" else 0
+    ones = {n: torch.ones(shape, dtype=torch.bool) for n, shape in setup.anatomy.shapes.items()}
+    res = trainer.train(ArmSpec("distill: born-again dense", run.weights("rewind"), ones,
+                                start_step, derive_seed(setup.cfg.seed, "round", 0),
+                                loss_fn=loss))
+    reporter.line(f"born-again dense (distilled from dense): {setup.metric} "
+                  f"{res.metrics[setup.metric]:.4f}")
+    return cpu_state(trainer.base)
+
+
+def compress(run_path: str | Path, cfg: CompressConfig | None = None, *,
+             distilled: str | Path | None = None, reporter: Any = None,
+             write: bool = True) -> CompressResult:
+    """Measure the variants of ``run_path`` (and of the distilled run, when given), fill the
+    8 cells, save ``compress.json`` in the run (unless ``write=False``) and return it."""
+    from ticketlens.compress.result import write_compress
+    from ticketlens.pruning.progress import Reporter
+    from ticketlens.pruning.train import plan_threads, torch_threads
+
+    cfg = cfg or CompressConfig()
+    reporter = reporter or Reporter()
+    run = _checked_run(run_path, "compress")
+    if FindConfig.from_dict(dict(run.manifest.config)).train.distill:
+        raise ConfigError(f"{run.path}: was found with --distill; pass the run without "
+                          "distillation as RUN and this one as --distilled")
+    d_run = _checked_run(distilled, "--distilled") if distilled else None
+    distill = _distill_settings(run, d_run) if d_run is not None else {}
+    with torch_threads(plan_threads()) as threads:
+        result = _measure(run, d_run, distill, cfg, reporter, threads.torch_threads)
+    if write:
+        write_compress(run.path, result)
+    return result
+
+
+def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: CompressConfig,
+             reporter: Any, threads: int) -> CompressResult:
+    from ticketlens.models.load import uses_token_types
+    from ticketlens.pruning.manifest import library_versions
+    from ticketlens.pruning.objectives import evaluate_metrics
+    from ticketlens.pruning.setup import prepare
+    from ticketlens.pruning.train import make_accelerator
+
+    fcfg = FindConfig.from_dict(dict(run.manifest.config))
+    fcfg = dataclasses.replace(fcfg, train=dataclasses.replace(
+        fcfg.train, device="cpu", precision="fp32"))
+    setup = prepare(fcfg)
+    acc = make_accelerator(fcfg.train)
+    model = setup.model
+    prunable = list(setup.anatomy.names)
+    aliases = tied_aliases(model)
+    metric = run.metric
+    bs = fcfg.train.eval_batch_size
+
+    def masks_of(r: Run) -> dict[str, torch.Tensor]:
+        return {n: torch.from_numpy(m) for n, m in r.mask().items()}
+
+    models: list[tuple[str, dict[str, torch.Tensor], dict[str, torch.Tensor] | None]] = [
+        ("dense", run.weights("dense"), None), ("ticket", run.weights("ticket"), masks_of(run))]
+    if d_run is not None:
+        models += [("distilled-dense", _born_again(setup, acc, run, distill, reporter), None),
+                   ("distilled-ticket", d_run.weights("ticket"), masks_of(d_run))]
+
+    def evaluate(state: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        model.load_state_dict(dict(state))
+        return evaluate_metrics(acc, model, setup, bs)
+
+    measured: list[tuple[str, str, str, dict[str, float], int, float]] = []
+    dyn_models: dict[str, torch.nn.Module] = {}
+    with _folder(cfg.keep_dir) as folder:
+        for label, state, masks in models:
+            sparsity = 0.0 if masks is None else 1.0 - float(
+                sum(int(m.sum()) for m in masks.values())) / sum(m.numel()
+                                                                 for m in masks.values())
+            schemes = ["fp32"] + (["fp16"] if masks is not None and cfg.fp16 else []) + \
+                list(cfg.schemes)
+            for scheme in schemes:
+                name = label if scheme == "fp32" else f"{label}+{cfg.scheme_label(scheme)}"
+                path = folder / f"{name}.safetensors"
+                if scheme == "dynamic-int8":
+                    model.load_state_dict(dict(state))
+                    qmodel = dynamic_int8(model)
+                    tensors, dq = _dynamic_stored(qmodel, state, masks, aliases)
+                    size = write_variant(path, tensors, aliases=aliases,
+                                         meta={"variant": name})
+                    for n in prunable:
+                        check_zeros_kept(state[n], dq[n], f"{name}: {n}")
+                    metrics = evaluate_metrics(acc, qmodel, setup, bs)
+                    dyn_models[label] = qmodel
+                else:
+                    tensors = stored_tensors(state, prunable, scheme, masks, cfg.group, aliases)
+                    size = write_variant(path, tensors, aliases=aliases,
+                                         meta={"variant": name})
+                    back = read_variant(path)
+                    for n in prunable:
+                        check_zeros_kept(state[n], back[n], f"{name}: {n}")
+                    metrics = evaluate(back)
+                reporter.line(f"{name:<34} {metric} {metrics[metric]:.4f}  "
+                              f"{size / 1e6:9.3f} MB")
+                measured.append((name, label, cfg.scheme_label(scheme), metrics, size,
+                                 sparsity))
+    dense_bytes = measured[0][4]
+    higher = metric != "perplexity"
+    flags = pareto_flags([(m[4], m[3][metric]) for m in measured], higher)
+    variants = tuple(VariantResult(name, label, scheme, {k: float(v) for k, v in mt.items()},
+                                   size, round(dense_bytes / size, 4), round(sp, 6), flag)
+                     for (name, label, scheme, mt, size, sp), flag in zip(measured, flags,
+                                                                           strict=True))
+    cells = _cells(variants, cfg.scheme_label(cfg.cell_scheme), metric, higher)
+    latency: list[Latency] = []
+    if cfg.latency and "dense" in dyn_models:
+        model.load_state_dict(dict(models[0][1]))
+        vocab = int(model.config.vocab_size)
+        types = uses_token_types(model.config)
+        for label, m in (("dense", model), ("dense+dynamic-int8", dyn_models["dense"])):
+            for b in LATENCY_BATCHES:
+                latency.append(Latency(label, b, LATENCY_TOKENS,
+                                       _latency(m, vocab, types, b, cfg.latency_repeats),
+                                       threads))
+    notes = [
+        "non-prunable tensors (embeddings, norms, biases, task head) are stored float32 in "
+        "every variant, except that torch's dynamic int8 quantizes every nn.Linear (head "
+        "and pooler too) per tensor",
+        f"int4 is symmetric with one float32 scale per group of {cfg.group} inputs; int8 one "
+        "per output channel; pruned weights stay exactly 0 (checked)",
+        "bytes: the size on disk of the safetensors file that holds the variant "
+        "(ticket: 1-bit mask + kept values)",
+    ]
+    recorded = next(r.metrics.get(metric) for r in run.rounds if r.index == 0)
+    dense_now = variants[0].metrics[metric]
+    if recorded is not None and abs(recorded - dense_now) > 1e-6:
+        notes.append(f"dense re-evaluated at {dense_now:.6f}; the run recorded "
+                     f"{recorded:.6f}")
+    if d_run is not None:
+        distill = {**distill, "distill_cell": "born-again dense: retrained from the rewind "
+                   "point against the trained dense model", "prune_distill_cell":
+                   "the ticket of the --distilled run"}
+    versions = library_versions()
+    with contextlib.suppress(Exception):
+        from importlib import metadata
+
+        versions["torchao"] = metadata.version("torchao")
+    return CompressResult(
+        run=str(run.path), metric=metric, higher_is_better=higher,
+        cell_scheme=cfg.scheme_label(cfg.cell_scheme), variants=variants, cells=cells,
+        latency=tuple(latency), distilled_run=str(d_run.path) if d_run else None,
+        distill=distill, notes=tuple(notes), versions=versions)
+
+
+def _cells(variants: tuple[VariantResult, ...], q: str, metric: str,
+           higher: bool) -> tuple[Cell, ...]:
+    """The 8 cells from the variants (``q``: the scheme label of the quantize cells)."""
+    fill = {"none": "dense", "prune": "ticket", "quantize": f"dense+{q}",
+            "distill": "distilled-dense", "prune+quantize": f"ticket+{q}",
+            "prune+distill": "distilled-ticket", "quantize+distill": f"distilled-dense+{q}",
+            "prune+quantize+distill": f"distilled-ticket+{q}"}
+    by_name = {v.name: v for v in variants}
+    present = [c for c in CELLS if fill[c] in by_name]
+    flags = dict(zip(present, pareto_flags(
+        [(by_name[fill[c]].bytes, by_name[fill[c]].metrics[metric]) for c in present],
+        higher), strict=True))
+    out = []
+    for c in CELLS:
+        v = by_name.get(fill[c])
+        out.append(Cell(c, None) if v is None else Cell(
+            c, v.name, v.metrics[metric], v.bytes, v.ratio, flags[c]))
+    return tuple(out)

@@ -1,0 +1,148 @@
+"""What ``ticketlens compress`` measured (typed, JSON round-trip) and its Pareto front.
+
+Stdlib only: ``info``, the report and the TUI read ``compress.json`` without torch.
+
+The 8 cells are the subsets of {prune, quantize, distill} (Movva et al. 2022):
+
+============================  ===========================================================
+none                          the trained dense model (round 0), float32
+prune                         the ticket, stored as bitmask + float32 kept weights
+quantize                      the dense model quantized (``--cell-scheme``, default int8)
+distill                       *born-again* dense (Furlanello et al. 2018): the dense model
+                              retrained from the run's rewind point against the trained dense
+                              model as teacher, with the distilled run's alpha and T; the
+                              bytes of dense
+prune+quantize                the ticket quantized (bitmask + quantized kept weights)
+prune+distill                 the distilled run's ticket (``find --distill``)
+quantize+distill              born-again dense quantized
+prune+quantize+distill        the distilled run's ticket quantized
+============================  ===========================================================
+
+A cell is Pareto-optimal when no other measured cell is at most as big and at least as good,
+and strictly better on one of the two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ticketlens.core.errors import RunFormatError
+from ticketlens.core.io import write_json_atomic
+
+__all__ = ["CELLS", "Cell", "CompressResult", "Latency", "VariantResult", "compress_path",
+           "pareto_flags", "read_compress", "write_compress"]
+
+CELLS = ("none", "prune", "quantize", "distill", "prune+quantize", "prune+distill",
+         "quantize+distill", "prune+quantize+distill")
+FILE = "compress.json"
+
+
+def compress_path(run: str | os.PathLike[str]) -> Path:
+    """Where a run's compression table lives (``RUN/compress.json``)."""
+    return Path(run) / FILE
+
+
+def pareto_flags(points: Sequence[tuple[float, float]], higher_is_better: bool = True
+                 ) -> list[bool]:
+    """For ``(bytes, metric)`` points: True where no other point dominates (at most as many
+    bytes and at least as good a metric, strictly better in one)."""
+    sign = 1.0 if higher_is_better else -1.0
+    flags = []
+    for i, (b, m) in enumerate(points):
+        dominated = any(
+            b2 <= b and sign * m2 >= sign * m and (b2 < b or sign * m2 > sign * m)
+            for j, (b2, m2) in enumerate(points) if j != i)
+        flags.append(not dominated)
+    return flags
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One evaluated variant: ``model`` (dense, ticket, distilled dense, distilled ticket)
+    stored with ``scheme`` (fp32, fp16, dynamic-int8, int8, int4-gG)."""
+
+    name: str
+    model: str
+    scheme: str
+    metrics: dict[str, float]
+    bytes: int
+    ratio: float  # dense fp32 bytes / these bytes
+    sparsity: float
+    pareto: bool = False
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str  # one of CELLS
+    variant: str | None  # the variant that fills it; None when not measured
+    metric: float | None = None
+    bytes: int | None = None
+    ratio: float | None = None
+    pareto: bool = False
+
+
+@dataclass(frozen=True)
+class Latency:
+    variant: str
+    batch: int
+    tokens: int
+    ms: float  # median wall time of one forward pass
+    threads: int
+
+
+@dataclass(frozen=True)
+class CompressResult:
+    run: str
+    metric: str
+    higher_is_better: bool
+    cell_scheme: str
+    variants: tuple[VariantResult, ...]
+    cells: tuple[Cell, ...]
+    latency: tuple[Latency, ...] = ()
+    distilled_run: str | None = None
+    distill: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def variant(self, name: str) -> VariantResult:
+        return next(v for v in self.variants if v.name == name)
+
+    def cell(self, name: str) -> Cell:
+        return next(c for c in self.cells if c.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CompressResult:
+        return cls(
+            run=str(d["run"]), metric=str(d["metric"]),
+            higher_is_better=bool(d["higher_is_better"]), cell_scheme=str(d["cell_scheme"]),
+            variants=tuple(VariantResult(**v) for v in d["variants"]),
+            cells=tuple(Cell(**c) for c in d["cells"]),
+            latency=tuple(Latency(**x) for x in d.get("latency", [])),
+            distilled_run=d.get("distilled_run"), distill=dict(d.get("distill") or {}),
+            notes=tuple(d.get("notes", [])), versions=dict(d.get("versions") or {}))
+
+
+def write_compress(run: str | os.PathLike[str], result: CompressResult) -> Path:
+    path = compress_path(run)
+    write_json_atomic(path, result.to_dict())
+    return path
+
+
+def read_compress(run: str | os.PathLike[str]) -> CompressResult | None:
+    """The run's compression table, or None when ``compress`` has not been run on it."""
+    path = compress_path(run)
+    if not path.is_file():
+        return None
+    try:
+        return CompressResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunFormatError(f"{path}: unreadable compression table ({exc})") from None
