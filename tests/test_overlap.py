@@ -106,13 +106,18 @@ def test_unit_level_overlap_from_weight_masks():
     a = _anatomy()
     ones = {t.name: torch.ones(t.shape, dtype=torch.bool) for t in a.tensors}
     m1 = {k: v.clone() for k, v in ones.items()}
-    m1["l0.q"][0:2] = False  # head 0 dead (its Q rows)
+    m1["l0.v"][0:2] = False  # head 0 dead (its V rows: it adds a constant)
     m2 = {k: v.clone() for k, v in ones.items()}
-    m2["l0.o"][:, 2:4] = False  # head 1 dead (its O columns)
+    m2["l0.o"][:, 2:4] = False  # head 1 dead (its O columns: it adds nothing)
     m2["l0.in"][5] = False  # neuron 5 dead
     r = overlap([("x", a, m1), ("y", a, m2)], by="head")
     (p,) = r.pairs
     assert (p.kept_a, p.kept_b, p.intersection, p.total) == (1, 1, 0, 2)
+    # an attention-blind head (its Q rows pruned) still adds a mix of V: alive
+    m3 = {k: v.clone() for k, v in ones.items()}
+    m3["l0.q"][0:2] = False
+    (p,) = overlap([("x", a, m1), ("z", a, m3)], by="head").pairs
+    assert (p.kept_a, p.kept_b, p.intersection) == (1, 2, 1)
     rn = overlap([("x", a, m1), ("y", a, m2)], by="neuron")
     assert (rn.pairs[0].kept_a, rn.pairs[0].kept_b, rn.pairs[0].intersection) == (6, 5, 5)
 

@@ -12,7 +12,14 @@ from typing import Any
 import numpy as np
 
 from ticketlens.core.anatomy import Anatomy
-from ticketlens.core.structure import alive_units, head_kept_fractions, neuron_kept_fractions
+from ticketlens.core.structure import (
+    ALIVE,
+    BLIND,
+    STATE_NAMES,
+    head_kept_fractions,
+    neuron_kept_fractions,
+    states_from_fractions,
+)
 
 ROLE_LABEL = {"q": "Q", "k": "K", "v": "V", "qkv": "QKV", "o": "O", "ffn_in": "FFN in",
               "ffn_gate": "FFN gate", "ffn_out": "FFN out", "other": "other"}
@@ -28,7 +35,8 @@ class HeadSurvival:
     v: float
     o: float
     kept: float  # over all of the head's weights
-    dead: bool
+    dead: bool  # V or O fully pruned: adds nothing input-dependent (core.structure)
+    state: str = "alive"  # alive | blind | constant | dead (core.structure)
 
 
 @dataclass(frozen=True)
@@ -36,8 +44,9 @@ class LayerNeurons:
     layer: int
     kept_in: np.ndarray  # (intermediate,) kept fraction of each neuron's input side
     kept_out: np.ndarray  # (intermediate,)
-    dead: int
+    dead: int  # input or output side fully pruned
     alive: int
+    constant: int = 0  # of the dead: input side pruned (adds a constant vector)
 
     def histogram(self, bins: int = 10) -> list[int]:
         kept = np.nanmean(np.stack([self.kept_in, self.kept_out]), axis=0)
@@ -58,6 +67,19 @@ class SurvivalResult:
     def dead_heads(self) -> list[str]:
         return [h.unit for h in self.heads if h.dead]
 
+    @property
+    def blind_heads(self) -> list[str]:
+        """Heads whose Q or K is fully pruned but not V or O: they attend without looking
+        and still add a mix of V."""
+        return [h.unit for h in self.heads if h.state == "blind"]
+
+    def state_grid(self) -> np.ndarray:
+        """(layers, heads) state codes of :mod:`ticketlens.core.structure`."""
+        grid = np.zeros((self.num_layers, self.num_heads), dtype=np.int8)
+        for h in self.heads:
+            grid[h.layer, h.head] = STATE_NAMES.index(h.state)
+        return grid
+
     def head_grid(self, field: str = "kept") -> np.ndarray:
         """(layers, heads) array of a :class:`HeadSurvival` field."""
         grid = np.full((self.num_layers, self.num_heads), np.nan)
@@ -73,7 +95,9 @@ class SurvivalResult:
             "round": self.round, "sparsity": self.sparsity,
             "heads": [h.__dict__ for h in self.heads],
             "dead_heads": self.dead_heads,
+            "blind_heads": self.blind_heads,
             "neurons": [{"layer": n.layer, "dead": n.dead, "alive": n.alive,
+                         "constant": n.constant,
                          "kept_histogram": n.histogram()} for n in self.neurons],
             "layer_sparsity": list(self.layer_sparsity),
         }
@@ -103,7 +127,7 @@ def survival(run: Any, *, round: int | None = None) -> SurvivalResult:
         r = run.round_index(round)
         masks = run.mask(r)
     hk_t, nk_t = head_kept_fractions(anatomy, masks), neuron_kept_fractions(anatomy, masks)
-    units = alive_units(hk_t, nk_t)  # computed once, from the fractions drawn below
+    states = states_from_fractions(hk_t, nk_t)  # computed once, from the fractions below
     hk = hk_t  # (L, H, 4)
     weights = _head_weight_counts(anatomy)
     heads = []
@@ -112,12 +136,15 @@ def survival(run: Any, *, round: int | None = None) -> SurvivalResult:
         present = ~np.isnan(f)
         kept = float((f[present] * weights[present]).sum() / weights[present].sum()) \
             if present.any() else float("nan")
+        code = int(states.head[layer, h])
         heads.append(HeadSurvival(name, layer, h, *(float(x) for x in f), kept=kept,
-                                  dead=not bool(units.head[layer, h])))
+                                  dead=code > BLIND, state=STATE_NAMES[code]))
     nk = nk_t  # (L, I, 2)
     neurons = tuple(
         LayerNeurons(layer, nk[layer, :, 0], nk[layer, :, 1],
-                     int((~units.neuron[layer]).sum()), int(units.neuron[layer].sum()))
+                     int((states.neuron[layer] > BLIND).sum()),
+                     int((states.neuron[layer] == ALIVE).sum()),
+                     int((states.neuron[layer] == STATE_NAMES.index("constant")).sum()))
         for layer in range(anatomy.num_layers))
     layer_sparsity = []
     for layer in range(anatomy.num_layers):

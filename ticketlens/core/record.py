@@ -218,6 +218,10 @@ class RoundRecord(_Record):
     sparsity_per_tensor: Mapping[str, float] = _f(factory=_empty, conv=_floats)
     pruned_fraction_of_remaining: float | None = _f(None, conv=float, omit_none=True)
     mask: str | None = _f(None, omit_none=True)
+    # structured rounds (find --granularity head|neuron|unit): the unit masks' file and the
+    # share of heads / neurons pruned
+    units: str | None = _f(None, omit_none=True)
+    unit_sparsity: Mapping[str, float] | None = _f(None, conv=_floats, omit_none=True)
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
 
@@ -232,6 +236,8 @@ class ArmRecord(_Record):
     wall_time_s: float = _f(0.0, conv=float)
     ticket_round: int | None = _f(None, conv=int, omit_none=True)
     mask: str | None = _f(None, omit_none=True)
+    units: str | None = _f(None, omit_none=True)
+    unit_sparsity: Mapping[str, float] | None = _f(None, conv=_floats, omit_none=True)
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
     def metric(self, name: str) -> float | None:

@@ -7,6 +7,8 @@
       tokenizer.json                 the tokenizer used (HF tokenizers JSON), when built-in
       masks/round_000.safetensors    bit-packed masks, one file per IMP round (0 = dense)
       masks/control_random_mask.safetensors  (and control_oneshot.safetensors)
+      masks/round_NNN.units.safetensors  structured rounds: the unit masks drawn (heads
+                                     (layers, heads), neurons (layers, ffn)), 1-bit
       weights/rewind.safetensors     the rewind point
       weights/round_000.safetensors  the trained dense model
       weights/round_NNN.safetensors  the trained ticket (the manifest's weights.ticket)
@@ -73,6 +75,11 @@ class RunPaths:
 
     def control_mask(self, control: str) -> Path:
         return self.root / "masks" / f"control_{control}.safetensors"
+
+    def units(self, where: int | str) -> Path:
+        """The unit masks of a structured round (an int) or control (a name)."""
+        stem = f"round_{where:03d}" if isinstance(where, int) else f"control_{where}"
+        return self.root / "masks" / f"{stem}.units.safetensors"
 
     def weights(self, what: str | int) -> Path:
         """``"rewind"`` or a round index."""
@@ -267,6 +274,12 @@ class Run:
 
         r = self.round_index(round_index)
         key = ("units", r)
+        rec = next(x for x in self.rounds if x.index == r)
+        if key not in self._masks and rec.units:
+            drawn = self.drawn_units(r)
+            assert drawn is not None
+            head, neuron = drawn
+            self._masks[key] = UnitMasks(head, neuron, neuron.any(axis=1))
         if key not in self._masks:
             if self.structured:
                 sm = self._structured(r)
@@ -274,6 +287,21 @@ class Run:
                 self._masks[key] = UnitMasks(sm["heads"], neuron, sm["ffn"])
             else:
                 self._masks[key] = unit_masks(self.anatomy, self.mask(r))
+        return self._masks[key]
+
+    def drawn_units(self, round_index: int | None = None) -> tuple[Any, Any] | None:
+        """The (head, neuron) unit masks a structured round was drawn with (True = kept),
+        as recorded; ``None`` for weight-granularity rounds."""
+        r = self.round_index(round_index)
+        rec = next(x for x in self.rounds if x.index == r)
+        if not rec.units:
+            return None
+        key = ("drawn", r)
+        if key not in self._masks:
+            a = self.anatomy
+            m = load_masks(self.paths.units(r), expected={
+                "head": (a.num_layers, a.num_heads), "neuron": (a.num_layers, a.intermediate)})
+            self._masks[key] = (m["head"], m["neuron"])
         return self._masks[key]
 
     def control_mask(self, control: str) -> Masks:
@@ -344,6 +372,14 @@ class RunWriter:
         if self.main:
             tag = {"round": str(where)} if isinstance(where, int) else {"control": where}
             save_masks(path, masks, **tag, **meta)
+        return self.paths.rel(path)
+
+    def units(self, where: int | str, head: Any, neuron: Any) -> str:
+        """The unit masks (True = kept) of a structured round or control; the relative path."""
+        path = self.paths.units(where)
+        if self.main:
+            tag = {"round": str(where)} if isinstance(where, int) else {"control": where}
+            save_masks(path, {"head": head, "neuron": neuron}, kind="units", **tag)
         return self.paths.rel(path)
 
     def weights(self, what: str | int, state: Mapping[str, Any]) -> str:

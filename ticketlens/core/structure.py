@@ -1,10 +1,24 @@
 """Between weight masks and unit masks (heads, FFN neurons, whole FFN blocks).
 
-A unit is *alive* in a weight mask unless it is dead: a head is dead when its Q, K, V or O
-slice is fully pruned (it can then contribute nothing); an FFN neuron when its input row
-(or gate row) or its output column is fully pruned; an FFN block when all its neurons are.
-Structured masks (as released by Prasanna et al. 2020) give heads and FFN blocks directly and
-expand to weight masks by zeroing whole slices.
+What a fully pruned slice does to a unit (checked by forward passes in
+``tests/test_structure.py``), from most to least alive:
+
+- ``ALIVE``: no slice of the unit is fully pruned;
+- ``BLIND`` (heads): the Q or the K slice is fully pruned, V and O are not: the attention
+  pattern no longer depends on the query-key match (uniform when K is pruned, or Q is pruned
+  and has no bias; a fixed preference over keys when Q keeps a bias), but the head still adds
+  a mix of V to the residual stream;
+- ``CONSTANT``: the V slice (heads) or the input row, or gate row (neurons), is fully pruned:
+  the unit adds an input-independent vector (``W_O,h b_V,h``; ``act(b_in) W_out[:, n]``), zero
+  without biases; it carries no information and an export folds it into the output bias;
+- ``DEAD``: the O slice (heads) or the output column (neurons) is fully pruned: the unit adds
+  exactly nothing.
+
+A unit is *dead* in the sense of every view (survival, ``compare --by head``, export) when
+it is ``CONSTANT`` or ``DEAD``; an FFN block when all its neurons are. Structured masks (as
+released by Prasanna et al. 2020, or drawn by ``find --granularity``) expand to weight masks
+by zeroing whole slices; with grouped-query attention a K/V slice shared by several query
+heads is pruned only when all of them are.
 """
 
 from __future__ import annotations
@@ -16,14 +30,35 @@ import numpy as np
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.masks import Masks, as_bool
 
+ALIVE, BLIND, CONSTANT, DEAD = 0, 1, 2, 3
+STATE_NAMES = ("alive", "blind", "constant", "dead")
+
 
 @dataclass(frozen=True)
 class UnitMasks:
-    """``head``: (layers, heads); ``neuron``: (layers, intermediate); ``ffn``: (layers,)."""
+    """``head``: (layers, heads); ``neuron``: (layers, intermediate); ``ffn``: (layers,):
+    True where the unit is alive (``ALIVE`` or ``BLIND``)."""
 
     head: np.ndarray
     neuron: np.ndarray
     ffn: np.ndarray
+
+
+@dataclass(frozen=True)
+class UnitStates:
+    """Per-unit state codes (``ALIVE``, ``BLIND``, ``CONSTANT``, ``DEAD``): ``head`` (layers,
+    heads), ``neuron`` (layers, intermediate)."""
+
+    head: np.ndarray
+    neuron: np.ndarray
+
+    def alive(self) -> UnitMasks:
+        neuron = self.neuron <= BLIND
+        return UnitMasks(self.head <= BLIND, neuron, neuron.any(axis=1))
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {kind: {STATE_NAMES[c]: int((arr == c).sum()) for c in range(4)}
+                for kind, arr in (("head", self.head), ("neuron", self.neuron))}
 
 
 def kept_fraction(masks: Masks, s) -> float:
@@ -67,26 +102,73 @@ def unit_masks(anatomy: Anatomy, masks: Masks) -> UnitMasks:
                        neuron_kept_fractions(anatomy, masks))
 
 
+def unit_states(anatomy: Anatomy, masks: Masks) -> UnitStates:
+    """The state of every head and neuron of a weight mask (see the module doc)."""
+    return states_from_fractions(head_kept_fractions(anatomy, masks),
+                                 neuron_kept_fractions(anatomy, masks))
+
+
+def states_from_fractions(heads: np.ndarray, neurons: np.ndarray) -> UnitStates:
+    """From kept fractions (NaN = not prunable; heads ``qkvo``, neurons ``in, out``)."""
+    gone = heads == 0
+    head = np.full(heads.shape[:2], ALIVE, dtype=np.int8)
+    head[gone[..., 0] | gone[..., 1]] = BLIND
+    head[gone[..., 2]] = CONSTANT
+    head[gone[..., 3]] = DEAD
+    ngone = neurons == 0
+    neuron = np.full(neurons.shape[:2], ALIVE, dtype=np.int8)
+    neuron[ngone[..., 0]] = CONSTANT
+    neuron[ngone[..., 1]] = DEAD
+    return UnitStates(head, neuron)
+
+
 def alive_units(heads: np.ndarray, neurons: np.ndarray) -> UnitMasks:
-    """From kept fractions (NaN = not prunable): a unit is dead when any of its prunable
-    slices is fully pruned; an FFN block when all its neurons are."""
-    head_alive = ~(heads == 0).any(axis=-1)
-    neuron_alive = ~(neurons == 0).any(axis=-1)
-    return UnitMasks(head_alive, neuron_alive, neuron_alive.any(axis=1))
+    """From kept fractions (NaN = not prunable): a head is dead when its V or O slice is fully
+    pruned (an attention-blind head, Q or K pruned, still adds a mix of V); a neuron when its
+    input or output side is; an FFN block when all its neurons are."""
+    return states_from_fractions(heads, neurons).alive()
+
+
+def expand_units(anatomy: Anatomy, head: np.ndarray | None = None,
+                 neuron: np.ndarray | None = None, ffn: np.ndarray | None = None) -> Masks:
+    """Weight masks from unit masks (True = kept): a pruned head loses its Q rows and O
+    columns, and its K and V rows when every query head sharing them (grouped-query
+    attention) is pruned too; a pruned neuron its input (and gate) row and output column; a
+    pruned FFN block its whole input and output matrices. ``None``: all kept."""
+    L, H, n_ffn = anatomy.num_layers, anatomy.num_heads, anatomy.intermediate
+    head = np.ones((L, H), bool) if head is None else as_bool(head)
+    neuron = np.ones((L, n_ffn), bool) if neuron is None else as_bool(neuron)
+    if ffn is not None:
+        neuron = neuron & as_bool(ffn)[:, None]
+    if head.shape != (L, H) or neuron.shape != (L, n_ffn):
+        raise ValueError(f"unit masks of shape {head.shape} / {neuron.shape} do not fit "
+                         f"{L} layers x {H} heads / {n_ffn} neurons")
+    masks = {t.name: np.ones(t.shape, dtype=bool) for t in anatomy.tensors}
+    group = H // anatomy.num_kv_heads if H else 1
+    for _, layer, h in anatomy.heads():
+        if bool(head[layer, h]):
+            continue
+        g = h // group
+        shared_gone = not head[layer, g * group:(g + 1) * group].any()
+        for part, s in anatomy.head_slices(layer, h).items():
+            if part in ("q", "o") or shared_gone:
+                masks[s.name][s.index()] = False
+    for layer in range(L):
+        off = np.flatnonzero(~neuron[layer])
+        if not off.size:
+            continue
+        for t in anatomy.layer_tensors(layer):
+            if t.role not in ("ffn_in", "ffn_gate", "ffn_out"):
+                continue
+            # the neuron axis: rows of linear ffn_in/gate, columns of linear ffn_out
+            axis = int((t.layout == "linear") == (t.role == "ffn_out"))
+            idx = [slice(None), slice(None)]
+            idx[axis] = off
+            masks[t.name][tuple(idx)] = False
+    return masks
 
 
 def expand_structured(anatomy: Anatomy, head: np.ndarray, ffn: np.ndarray) -> Masks:
-    """Weight masks from structured masks: a pruned head loses its Q, K, V rows and O columns;
-    a pruned FFN block loses its whole input and output matrices."""
-    head, ffn = as_bool(head), as_bool(ffn)
-    masks = {t.name: np.ones(t.shape, dtype=bool) for t in anatomy.tensors}
-    for _, layer, h in anatomy.heads():
-        if not bool(head[layer, h]):
-            for s in anatomy.head_slices(layer, h).values():
-                masks[s.name][s.index()] = False
-    for layer in range(anatomy.num_layers):
-        if not bool(ffn[layer]):
-            for t in anatomy.layer_tensors(layer):
-                if t.role in ("ffn_in", "ffn_gate", "ffn_out"):
-                    masks[t.name][:] = False
-    return masks
+    """Weight masks from structured masks (heads and whole FFN blocks, Prasanna et al.'s
+    format): :func:`expand_units` with no neuron mask."""
+    return expand_units(anatomy, head=head, ffn=ffn)

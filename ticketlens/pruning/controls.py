@@ -29,6 +29,7 @@ import torch
 from ticketlens.core.config import FindConfig
 from ticketlens.pruning import ops
 from ticketlens.pruning.arms import derive_seed
+from ticketlens.pruning.structured import Units, prune_units_to, random_units_like
 
 
 class ArmContext(Protocol):
@@ -36,8 +37,13 @@ class ArmContext(Protocol):
 
     cfg: FindConfig
     names: list[str]
+    kinds: tuple[str, ...]  # structured: the unit kinds pruned ("head", "neuron"), else ()
+    s: Any  # the Setup (anatomy, data)
 
     def mask(self, r: int) -> Mapping[str, torch.Tensor]: ...
+    def units(self, r: int) -> Units: ...
+    def layer_groups(self) -> list[list[str]]: ...
+    def importance(self, state: Any, masks: Any, seed: int) -> dict[str, Any]: ...
     def start_state(self, r: int) -> Mapping[str, torch.Tensor]: ...
     def load_weights(self, what: str | int) -> Mapping[str, torch.Tensor]: ...
     def fresh_state(self, seed: int) -> Mapping[str, torch.Tensor]: ...
@@ -48,6 +54,7 @@ class ArmPlan:
     masks: Mapping[str, Any]
     start_state: Mapping[str, torch.Tensor]
     own_mask: bool  # the control trains a mask of its own (saved as masks/control_NAME)
+    units: Units | None = None  # structured: the unit masks the weight masks expand from
 
 
 class Control:
@@ -90,13 +97,21 @@ def informative_flags() -> tuple[str, ...]:
 # ----------------------------------------------------------------------------- the controls
 @register
 class RandomMask(Control):
-    """The ticket's per-tensor kept counts at random positions, from the ticket's start."""
+    """The ticket's per-tensor kept counts at random positions, from the ticket's start;
+    for a structured ticket, its per-layer counts of kept heads and neurons at random."""
 
     name = "random_mask"
     required = True
 
     def plan(self, ctx: ArmContext, ticket: int) -> ArmPlan:
-        g = torch.Generator().manual_seed(derive_seed(ctx.cfg.seed, "random_mask"))
+        seed = derive_seed(ctx.cfg.seed, "random_mask")
+        if getattr(ctx, "kinds", ()):
+            import numpy as np
+
+            units = random_units_like(ctx.units(ticket), np.random.default_rng(seed))
+            return ArmPlan(ops.to_torch(units.weight_masks(ctx.s.anatomy)),
+                           ctx.start_state(ticket), own_mask=True, units=units)
+        g = torch.Generator().manual_seed(seed)
         return ArmPlan(ops.random_masks_like(ctx.mask(ticket), g), ctx.start_state(ticket),
                        own_mask=True)
 
@@ -116,7 +131,9 @@ class RandomReinit(Control):
 @register
 class OneShot(Control):
     """The dense model's trained weights pruned once by magnitude to the ticket's kept
-    counts, from the ticket's start (is iterating needed?)."""
+    counts, from the ticket's start (is iterating needed?); for a structured ticket, its
+    units ranked once by ``--importance`` on the dense model, to its kept counts of each
+    kind (overall, or per layer with ``--scope layer``)."""
 
     name = "oneshot"
     flag = "oneshot_control"
@@ -124,6 +141,18 @@ class OneShot(Control):
 
     def plan(self, ctx: ArmContext, ticket: int) -> ArmPlan:
         dense = ctx.load_weights(0)
+        p = ctx.cfg.prune
+        if getattr(ctx, "kinds", ()):
+            ticket_units = ctx.units(ticket)
+            scores = ctx.importance(dict(dense), ops.ones_like(
+                {n: dense[n] for n in ctx.names}), derive_seed(ctx.cfg.seed, "oneshot"))
+            units = ticket_units
+            for k in ctx.kinds:
+                kept = ticket_units.get(k).sum(axis=1) if p.scope == "layer" else \
+                    int(ticket_units.get(k).sum())
+                units = units.replace(k, prune_units_to(scores[k], kept, p.scope))
+            return ArmPlan(ops.to_torch(units.weight_masks(ctx.s.anatomy)),
+                           ctx.start_state(ticket), own_mask=True, units=units)
         masks = ops.magnitude_like({n: dense[n] for n in ctx.names}, ctx.mask(ticket),
-                                   ctx.cfg.prune.scope)
+                                   p.scope, groups=ctx.layer_groups())
         return ArmPlan(masks, ctx.start_state(ticket), own_mask=True)

@@ -30,7 +30,7 @@ from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.record import ArmRecord, Manifest, RoundRecord, control_label
 from ticketlens.core.run import RunWriter, is_run, read_manifest
 from ticketlens.pruning import manifest as MF
-from ticketlens.pruning import ops, rules
+from ticketlens.pruning import ops, rules, structured
 from ticketlens.pruning.arms import ArmResult, ArmSpec, ArmTrainer, cpu_state, derive_seed
 from ticketlens.pruning.controls import (
     CONTROLS,
@@ -69,8 +69,7 @@ def _not_built_yet(cfg: FindConfig) -> None:
     for on, flag in ((p.method != "imp", "--method"),
                      (p.pattern != "unstructured", "--pattern"),
                      (bool(p.compare_methods), "--compare-methods"),
-                     (p.early_bird, "--early-bird"), (p.structured, "--granularity"),
-                     (p.scope == "layer", "--scope layer")):
+                     (p.early_bird, "--early-bird")):
         if on:
             raise ConfigError(f"{flag} is not available in this version yet")
 
@@ -93,6 +92,7 @@ def _find(cfg: FindConfig, out: Path, reporter: Reporter, overwrite: bool,
     if manifest is not None and manifest.complete:
         _check_can_add_controls(writer, manifest, cfg)  # before anything is written
     setup = prepare(cfg)
+    structured.check_granularity(setup.anatomy, cfg.prune.granularity)
     reporter.line(
         f"ticketlens find: {setup.loaded.name} ({setup.anatomy.family}, "
         f"{setup.anatomy.num_prunable:,} prunable weights) on {setup.task.name} "
@@ -170,6 +170,8 @@ class Search:
         self.manifest: Manifest = manifest or MF.new_manifest(setup)
         self._masks: dict[int, dict[str, torch.Tensor]] = {}
         self._arm_loss: Any = None
+        self.kinds = structured.KINDS.get(self.cfg.prune.granularity, ())
+        self._units: dict[int, structured.Units] = {}
 
     # ------------------------------------------------------------------ context for arms
     def mask(self, r: int) -> dict[str, torch.Tensor]:
@@ -177,6 +179,26 @@ class Search:
             self._masks[r] = ops.to_torch(M.load_masks(self.paths.mask(r),
                                                        expected=self.shapes))
         return self._masks[r]
+
+    def units(self, r: int) -> structured.Units:
+        """The unit masks of structured round ``r`` (round 0: every unit kept)."""
+        if r not in self._units:
+            if r == 0:
+                self._units[r] = structured.Units.all(self.s.anatomy)
+            else:
+                a = self.s.anatomy
+                m = M.load_masks(self.paths.units(r), expected={
+                    "head": (a.num_layers, a.num_heads),
+                    "neuron": (a.num_layers, a.intermediate)})
+                self._units[r] = structured.Units(m["head"], m["neuron"])
+        return self._units[r]
+
+    def layer_groups(self) -> list[list[str]]:
+        """The prunable tensors of each layer (``--scope layer`` for weights)."""
+        groups: dict[int, list[str]] = {}
+        for t in self.s.anatomy.tensors:
+            groups.setdefault(t.layer, []).append(t.name)
+        return list(groups.values())
 
     def load_weights(self, what: str | int) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
@@ -264,9 +286,18 @@ class Search:
         self._record_round(0, ones, res, amount=0.0)
 
     def _amount_after(self, r: int) -> float:
-        kept, total = M.count_kept(self.mask(r))
-        return rules.next_amount(kept, total, self.cfg.prune.rate,
-                                 self.cfg.prune.target_sparsity)
+        return max(self._amounts_after(r).values())
+
+    def _amounts_after(self, r: int) -> dict[str, float]:
+        """Share of the remaining weights (``{"weight": x}``) or of each kind of unit to
+        prune next."""
+        p = self.cfg.prune
+        if not self.kinds:
+            kept, total = M.count_kept(self.mask(r))
+            return {"weight": rules.next_amount(kept, total, p.rate, p.target_sparsity)}
+        u = self.units(r)
+        return {k: rules.next_amount(int(u.get(k).sum()), u.get(k).size, p.rate,
+                                     p.target_sparsity) for k in self.kinds}
 
     def _finished(self) -> bool:
         rounds = self.manifest.rounds
@@ -277,14 +308,52 @@ class Search:
         prev = self.manifest.rounds[-1].index
         r = prev + 1
         trained = self.load_weights(prev)
-        amount = self._amount_after(prev)
-        masks = ops.magnitude_prune({n: trained[n] for n in self.names}, self.mask(prev),
-                                    amount, self.cfg.prune.scope)
+        amounts = self._amounts_after(prev)
+        units = None
+        if self.kinds:
+            units = self._prune_units(prev, trained, amounts)
+            masks = ops.to_torch(units.weight_masks(self.s.anatomy))
+        else:
+            masks = ops.magnitude_prune({n: trained[n] for n in self.names}, self.mask(prev),
+                                        amounts["weight"], self.cfg.prune.scope,
+                                        groups=self.layer_groups())
         self._check_same_on_all_ranks(masks, r)
         res = self.trainer.train(ArmSpec(f"round {r}", self.start_state(r), masks,
                                          self.start_step, derive_seed(self.cfg.seed, "round", r),
                                          loss_fn=self.arm_loss()))
-        self._record_round(r, masks, res, amount)
+        self._record_round(r, masks, res, max(amounts.values()), units)
+
+    def importance(self, state: dict[str, torch.Tensor],
+                   masks: dict[str, torch.Tensor], seed: int) -> dict[str, Any]:
+        """Unit scores of trained weights ``state`` under ``masks`` (``--importance``)."""
+        p = self.cfg.prune
+        if p.importance == "magnitude":
+            return structured.magnitude_importance(self.s.anatomy,
+                                                   {n: state[n] for n in self.names},
+                                                   self.kinds)
+        from ticketlens.data.batching import batch_stream
+        from ticketlens.pruning import objectives
+        from ticketlens.pruning.masking import MaskEnforcer
+        from ticketlens.pruning.train import to_device
+
+        base = self.trainer.base
+        base.load_state_dict(state)
+        MaskEnforcer(base, masks).apply_to_weights()
+        make = objectives.batch_fn(self.s, self.s.train, seed)
+        stream = batch_stream(self.s.train, self.cfg.train.batch_size, seed)
+        device = next(base.parameters()).device
+        batches = (to_device(make(next(stream)), device) for _ in range(p.importance_batches))
+        return structured.gradient_importance(base, self.s.anatomy, self.kinds, batches)
+
+    def _prune_units(self, prev: int, trained: dict[str, torch.Tensor],
+                     amounts: dict[str, float]) -> structured.Units:
+        scores = self.importance(trained, self.mask(prev),
+                                 derive_seed(self.cfg.seed, "importance", prev))
+        units = self.units(prev)
+        for k in self.kinds:
+            units = units.replace(k, structured.prune_units(
+                scores[k], units.get(k), amounts[k], self.cfg.prune.scope))
+        return units
 
     def _check_same_on_all_ranks(self, masks: dict[str, torch.Tensor], r: int) -> None:
         """Every process computes the mask from the same synchronised weights; check that
@@ -302,17 +371,25 @@ class Search:
         self.manifest = self.manifest.with_extra(
             processes={"count": world, "mask_check": f"identical on {world} ranks"})
 
-    def _record_round(self, r: int, masks, res: ArmResult, amount: float) -> None:
+    def _record_round(self, r: int, masks, res: ArmResult, amount: float,
+                      units: structured.Units | None = None) -> None:
         self._masks[r] = masks
         for old in [k for k in self._masks if k < r - 1]:  # reloaded from disk if needed
             del self._masks[old]
         rel = self.writer.mask(r, masks)
         self.writer.weights(r, self.trainer.state())
+        unit_rel, unit_sparsity = None, None
+        if self.kinds:
+            units = units or structured.Units.all(self.s.anatomy)
+            self._units[r] = units
+            if r:
+                unit_rel = self.writer.units(r, units.head, units.neuron)
+            unit_sparsity = units.sparsity(self.kinds)
         rec = RoundRecord(index=r, pruned_fraction_of_remaining=amount,
                           sparsity=M.sparsity(masks),
                           sparsity_per_tensor=M.sparsity_per_tensor(masks),
                           metrics=res.metrics, steps=res.steps, wall_time_s=res.wall_time_s,
-                          mask=rel)
+                          mask=rel, units=unit_rel, unit_sparsity=unit_sparsity)
         manifest = self.manifest.with_round(rec)
         self.writer.remove_weights([x.index for x in manifest.rounds], keep=rules.needed_weights(
             manifest.rounds, self.metric, self.cfg.prune.tolerance))
@@ -326,11 +403,16 @@ class Search:
         plan = CONTROLS[name]().plan(self, ticket)
         seed = derive_seed(self.cfg.seed, "round", ticket)  # same data order as the ticket
         mask_rel = self.writer.mask(name, plan.masks) if plan.own_mask else None
+        units_rel = None
+        if plan.units is not None and plan.own_mask:
+            units_rel = self.writer.units(name, plan.units.head, plan.units.neuron)
         res = self.trainer.train(ArmSpec(f"control: {control_label(name)}", plan.start_state,
                                          plan.masks, self.start_step, seed,
                                          loss_fn=self.arm_loss()))
         rec = ArmRecord(sparsity=M.sparsity(plan.masks), metrics=res.metrics, steps=res.steps,
-                        wall_time_s=res.wall_time_s, ticket_round=ticket, mask=mask_rel)
+                        wall_time_s=res.wall_time_s, ticket_round=ticket, mask=mask_rel,
+                        units=units_rel, unit_sparsity=None if plan.units is None else
+                        plan.units.sparsity(self.kinds))
         self.save(self.manifest.with_arm(name, rec))
         self.reporter.line(f"control {name:<13} sparsity {rec.sparsity:6.1%}  "
                            f"{self.metric} {res.metrics[self.metric]:.4f}")

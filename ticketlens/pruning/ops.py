@@ -33,6 +33,7 @@ def magnitude_prune(
     masks: Mapping[str, Any],
     amount: float,
     scope: str = "global",
+    groups: list[list[str]] | None = None,
 ) -> TorchMasks:
     """Prune ``amount`` (a fraction) of the *remaining* weights with the smallest magnitude.
 
@@ -40,20 +41,29 @@ def magnitude_prune(
     selection reproduces ``torch.nn.utils.prune.global_unstructured`` /
     ``l1_unstructured``: ``round(amount * remaining)`` weights, chosen by ``torch.topk``
     (``largest=False``) over the surviving weights concatenated in ``weights`` order.
+    ``scope="layer"`` ranks each of ``groups`` (the tensors of one layer) on its own.
     """
     if not 0.0 <= amount <= 1.0:
         raise ValueError(f"amount must be in [0, 1], got {amount}")
+    if scope == "layer":
+        if groups is None:
+            raise ValueError("scope 'layer' needs the groups of tensor names")
+        out: TorchMasks = {}
+        for g in groups:
+            out.update(magnitude_prune({n: weights[n] for n in g}, {n: masks[n] for n in g},
+                                       amount, "global"))
+        return {n: out[n] for n in weights}
     names = list(weights)
     if scope == "tensor":
         masks = to_torch(masks)
         return {n: _prune_vector(weights[n], masks[n], amount) for n in names}
     if scope != "global":
-        raise ValueError(f"scope must be 'global' or 'tensor', got {scope!r}")
+        raise ValueError(f"scope must be 'global', 'tensor' or 'layer', got {scope!r}")
     flat_w = torch.cat([weights[n].detach().reshape(-1).float().cpu() for n in names])
     masks = to_torch(masks)
     flat_m = torch.cat([masks[n].reshape(-1).cpu() for n in names])
     new = _prune_vector(flat_w, flat_m, amount)
-    out: TorchMasks = {}
+    out = {}
     start = 0
     for n in names:
         size = weights[n].numel()
@@ -63,11 +73,19 @@ def magnitude_prune(
 
 
 def magnitude_like(weights: Mapping[str, Any], like: Mapping[str, Any],
-                   scope: str = "global") -> TorchMasks:
+                   scope: str = "global", groups: list[list[str]] | None = None) -> TorchMasks:
     """One-shot magnitude pruning of ``weights`` down to the kept counts of ``like``: the
-    same total (``global``) or the same count in every tensor (``tensor``)."""
+    same total (``global``), the same count in every tensor (``tensor``) or in every group of
+    ``groups`` (``layer``)."""
     ones = ones_like(weights)
     like = to_torch(like)
+    if scope == "layer":
+        if groups is None:
+            raise ValueError("scope 'layer' needs the groups of tensor names")
+        out: TorchMasks = {}
+        for g in groups:
+            out.update(magnitude_like({n: weights[n] for n in g}, {n: like[n] for n in g}))
+        return {n: out[n] for n in weights}
     if scope == "tensor":
         return {n: _prune_vector(weights[n], ones[n], 1.0 - int(like[n].sum()) / like[n].numel())
                 for n in weights}
