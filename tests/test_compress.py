@@ -243,3 +243,33 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     shutil.rmtree(bare / "weights")
     (bare / "compress.json").unlink(missing_ok=True)
     _one_line_error(capsys, ["compress", str(bare), "--schemes", "int4"], "has no weights")
+
+
+def test_report_and_tui_show_the_table(runs):
+    """The report draws the cells (Pareto front marked) and the TUI lists them, from
+    compress.json as computed (the table test above made it)."""
+    import asyncio
+
+    from ticketlens.report.compress import compress_figure
+    from ticketlens.report.html import build_report
+    from ticketlens.tui.app import create_app
+
+    plain, _ = runs
+    res = read_compress(plain)
+    if res is None:  # this test run alone: make the table first
+        res = compress(plain, CompressConfig(latency=False, schemes=("int8",)))
+    fig = compress_figure(res, "t")
+    front = next(t for t in fig.data if t.name == "Pareto front")
+    assert len(front.x) == sum(c.pareto for c in res.cells)
+    assert "compress-0" in build_report([ticketlens.open_run(plain)])
+
+    async def look() -> list[list[str]]:
+        app = create_app([str(plain)])
+        async with app.run_test(size=(120, 60)) as pilot:
+            await pilot.pause(0.3)
+            table = app.screen.query_one("#compress")
+            return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+    rows = asyncio.run(look())
+    assert [r[0] for r in rows] == [c.name for c in res.cells]
+    assert [r[5] == "✓" for r in rows] == [c.pareto for c in res.cells]

@@ -13,6 +13,7 @@ from ticketlens.analysis.results import stored_attribution
 from ticketlens.analysis.survival import sparsity_profile, survival
 from ticketlens.report import figures as F
 from ticketlens.report import fmt
+from ticketlens.report.compress import compress_html
 from ticketlens.report.page import figure_html, page
 from ticketlens.report.runs import RunView, architecture_groups, has_heads, run_view
 
@@ -185,6 +186,7 @@ def build_report(runs: list[Any]) -> str:
             if attr.units:
                 doc.fig(F.importance_vs_kept_figure(attr, "Unit importance (dense) vs kept "
                                                     "fraction (ticket)"), f"importance-{i}")
+        compress_html(r, doc, i)
     doc.add("</section>")
     nav = ("<b>ticketlens report</b><a href='#summary'>Summary</a>"
            "<a href='#accuracy'>Accuracy vs sparsity</a><a href='#seeds'>Over seeds</a>"

@@ -26,6 +26,7 @@ from textual.widgets import (
 
 from ticketlens.core.run import control_label
 from ticketlens.tui import record
+from ticketlens.tui.compress_panel import compress_panel
 from ticketlens.tui.widgets import fmt_value as _fmt
 from ticketlens.tui.widgets import histogram_bar, kept_style, line_chart
 
@@ -57,6 +58,7 @@ class RunScreen(Screen):
                     VerticalScroll(id="rounds-pane"):
                 yield Static(id="chart")
                 yield DataTable(id="rounds", cursor_type="row")
+                yield from compress_panel(self.run)
             with TabPane(title["tab-model"], id="tab-model"), Horizontal():
                 yield Tree("model", id="tree")
                 yield Static(id="tree-detail", classes="detail")

@@ -1,0 +1,74 @@
+"""The report's compression part: metric vs bytes of the 8 cells (Pareto front marked) and the
+table, from a run's ``compress.json`` (:class:`~ticketlens.compress.result.CompressResult`).
+No maths here: the bytes, ratios and Pareto flags were computed (and tested) by
+``ticketlens.compress``."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import plotly.graph_objects as go
+
+from ticketlens.compress.result import CompressResult, read_compress
+from ticketlens.report import fmt
+from ticketlens.report.figures import _finish, esc
+
+__all__ = ["compress_figure", "compress_html", "compress_table"]
+
+
+def compress_figure(res: CompressResult, title: str) -> go.Figure:
+    """Metric (y) vs megabytes on disk (x, log) of every measured cell; the Pareto front is
+    the line through the Pareto-optimal cells, which are drawn filled."""
+    cells = [c for c in res.cells if c.variant is not None]
+    fig = go.Figure()
+    front = sorted((c for c in cells if c.pareto), key=lambda c: c.bytes or 0)
+    fig.add_trace(go.Scatter(
+        x=fmt.sig([c.bytes / 1e6 for c in front]), y=fmt.sig([c.metric for c in front]),
+        mode="lines", line=dict(color="#2ca02c", dash="dot"), name="Pareto front",
+        hoverinfo="skip"))
+    for pareto in (True, False):
+        sel = [c for c in cells if c.pareto == pareto]
+        if not sel:
+            continue
+        fig.add_trace(go.Scatter(
+            x=fmt.sig([c.bytes / 1e6 for c in sel]), y=fmt.sig([c.metric for c in sel]),
+            mode="markers+text", text=[esc(c.name) for c in sel], textposition="top center",
+            marker=dict(size=11, symbol="circle" if pareto else "circle-open",
+                        color="#2ca02c" if pareto else "#1f77b4"),
+            name="Pareto-optimal" if pareto else "dominated",
+            customdata=[[esc(c.variant), fmt.num(c.ratio, ".2f")] for c in sel],
+            hovertemplate="%{text} (%{customdata[0]})<br>%{x} MB, %{customdata[1]}× smaller"
+                          "<br>" + esc(res.metric) + " %{y}<extra></extra>"))
+    return _finish(fig, title, 420, xaxis=dict(title="MB on disk", type="log"),
+                   yaxis=dict(title=esc(res.metric)))
+
+
+def compress_table(res: CompressResult) -> str:
+    """The 8 cells as an HTML table (a dash where a cell was not measured)."""
+    e = lambda x: html.escape(fmt.text(x), quote=True)  # noqa: E731
+    rows = []
+    for c in res.cells:
+        if c.variant is None:
+            rows.append(f"<tr><td>{e(c.name)}</td><td colspan='5'>not measured "
+                        "(compress --distilled RUN2)</td></tr>")
+            continue
+        rows.append(f"<tr><td>{e(c.name)}</td><td>{e(c.variant)}</td>"
+                    f"<td>{fmt.num(c.metric, '.4f')}</td><td>{fmt.num(c.bytes / 1e6, '.3f')}"
+                    f"</td><td>{fmt.num(c.ratio, '.2f')}</td><td>{'✓' if c.pareto else ''}"
+                    "</td></tr>")
+    head = (f"<tr><th>cell</th><th>variant</th><th>{e(res.metric)}</th><th>MB</th>"
+            "<th>× smaller</th><th>Pareto</th></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def compress_html(run: Any, doc: Any, i: int) -> None:
+    """Add a run's compression figure and table to the report (nothing without
+    ``compress.json``)."""
+    res = read_compress(run.path)
+    if res is None:
+        return
+    doc.add(f"<h4>Compression (quantize = {html.escape(res.cell_scheme)})</h4>")
+    doc.fig(compress_figure(res, f"{fmt.text(res.metric)} vs bytes on disk (Pareto front "
+                            "marked)"), f"compress-{i}")
+    doc.add(compress_table(res))
