@@ -68,8 +68,7 @@ def _not_built_yet(cfg: FindConfig) -> None:
     p = cfg.prune
     for on, flag in ((p.method != "imp", "--method"),
                      (p.pattern != "unstructured", "--pattern"),
-                     (bool(p.compare_methods), "--compare-methods"),
-                     (p.early_bird, "--early-bird")):
+                     (bool(p.compare_methods), "--compare-methods")):
         if on:
             raise ConfigError(f"{flag} is not available in this version yet")
 
@@ -275,8 +274,19 @@ class Search:
     def _round_zero(self) -> None:
         ones = ops.ones_like({n: self.trainer.init_state[n] for n in self.names})
         capture = self.start_step if self.s.rewind.mode == "step" else None
+        bird = self._early_bird() if self.cfg.prune.early_bird else None
         res = self.trainer.train(ArmSpec("round 0 (dense)", self.trainer.init_state, ones, 0,
-                                         derive_seed(self.cfg.seed, "round", 0), capture))
+                                         derive_seed(self.cfg.seed, "round", 0), capture,
+                                         stop_check=bird))
+        if bird is not None:
+            eb = bird.record(self.s.total_steps)
+            self.manifest = self.manifest.with_extra(early_bird=eb)
+            self.reporter.line(
+                f"early-bird: the mask settled at step {eb['stopped_at']} of "
+                f"{eb['dense_steps']} ({eb['steps_saved']} dense steps saved)"
+                if eb["stopped_at"] is not None else
+                f"early-bird: the mask did not settle (epsilon {bird.epsilon}, window "
+                f"{bird.window}); dense trained all {eb['dense_steps']} steps")
         rewind_state = res.phase.captured if capture is not None else self.trainer.init_state
         rewind = self.writer.weights("rewind", rewind_state)
         assert self.manifest.rewind is not None
@@ -285,6 +295,52 @@ class Search:
             weights={"rewind": rewind, "dense": self.writer.weights(0, self.trainer.state())})
         self._record_round(0, ones, res, amount=0.0)
 
+    def _early_bird(self) -> Any:
+        """The stop check of the dense phase: the mask at the target sparsity is drawn from
+        the weights as they train (``pruning.earlybird``)."""
+        import numpy as np
+
+        from ticketlens.pruning.earlybird import EarlyBird, resolve_every
+
+        p = self.cfg.prune
+        base = self.trainer.base
+        params = dict(base.named_parameters())
+
+        def draw() -> np.ndarray:
+            weights = {n: params[n].detach() for n in self.names}
+            if not self.kinds:
+                ones = ops.ones_like(weights)
+                m = ops.magnitude_prune(weights, ones, p.target_sparsity, p.scope,
+                                        groups=self.layer_groups())
+                return torch.cat([m[n].reshape(-1) for n in self.names]).numpy()
+            if p.importance == "gradient":
+                from ticketlens.data.batching import batch_stream
+                from ticketlens.pruning import objectives
+                from ticketlens.pruning.train import to_device
+
+                seed = derive_seed(self.cfg.seed, "early-bird", len(bird.draws))
+                make = objectives.batch_fn(self.s, self.s.train, seed)
+                stream = batch_stream(self.s.train, self.cfg.train.batch_size, seed)
+                device = next(base.parameters()).device
+                scores = structured.gradient_importance(
+                    base, self.s.anatomy, self.kinds,
+                    (to_device(make(next(stream)), device) for _ in range(p.importance_batches)))
+            else:
+                scores = structured.magnitude_importance(self.s.anatomy, weights, self.kinds)
+            parts = []
+            for k in self.kinds:
+                n = scores[k].shape[1]
+                keep = round((1 - p.target_sparsity) * (n if p.scope == "layer"
+                                                         else scores[k].size))
+                parts.append(structured.prune_units_to(scores[k], keep, p.scope).reshape(-1))
+            return np.concatenate(parts)
+
+        per_epoch = -(-len(self.s.train) // self.cfg.train.batch_size)
+        bird = EarlyBird(draw, resolve_every(p.early_bird_every, self.s.total_steps, per_epoch),
+                         p.early_bird_epsilon, p.early_bird_window,
+                         not_before=self.start_step)
+        return bird
+
     def _amount_after(self, r: int) -> float:
         return max(self._amounts_after(r).values())
 
@@ -292,11 +348,13 @@ class Search:
         """Share of the remaining weights (``{"weight": x}``) or of each kind of unit to
         prune next."""
         p = self.cfg.prune
+        # early-bird: the ticket is the mask drawn at the stop, at the target in one step
+        rate = p.target_sparsity if p.early_bird else p.rate
         if not self.kinds:
             kept, total = M.count_kept(self.mask(r))
-            return {"weight": rules.next_amount(kept, total, p.rate, p.target_sparsity)}
+            return {"weight": rules.next_amount(kept, total, rate, p.target_sparsity)}
         u = self.units(r)
-        return {k: rules.next_amount(int(u.get(k).sum()), u.get(k).size, p.rate,
+        return {k: rules.next_amount(int(u.get(k).sum()), u.get(k).size, rate,
                                      p.target_sparsity) for k in self.kinds}
 
     def _finished(self) -> bool:
