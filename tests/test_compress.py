@@ -169,6 +169,18 @@ def test_compress_fills_the_eight_cells(runs, tmp_path, capsys):
     assert abs(cells["distill"].bytes - dense_b) <= 24
     assert cells["prune+quantize"].bytes < cells["prune"].bytes < dense_b
     assert cells["quantize"].bytes < dense_b
+    # the prunable matrices alone: fp32 dense is 4 bytes a weight; the ticket 1 bit a weight
+    # + 4 bytes a kept one; int8 1 byte a weight + a float32 scale a row
+    shapes = run.anatomy.shapes
+    n_prunable = sum(math.prod(s) for s in shapes.values())
+    kept = sum(int(m.sum()) for m in run.mask().values())
+    v = {x.name: x for x in res.variants}
+    assert v["dense"].prunable_bytes == 4 * n_prunable
+    assert v["ticket"].prunable_bytes == sum(math.ceil(math.prod(s) / 8)
+                                             for s in shapes.values()) + 4 * kept
+    assert v["dense+int8"].prunable_bytes == n_prunable + 4 * sum(s[0] for s in shapes.values())
+    assert v["ticket"].prunable_ratio == pytest.approx(4 * n_prunable / v["ticket"].prunable_bytes,
+                                                       rel=1e-3)
     names = {v.name for v in res.variants}
     assert {"dense+dynamic-int8", "dense+int4-g32", "ticket+fp16", "ticket+int4-g32",
             "distilled-ticket+int8"} <= names
@@ -191,7 +203,7 @@ def test_compress_fills_the_eight_cells(runs, tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", str(plain)]) == 0
     out = capsys.readouterr().out
-    assert "compression" in out and "prune+quantize" in out
+    assert "compression" in out and "× smaller" in out and "dense+int8" in out
     assert main(["info", "--json", str(plain)]) == 0
     assert json.loads(capsys.readouterr().out)["compress"]["cell_scheme"] == "int8"
 

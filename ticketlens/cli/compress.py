@@ -54,16 +54,21 @@ def print_table(result, console=None) -> None:
 
     con = console or Console(highlight=False)
     t = Table(title=f"compression ({result.metric}; quantize = {result.cell_scheme}; "
-              "* = Pareto-optimal, metric vs bytes)")
-    for col in ("cell", "variant", result.metric, "MB", "× smaller", "pareto"):
-        t.add_column(escape(col), justify="left" if col in ("cell", "variant") else "right")
+              "* = Pareto-optimal, metric vs bytes; matrices: the prunable weights alone)")
+    for col in ("cell", "variant", result.metric, "MB", "× smaller", "matrices ×", "pareto"):
+        t.add_column(escape(col), justify="left" if col in ("cell", "variant") else "right",
+                     overflow="fold")
     for c in result.cells:
         if c.variant is None:
-            t.add_row(escape(c.name), "not measured (--distilled RUN2)", "–", "–", "–", "")
+            t.add_row(escape(c.name), "not measured", "–", "–", "–", "–", "")
             continue
         t.add_row(escape(c.name), escape(c.variant), f"{c.metric:.4f}",
-                  f"{c.bytes / 1e6:.3f}", f"{c.ratio:.2f}", "*" if c.pareto else "")
+                  f"{c.bytes / 1e6:.3f}", f"{c.ratio:.2f}",
+                  f"{c.prunable_ratio:.2f}" if c.prunable_ratio else "–", "*" if c.pareto else "")
     con.print(t)
+    if any(c.variant is None for c in result.cells):
+        con.print("distill cells: not measured (compress RUN --distilled RUN2, RUN2 the same "
+                  "find with --distill)")
     if result.latency:
         lat = Table(title="CPU latency (median ms per forward, 64 tokens)")
         for col in ("variant", "batch", "ms", "threads"):

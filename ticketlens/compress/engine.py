@@ -53,7 +53,7 @@ def _checked_run(path: str | Path, role: str) -> Run:
     if not run.complete:
         raise RunFormatError(f"{run.path}: the run is not complete (no ticket yet); finish "
                              "it with the same `find` first")
-    if run.structured or not run.has_weights:
+    if not run.has_weights:
         raise RunFormatError(f"{run.path}: has no weights (imported masks carry none); "
                              f"{role} needs the dense and ticket weights `ticketlens find` "
                              "stores")
@@ -269,7 +269,7 @@ def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: Compress
         model.load_state_dict(dict(state))
         return evaluate_metrics(acc, model, setup, bs)
 
-    measured: list[tuple[str, str, str, dict[str, float], int, float]] = []
+    measured: list[tuple[str, str, str, dict[str, float], int, float, int]] = []
     dyn_models: dict[str, torch.nn.Module] = {}
     with _folder(cfg.keep_dir) as folder:
         for label, state, masks in models:
@@ -281,12 +281,13 @@ def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: Compress
             for scheme in schemes:
                 name = label if scheme == "fp32" else f"{label}+{cfg.scheme_label(scheme)}"
                 path = folder / f"{name}.safetensors"
+                payload: dict[str, int] = {}
                 if scheme == "dynamic-int8":
                     model.load_state_dict(dict(state))
                     qmodel = dynamic_int8(model)
                     tensors, dq = _dynamic_stored(qmodel, state, masks, aliases)
                     size = write_variant(path, tensors, aliases=aliases,
-                                         meta={"variant": name})
+                                         meta={"variant": name}, payload=payload)
                     for n in prunable:
                         check_zeros_kept(state[n], dq[n], f"{name}: {n}")
                     metrics = evaluate_metrics(acc, qmodel, setup, bs)
@@ -294,7 +295,7 @@ def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: Compress
                 else:
                     tensors = stored_tensors(state, prunable, scheme, masks, cfg.group, aliases)
                     size = write_variant(path, tensors, aliases=aliases,
-                                         meta={"variant": name})
+                                         meta={"variant": name}, payload=payload)
                     back = read_variant(path)
                     for n in prunable:
                         check_zeros_kept(state[n], back[n], f"{name}: {n}")
@@ -302,14 +303,15 @@ def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: Compress
                 reporter.line(f"{name:<34} {metric} {metrics[metric]:.4f}  "
                               f"{size / 1e6:9.3f} MB")
                 measured.append((name, label, cfg.scheme_label(scheme), metrics, size,
-                                 sparsity))
-    dense_bytes = measured[0][4]
+                                 sparsity, sum(payload[n] for n in prunable)))
+    dense_bytes, dense_prunable = measured[0][4], measured[0][6]
     higher = metric != "perplexity"
     flags = pareto_flags([(m[4], m[3][metric]) for m in measured], higher)
     variants = tuple(VariantResult(name, label, scheme, {k: float(v) for k, v in mt.items()},
-                                   size, round(dense_bytes / size, 4), round(sp, 6), flag)
-                     for (name, label, scheme, mt, size, sp), flag in zip(measured, flags,
-                                                                           strict=True))
+                                   size, round(dense_bytes / size, 4), round(sp, 6), flag,
+                                   pb, round(dense_prunable / pb, 4))
+                     for (name, label, scheme, mt, size, sp, pb), flag in zip(
+                         measured, flags, strict=True))
     cells = _cells(variants, cfg.scheme_label(cfg.cell_scheme), metric, higher)
     latency: list[Latency] = []
     if cfg.latency and "dense" in dyn_models:
@@ -367,5 +369,5 @@ def _cells(variants: tuple[VariantResult, ...], q: str, metric: str,
     for c in CELLS:
         v = by_name.get(fill[c])
         out.append(Cell(c, None) if v is None else Cell(
-            c, v.name, v.metrics[metric], v.bytes, v.ratio, flags[c]))
+            c, v.name, v.metrics[metric], v.bytes, v.ratio, flags[c], v.prunable_ratio))
     return tuple(out)

@@ -75,6 +75,10 @@ class VariantResult:
     ratio: float  # dense fp32 bytes / these bytes
     sparsity: float
     pareto: bool = False
+    # the data bytes of the prunable matrices alone (mask bits, values, scales), and dense
+    # fp32's over these: what pruning and quantization act on, the embeddings aside
+    prunable_bytes: int = 0
+    prunable_ratio: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Cell:
     bytes: int | None = None
     ratio: float | None = None
     pareto: bool = False
+    prunable_ratio: float | None = None  # over the prunable matrices alone
 
 
 @dataclass(frozen=True)

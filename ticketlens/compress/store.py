@@ -97,15 +97,20 @@ def _encode(name: str, s: Stored) -> tuple[dict[str, np.ndarray], dict]:
 
 def write_variant(path: str | os.PathLike[str], tensors: Mapping[str, Stored], *,
                   aliases: Mapping[str, str] | None = None,
-                  meta: Mapping[str, str] | None = None) -> int:
+                  meta: Mapping[str, str] | None = None,
+                  payload: dict[str, int] | None = None) -> int:
     """Write a variant's tensors to ``path`` atomically; returns its size on disk (bytes).
-    ``aliases``: tied names -> the name actually stored (left out of ``tensors``)."""
+    ``aliases``: tied names -> the name actually stored (left out of ``tensors``).
+    ``payload``, when given, receives the data bytes each tensor takes in the file (its
+    mask bits, values and scales; the header aside)."""
     arrays: dict[str, np.ndarray] = {}
     infos: dict[str, dict] = {}
     for name in sorted(tensors):
         a, info = _encode(name, tensors[name])
         arrays.update(a)
         infos[name] = info
+        if payload is not None:
+            payload[name] = sum(int(x.nbytes) for x in a.values())
     metadata = {"format": FORMAT, "tensors": json.dumps(infos, sort_keys=True),
                 "aliases": json.dumps(dict(aliases or {}), sort_keys=True), **(meta or {})}
     write_bytes_atomic(path, safetensors_bytes(arrays, metadata))
