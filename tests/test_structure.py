@@ -303,6 +303,16 @@ def test_find_structured_end_to_end(tmp_path, model, granularity, importance, sc
     from ticketlens.analysis.survival import survival
     s = survival(run)
     assert len(s.dead_heads) == int((~ticket[0]).sum())
+    # verify reads the unit files and catches one that does not expand to the weight masks
+    from ticketlens.core.errors import RunFormatError
+    from ticketlens.core.masks import save_masks
+    from ticketlens.core.verify import verify
+    assert any(f.endswith(".units.safetensors") for f in verify(out).files)
+    flipped = ticket[0].copy()
+    flipped[0, 0] = not flipped[0, 0]
+    save_masks(run.paths.units(run.ticket_round), {"head": flipped, "neuron": ticket[1]})
+    with pytest.raises(RunFormatError, match="do not expand"):
+        verify(out)
 
 
 def test_structured_bad_input_is_one_line(tmp_path, capsys):

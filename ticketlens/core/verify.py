@@ -7,6 +7,8 @@ Checks, in order (the first problem is raised as a :class:`RunFormatError` namin
    and per tensor, is the one recorded; IMP rounds are nested (a round only removes weights);
 3. every control that trained a mask of its own: the file exists, fits, has the recorded
    sparsity;
+   structured rounds and controls: the unit masks file exists, fits the anatomy, expands to
+   exactly the weight masks, and has the recorded unit sparsity;
 4. every weights file named in the record exists, holds every prunable tensor with its
    shape, and the ticket's pruned weights are exactly zero;
 5. the ticket round and the verdict agree with the rounds; the tokenizer and the stored
@@ -56,6 +58,8 @@ def verify(path: str | Path) -> VerifyResult:
         masks = run.mask(rec.index)
         files.append(run.paths.rel(where))
         _check_sparsity(where, masks, rec.sparsity, rec.sparsity_per_tensor, run.structured)
+        if rec.units:
+            files.append(_check_units(run, rec.index, masks, rec.unit_sparsity))
         if nested and previous is not None:
             for n, m in masks.items():
                 if np.any(m & ~previous[n]):
@@ -69,6 +73,9 @@ def verify(path: str | Path) -> VerifyResult:
         masks = load_masks(where, expected=shapes)
         files.append(arm.mask)
         _check_sparsity(where, masks, arm.sparsity, None, False)
+        if arm.units:
+            name = next(k for k, v in run.controls.items() if v is arm)
+            files.append(_check_units(run, name, masks, arm.unit_sparsity))
     _check_weights(run, files)
     _check_record(run)
     for extra in (run.paths.tokenizer, run.paths.attribution):
@@ -81,6 +88,31 @@ def verify(path: str | Path) -> VerifyResult:
         elif extra == run.paths.tokenizer and (run.manifest.tokenizer or {}).get("file"):
             raise RunFormatError(f"{extra}: recorded in the manifest but missing")
     return VerifyResult(str(run.path), len(run.rounds), len(run.controls), tuple(files))
+
+
+def _check_units(run: Run, where: int | str, masks: dict[str, Any],
+                 recorded: Any) -> str:
+    """A structured arm's unit masks: they fit, expand to ``masks``, match their sparsity."""
+    from ticketlens.core.structure import expand_units
+
+    a = run.anatomy
+    path = run.paths.units(where)
+    units = load_masks(path, expected={"head": (a.num_layers, a.num_heads),
+                                       "neuron": (a.num_layers, a.intermediate)})
+    expanded = expand_units(a, head=units["head"], neuron=units["neuron"])
+    for n, m in expanded.items():
+        if not np.array_equal(m, as_bool(masks[n])):
+            raise RunFormatError(f"{path}: the unit masks do not expand to the weight mask of "
+                                 f"{n}")
+    for kind, value in (recorded or {}).items():
+        if kind not in units:
+            raise RunFormatError(f"{path}: the manifest records unit sparsity of {kind!r}, "
+                                 "which the file does not hold")
+        actual = 1.0 - float(as_bool(units[kind]).mean())
+        if not math.isclose(actual, float(value), abs_tol=TOL):
+            raise RunFormatError(f"{path}: {kind} sparsity is {actual:.6%}, the manifest "
+                                 f"records {float(value):.6%}")
+    return run.paths.rel(path)
 
 
 def _check_sparsity(where: Path, masks: dict[str, Any], sparsity: float,
