@@ -265,3 +265,83 @@ def test_seeds_section_draws_the_sweep_statistics(sample_report):
     dense = next(t for t in figure["data"] if t["name"] == f"{stats.groups[0].task}: dense")
     g = stats.groups[0]
     assert dense["error_y"]["array"][0] == pytest.approx(g.dense.half_width, abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- structured
+@pytest.fixture(scope="module")
+def structured_report(tmp_path_factory) -> tuple[Path, str]:
+    """A structured run (one head in each state, unit sparsity, early-bird), exported, and
+    its report with the export's sizes."""
+    from structured_run import make_structured_run
+
+    root = tmp_path_factory.mktemp("structured")
+    run = make_structured_run(root / "unit")
+    assert main(["export", str(run), "-o", str(root / "exp")]) == 0
+    out = root / "r.html"
+    assert main(["report", str(run), "--export", str(root / "exp"), "-o", str(out)]) == 0
+    return root, out.read_text()
+
+
+def test_head_heatmap_colours_heads_by_state(structured_report):
+    from structured_run import STATES
+
+    from ticketlens.core.structure import STATE_NAMES
+
+    heat = _figures(structured_report[1])["heads-0"]["data"][0]
+    for unit, state in {**STATES, "L3H3": "alive"}.items():
+        layer, head = (int(x) for x in unit[1:].split("H"))
+        assert STATE_NAMES[heat["z"][layer][head]] == state, unit
+        assert f"{unit}: <b>{state}</b>" in heat["customdata"][layer][head]
+    colours = [c for _, c in heat["colorscale"]]
+    assert [colours[2 * i] for i in range(4)] == [F.STATE_COLORS[n] for n in STATE_NAMES]
+    assert heat["colorbar"]["ticktext"] == ["alive (12)", "blind (1)", "constant (1)",
+                                            "dead (2)"]
+    assert heat["text"][0][0].endswith("%")  # the kept fraction written in the cell
+
+
+def test_neurons_per_layer_by_state(structured_report):
+    bars = {t["name"]: t["x"] for t in _figures(structured_report[1])["neuron-states-0"]["data"]}
+    assert bars == {"alive": [248, 256, 256, 256], "constant": [3, 0, 0, 0],
+                    "dead": [5, 0, 0, 0]}
+
+
+def test_early_bird_step_is_marked(structured_report):
+    text = structured_report[1]
+    fig = _figures(text)["early-bird-0"]
+    stop = [s for s in fig["layout"]["shapes"] if s.get("x0") == 20 and s.get("x1") == 20]
+    assert len(stop) == 1  # a vertical line at the early-bird step
+    notes = [a["text"] for a in fig["layout"]["annotations"]]
+    assert "early-bird: step 20 (44 of 64 dense steps saved)" in notes
+    assert fig["data"][0]["x"] == [8, 12, 16, 20]  # the first draw has no distance
+    assert ("Early-bird: the mask settled at step 20 of 64 (44 dense steps saved, 69%)"
+            in " ".join(_visible_text(text)))
+
+
+def test_rounds_hover_shows_unit_sparsity_and_exports_their_sizes(structured_report):
+    text = structured_report[1]
+    ticket = next(t for t in _figures(text)["accuracy"]["data"]
+                  if t["name"].startswith("ticket"))
+    assert ticket["customdata"][-1] == [8, "<br>heads pruned 25.0%, neurons pruned 50.0%"]
+    assert "%{customdata[1]}" in ticket["hovertemplate"]
+    table = text.split("<table class='exports'>")[1].split("</table>")[0]
+    for cell in ("13 / 16", "1,016 / 1,024", "208,298 / 221,762", "0.83 / 0.89",
+                 "no (ticketlens.load_pruned)"):
+        assert f"<td>{cell}</td>" in table, cell
+
+
+def test_an_export_of_another_run_is_one_clear_line(structured_report, tmp_path, capsys):
+    root, _ = structured_report
+    out = tmp_path / "r.html"
+    assert main(["report", str(SAMPLE_MASKS / "sentiment-s1"), "--export", str(root / "exp"),
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not among the runs of this report" in err
+    assert not out.exists()
+
+
+def test_weight_runs_have_no_early_bird_or_unit_sparsity(sample_report):
+    text = sample_report.read_text()
+    figures = _figures(text)
+    assert not any(name.startswith("early-bird") for name in figures)
+    assert "heads pruned" not in json.dumps(figures["accuracy"])
+    assert "neuron-states-0" in figures

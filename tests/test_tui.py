@@ -374,3 +374,84 @@ async def _small_terminal():
         assert title.region.height == 1 and "(the ticket)" in lines[title.region.y]
         assert "…" not in lines[title.region.y]
         assert "5 Attribution" in lines[title.region.y + 1]
+
+
+# --------------------------------------------------------------------- structured tickets
+def test_structured_run_shows_head_states_units_and_early_bird(tmp_path):
+    from structured_run import make_structured_run
+
+    asyncio.run(_structured(str(make_structured_run(tmp_path / "unit"))))
+
+
+async def _structured(path):
+    from textual.widgets import DataTable, Static, Tree
+
+    from ticketlens.tui.widgets import HEAD_STATES
+
+    app = create_app([path])
+    async with app.run_test(size=(140, 45)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        # rounds: unit sparsity beside weight sparsity; the early-bird step under the chart
+        table = screen.query_one("#rounds", DataTable)
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[:4] == ["round", "sparsity", "heads off", "neurons off"]
+        assert [str(x) for x in table.get_row_at(8)[:4]] == ["8", "80.0%", "25.0%", "50.0%"]
+        chart = str(screen.query_one("#chart", Static).render())
+        assert "early-bird: the mask settled at step 20 of 64 (44 dense steps saved, 69%)" \
+            in chart
+        # head grid: each state its own glyph and colour, and a legend that names them
+        await pilot.press("3")
+        await pilot.pause()
+        heads = screen.query_one("#heads", DataTable)
+        cells = {f"L{r}H{c - 1}": heads.get_cell_at((r, c)) for r in range(4)
+                 for c in range(1, 5)}
+        expect = {"L0H0": "blind", "L0H1": "constant", "L1H2": "dead", "L2H3": "dead",
+                  "L0H2": "alive"}
+        for unit, state in expect.items():
+            glyph, style, _ = HEAD_STATES[state]
+            assert cells[unit].plain.startswith(glyph), unit
+            if style:
+                assert str(cells[unit].style) == style
+        assert len({str(cells[u].style) for u in ("L0H0", "L0H1", "L1H2")}) == 3
+        legend = str(screen.query_one("#heads-legend", Static).render())
+        for state in ("alive", "blind", "constant", "dead"):
+            assert f"{HEAD_STATES[state][0]}  {state}" in legend
+        assert "L0H0  kept" in str(screen.query_one("#head-detail", Static).render())
+        assert "BLIND" in str(screen.query_one("#head-detail", Static).render())
+        # model tree: per layer dead and blind heads, neurons alive / dead (constant)
+        await pilot.press("2")
+        await pilot.pause()
+        tree = screen.query_one("#tree", Tree)
+        layer0 = tree.root.children[1]
+        att, ffn = (str(n.label) for n in layer0.children)
+        assert att == "attention: 4 heads, 1 dead (1 constant), 1 blind"
+        assert ffn == "FFN: 256 neurons, 248 alive, 8 dead (3 constant)"
+        assert str(tree.root.children[2].children[0].label).endswith("1 dead, 0 blind")
+        leaves = [str(n.label) for n in layer0.children[0].children]
+        assert leaves[0].endswith("% ◐ blind") and leaves[1].endswith("% ○ constant")
+        assert leaves[2].startswith("L0H2: kept ") and leaves[2].endswith("%")
+        # neurons tab
+        await pilot.press("4")
+        await pilot.pause()
+        text = "\n".join(screen_lines(app))
+        assert "248 alive, 8 dead (3 constant)" in text and "256 alive, 0 dead" in text
+        await pilot.press("q")
+
+
+def test_weight_run_has_no_unit_columns_or_early_bird():
+    asyncio.run(_weight_run())
+
+
+async def _weight_run():
+    from textual.widgets import DataTable, Static
+
+    app = create_app(RUNS[:1])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#rounds", DataTable)
+        assert "heads off" not in [str(c.label) for c in table.columns.values()]
+        assert "early-bird" not in str(app.screen.query_one("#chart", Static).render())
+        await pilot.press("q")

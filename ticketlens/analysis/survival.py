@@ -54,6 +54,28 @@ class LayerNeurons:
 
 
 @dataclass(frozen=True)
+class LayerStates:
+    """How many of a layer's heads and FFN neurons are in each state (``core.structure``):
+    heads alive / blind / constant / dead, neurons alive / constant / dead. ``dead_heads``
+    and ``dead_neurons`` count the constant and the dead together (gone in every view)."""
+
+    layer: int
+    heads: dict[str, int]
+    neurons: dict[str, int]
+
+    @property
+    def dead_heads(self) -> int:
+        return self.heads["constant"] + self.heads["dead"]
+
+    @property
+    def dead_neurons(self) -> int:
+        return self.neurons["constant"] + self.neurons["dead"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "heads": dict(self.heads), "neurons": dict(self.neurons)}
+
+
+@dataclass(frozen=True)
 class SurvivalResult:
     round: int
     sparsity: float
@@ -72,6 +94,28 @@ class SurvivalResult:
         """Heads whose Q or K is fully pruned but not V or O: they attend without looking
         and still add a mix of V."""
         return [h.unit for h in self.heads if h.state == "blind"]
+
+    def layer_states(self) -> tuple[LayerStates, ...]:
+        """Per layer: heads and neurons counted by state."""
+        out = []
+        for n in self.neurons:
+            heads = dict.fromkeys(STATE_NAMES, 0)
+            for h in self.heads:
+                if h.layer == n.layer:
+                    heads[h.state] += 1
+            out.append(LayerStates(n.layer, heads, {"alive": n.alive, "constant": n.constant,
+                                                    "dead": n.dead - n.constant}))
+        return tuple(out)
+
+    def state_counts(self) -> dict[str, dict[str, int]]:
+        """Over the whole model: ``{"head": {state: n}, "neuron": {state: n}}``."""
+        out: dict[str, dict[str, int]] = {"head": dict.fromkeys(STATE_NAMES, 0),
+                                          "neuron": {"alive": 0, "constant": 0, "dead": 0}}
+        for ls in self.layer_states():
+            for kind, counts in (("head", ls.heads), ("neuron", ls.neurons)):
+                for state, n in counts.items():
+                    out[kind][state] += n
+        return out
 
     def state_grid(self) -> np.ndarray:
         """(layers, heads) state codes of :mod:`ticketlens.core.structure`."""
@@ -96,6 +140,7 @@ class SurvivalResult:
             "heads": [h.__dict__ for h in self.heads],
             "dead_heads": self.dead_heads,
             "blind_heads": self.blind_heads,
+            "state_counts": self.state_counts(),
             "neurons": [{"layer": n.layer, "dead": n.dead, "alive": n.alive,
                          "constant": n.constant,
                          "kept_histogram": n.histogram()} for n in self.neurons],

@@ -14,10 +14,12 @@ import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ticketlens.analysis.earlybird import EarlyBirdResult
 from ticketlens.analysis.overlap import OverlapResult
 from ticketlens.analysis.survival import ProfileResult, SurvivalResult
+from ticketlens.core.structure import STATE_NAMES
 from ticketlens.report import fmt
-from ticketlens.report.runs import RunView
+from ticketlens.report.runs import Point, RunView
 
 # 34 distinct colours: one per run, so six runs (or twenty) never share one.
 PALETTE = tuple(dict.fromkeys(qualitative.D3 + qualitative.Dark24))
@@ -29,6 +31,16 @@ CONTROL_MARKERS = {"random_mask": ("x-thin", 10, "✕"),
 SPARE_MARKERS = (("square-open", 14, "□"), ("star-open", 15, "☆"), ("hexagon-open", 14, "⬡"),
                  ("pentagon-open", 14, "⬠"))
 EXPONENT = "e"  # plotly's default ("B") writes 1e-9 as "1n" and 1e-5 as "10µ"
+# A unit's state (core.structure), in STATE_NAMES order: colour and what it means.
+STATE_COLORS = {"alive": "#2e7d32", "blind": "#e6c229", "constant": "#8d8d8d",
+                "dead": "#b71c1c"}
+STATE_MEANING = {"alive": "no slice fully pruned",
+                 "blind": "Q or K fully pruned: attends without looking, still adds a mix of V",
+                 "constant": "V fully pruned: adds a fixed vector (counts as dead)",
+                 "dead": "O fully pruned: adds nothing"}
+NEURON_MEANING = {"alive": "neither side fully pruned",
+                  "constant": "input row pruned: adds a fixed vector (counts as dead)",
+                  "dead": "output column pruned: adds nothing"}
 
 
 def _template() -> go.layout.Template:
@@ -61,6 +73,13 @@ def _control_marker(name: str, i: int) -> tuple[str, int, str]:
     return CONTROL_MARKERS.get(name) or SPARE_MARKERS[i % len(SPARE_MARKERS)]
 
 
+def _units_hover(p: Point) -> str:
+    """The unit sparsity of a structured round or arm, for its hover text ("" otherwise)."""
+    if p.heads is None and p.neurons is None:
+        return ""
+    return f"<br>heads pruned {fmt.pct(p.heads)}, neurons pruned {fmt.pct(p.neurons)}"
+
+
 def accuracy_vs_sparsity(runs: list[RunView]) -> go.Figure:
     """The canonical lottery-ticket plot: one panel per task, one line (colour) per run, a
     marker per control."""
@@ -82,9 +101,11 @@ def accuracy_vs_sparsity(runs: list[RunView]) -> go.Figure:
             fig.add_trace(go.Scatter(
                 x=fmt.sig(xs), y=fmt.sig([p.value for p in r.rounds], 6),
                 mode="lines+markers", name=f"ticket · {label}", legendgroup=group,
-                line=dict(color=color), customdata=[p.round for p in r.rounds],
-                hovertemplate=f"{label}<br>round %{{customdata}}<br>sparsity %{{x:.1%}}"
-                              f"<br>{metric} %{{y:.4f}}<extra>ticket</extra>"), row=1, col=col)
+                line=dict(color=color),
+                customdata=[[p.round, _units_hover(p)] for p in r.rounds],
+                hovertemplate=f"{label}<br>round %{{customdata[0]}}<br>sparsity %{{x:.1%}}"
+                              f"%{{customdata[1]}}<br>{metric} %{{y:.4f}}<extra>ticket</extra>"),
+                row=1, col=col)
             fig.add_trace(go.Scatter(
                 x=fmt.sig([0.0, max(xs)]), y=fmt.sig([r.dense, r.dense], 6), mode="lines",
                 name=f"dense · {label}", legendgroup=group, showlegend=False,
@@ -99,7 +120,8 @@ def accuracy_vs_sparsity(runs: list[RunView]) -> go.Figure:
                     showlegend=False, cliponaxis=False,
                     marker=dict(color=color, symbol=symbol, size=size,
                                 line=dict(color=color, width=2)),
-                    hovertemplate=f"{esc(c.label)} control<br>sparsity %{{x:.1%}}<br>{metric}"
+                    hovertemplate=f"{esc(c.label)} control<br>sparsity %{{x:.1%}}"
+                                  f"{_units_hover(c.point)}<br>{metric}"
                                   f" %{{y:.4f}}<extra>{label}</extra>"), row=1, col=col)
         fig.update_xaxes(title_text="sparsity", tickformat=".0%", row=1, col=col)
         fig.update_yaxes(title_text=esc(by_task[task][0][1].metric), row=1, col=col)
@@ -123,27 +145,78 @@ def sparsity_profile_figure(profile: ProfileResult, title: str) -> go.Figure:
     return fig
 
 
+def _discrete_scale(colors: list[str]) -> list[list[Any]]:
+    """A colorscale of equal bands, one per colour (z = 0, 1, ... with zmin -0.5)."""
+    n = len(colors)
+    return [[edge / n, c] for i, c in enumerate(colors) for edge in (i, i + 1)]
+
+
 def head_survival_figure(s: SurvivalResult, title: str) -> go.Figure:
-    text = []
+    """Heads coloured by state (alive, blind, constant, dead), the kept fraction written in
+    each cell; hover: the state, its meaning and the Q/K/V/O kept fractions."""
+    hover, kept = [], []
     for la in range(s.num_layers):
-        row = []
+        hrow, krow = [], []
         for h in range(s.num_heads):
             u = s.head(f"L{la}H{h}")
-            row.append(f"{u.unit}: kept {fmt.pct(u.kept)}<br>Q {fmt.pct(u.q)} K {fmt.pct(u.k)}"
-                       f" V {fmt.pct(u.v)} O {fmt.pct(u.o)}{'<br><b>dead</b>' if u.dead else ''}")
-        text.append(row)
+            hrow.append(f"{u.unit}: <b>{u.state}</b> ({STATE_MEANING[u.state]})<br>kept "
+                        f"{fmt.pct(u.kept)}<br>Q {fmt.pct(u.q)} K {fmt.pct(u.k)} V "
+                        f"{fmt.pct(u.v)} O {fmt.pct(u.o)}")
+            krow.append(fmt.pct(u.kept, 0))
+        hover.append(hrow)
+        kept.append(krow)
+    counts = s.state_counts()["head"]
     fig = go.Figure(go.Heatmap(
-        z=fmt.sig(s.head_grid("kept")), x=[f"H{h}" for h in range(s.num_heads)],
-        y=[f"L{la}" for la in range(s.num_layers)], text=text, hoverinfo="text",
-        colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="kept", tickformat=".0%")))
-    dead = [(h.head, h.layer) for h in s.heads if h.dead]
-    if dead:
-        fig.add_trace(go.Scatter(x=[f"H{h}" for h, _ in dead], y=[f"L{la}" for _, la in dead],
-                                 mode="markers", marker=dict(symbol="x", color="red", size=14),
-                                 name="dead head", hoverinfo="skip"))
-    _finish(fig, title, 120 + 40 * s.num_layers)
+        z=s.state_grid().tolist(), x=[f"H{h}" for h in range(s.num_heads)],
+        y=[f"L{la}" for la in range(s.num_layers)], customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>", text=kept, texttemplate="%{text}",
+        colorscale=_discrete_scale([STATE_COLORS[n] for n in STATE_NAMES]), zmin=-0.5,
+        zmax=len(STATE_NAMES) - 0.5, xgap=1, ygap=1,
+        colorbar=dict(title="state", tickvals=list(range(len(STATE_NAMES))),
+                      ticktext=[f"{n} ({counts[n]})" for n in STATE_NAMES])))
+    _finish(fig, title, 140 + 40 * s.num_layers)
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+def neuron_states_figure(s: SurvivalResult, title: str) -> go.Figure:
+    """FFN neurons per layer: alive, constant and dead counts as stacked bars."""
+    layers = s.layer_states()
+    y = [f"L{ls.layer}" for ls in layers]
+    fig = go.Figure()
+    for state in ("alive", "constant", "dead"):
+        fig.add_trace(go.Bar(
+            x=[ls.neurons[state] for ls in layers], y=y, orientation="h", name=state,
+            marker_color=STATE_COLORS[state],
+            hovertemplate=f"%{{y}}: %{{x}} {state} neurons ({NEURON_MEANING[state]})"
+                          "<extra></extra>"))
+    _finish(fig, title, 140 + 30 * len(layers), barmode="stack", xaxis_title="neurons",
+            legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def early_bird_figure(bird: EarlyBirdResult, title: str) -> go.Figure:
+    """The dense run's mask draws: distance to the previous draw by step, the threshold ε,
+    and the step where early-bird stopped dense training (a vertical line)."""
+    draws = [d for d in bird.draws if d.distance is not None]
+    fig = go.Figure(go.Scatter(
+        x=[d.step for d in draws], y=fmt.sig([d.distance for d in draws]),
+        mode="lines+markers", name="mask distance",
+        hovertemplate="step %{x}<br>distance to the previous draw %{y:.3f}<extra></extra>"))
+    fig.add_hline(y=bird.epsilon, line_dash="dot", line_color="grey",
+                  annotation_text=f"ε = {fmt.num(bird.epsilon, 'g')}")
+    if bird.settled:
+        fig.add_vline(x=bird.stopped_at, line_color=STATE_COLORS["dead"], line_width=2,
+                      annotation_text=f"early-bird: step {bird.stopped_at} "
+                                      f"({bird.steps_saved} of {bird.dense_steps} dense steps "
+                                      f"saved)", annotation_position="top left")
+    fig.add_vline(x=bird.dense_steps, line_dash="dash", line_color="grey",
+                  annotation_text=f"planned dense steps ({bird.dense_steps})",
+                  annotation_position="bottom left")
+    return _finish(fig, title, 360, xaxis_title="dense training step",
+                   yaxis_title="normalised Hamming distance", showlegend=False,
+                   xaxis_range=[0, bird.dense_steps * 1.02])
 
 
 def neuron_survival_figure(s: SurvivalResult, title: str, bins: int = 10) -> go.Figure:

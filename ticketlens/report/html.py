@@ -16,6 +16,7 @@ from ticketlens.report import fmt
 from ticketlens.report.compress import compress_html
 from ticketlens.report.page import figure_html, page
 from ticketlens.report.runs import RunView, architecture_groups, has_heads, run_view
+from ticketlens.report.structured import structured_html
 
 
 def e(x: Any) -> str:
@@ -137,7 +138,8 @@ def _seed_table(stats: Any) -> str:
             f"</summary><ul>{reasons}</ul></details>")
 
 
-def build_report(runs: list[Any]) -> str:
+def build_report(runs: list[Any], exports: Any = None) -> str:
+    """``exports``: :func:`ticketlens.report.structured.read_exports` of ``report --export``."""
     views = [run_view(r) for r in runs]
     doc = _Doc()
     doc.add("<section id='summary'><h2>Summary</h2>" + _summary_table(views) + "</section>")
@@ -171,11 +173,13 @@ def build_report(runs: list[Any]) -> str:
         doc.add(f"<h3 id='run-{i}'>{label}</h3>" + _settings(v))
         s = survival(r)
         doc.add("<div class='grid'><div>")
-        doc.fig(F.head_survival_figure(s, "Heads: kept fraction (× dead)"), f"heads-{i}")
+        doc.fig(F.head_survival_figure(s, "Heads: alive, blind, constant, dead (cells: kept "
+                                       "fraction)"), f"heads-{i}")
         doc.add("</div><div>")
         doc.fig(F.neuron_survival_figure(s, "FFN neurons: kept fraction per layer"),
                 f"neurons-{i}")
         doc.add("</div></div>")
+        structured_html(r, s, doc, i, exports)
         doc.fig(F.sparsity_profile_figure(sparsity_profile(r), "Sparsity per layer and "
                                           "weight type across rounds"), f"profile-{i}")
         attr = stored_attribution(r)

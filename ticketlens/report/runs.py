@@ -24,6 +24,9 @@ class Point:
     sparsity: float
     value: float | None
     round: int | None = None
+    # structured runs (find --granularity): the share of heads and of FFN neurons pruned
+    heads: float | None = None
+    neurons: float | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class RunView:
     verdict: str | None  # "winning", "not winning", "inconclusive"; None: no verdict
     reason: str | None
     settings: tuple[tuple[str, Any], ...]
+    structured: bool = False  # rounds record unit sparsity (find --granularity head|neuron|unit)
 
     @property
     def trained(self) -> bool:
@@ -83,28 +87,33 @@ def _settings(run: Any) -> list[tuple[str, Any]]:
     return items
 
 
+def _point(rec: Any, metric: str, index: int | None = None) -> Point:
+    """A round's or an arm's point, with its unit sparsity when recorded."""
+    units = rec.unit_sparsity or {}
+    return Point(float(rec.sparsity), _value(rec.metrics, metric), index,
+                 units.get("head"), units.get("neuron"))
+
+
 def run_view(run: Any) -> RunView:
     """Everything the report shows about one run, read from the run record once."""
     metric = run.metric
-    rounds = tuple(Point(float(r.sparsity), _value(r.metrics, metric), int(r.index))
-                   for r in run.rounds)
+    rounds = tuple(_point(r, metric, int(r.index)) for r in run.rounds)
     ticket = run.ticket
     arms = run.controls
     names = [c for c in CONTROL_ORDER if c in arms] + sorted(c for c in arms
                                                              if c not in CONTROL_ORDER)
-    controls = tuple(
-        ControlPoint(c, control_label(c), Point(float(arms[c].sparsity),
-                                                _value(arms[c].metrics, metric)))
-        for c in names)
+    controls = tuple(ControlPoint(c, control_label(c), _point(arms[c], metric))
+                     for c in names)
     v = run.verdict
     verdict = None if v is None else v.state
     label = f"{run.task} · seed {run.seed}" if run.seed is not None else run.name
     return RunView(
         name=run.name, label=label, model=run.model_name, task=run.task,
         seed=run.seed, metric=metric, rounds=rounds,
-        ticket=Point(float(ticket.sparsity), _value(ticket.metrics, metric), int(ticket.index)),
+        ticket=_point(ticket, metric, int(ticket.index)),
         controls=controls, verdict=verdict, reason=v.reason if v else None,
-        settings=tuple(_settings(run)))
+        settings=tuple(_settings(run)),
+        structured=any(r.unit_sparsity for r in run.rounds))
 
 
 def architecture_groups(runs: list[Any]) -> list[list[Any]]:

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
     DataTable,
@@ -24,11 +24,20 @@ from textual.widgets import (
     Tree,
 )
 
+from ticketlens.analysis.earlybird import early_bird
 from ticketlens.core.run import control_label
 from ticketlens.tui import record
 from ticketlens.tui.compress_panel import compress_panel
+from ticketlens.tui.widgets import (
+    HEAD_STATES,
+    head_cell,
+    head_legend,
+    histogram_bar,
+    kept_style,
+    line_chart,
+    sparkline,
+)
 from ticketlens.tui.widgets import fmt_value as _fmt
-from ticketlens.tui.widgets import histogram_bar, kept_style, line_chart
 
 
 class RunScreen(Screen):
@@ -63,7 +72,9 @@ class RunScreen(Screen):
                 yield Tree("model", id="tree")
                 yield Static(id="tree-detail", classes="detail")
             with TabPane(title["tab-heads"], id="tab-heads"), Horizontal():
-                yield DataTable(id="heads", cursor_type="cell")
+                with Vertical(id="heads-box"):
+                    yield DataTable(id="heads", cursor_type="cell")
+                    yield Static(head_legend(), id="heads-legend")
                 yield Static(id="head-detail", classes="detail")
             with TabPane(title["tab-neurons"], id="tab-neurons"), \
                     VerticalScroll(id="neurons-pane"):
@@ -118,6 +129,9 @@ class RunScreen(Screen):
             series.append((control_label(c.control), [(c.sparsity, c.value)],
                            styles.get(c.control, "blue")))
         chart = line_chart(series, y_label=m, x_label="sparsity")
+        bird = early_bird(r)
+        if bird is not None:
+            chart.append_text(_early_bird_text(bird))
         v = record.verdict(r)
         if v:
             chart.append(f"\n\n{v.label}: {v.reason}", style={
@@ -125,9 +139,13 @@ class RunScreen(Screen):
                     v.label, "bold red"))
         self.query_one("#chart", Static).update(chart)
         t = self.query_one("#rounds", DataTable)
-        t.add_columns("round", "sparsity", Text(m), "dev loss", "steps", "time")
+        units = any(x.unit_sparsity for x in r.rounds)  # a structured run (find --granularity)
+        t.add_columns("round", "sparsity", *(("heads off", "neurons off") if units else ()),
+                      Text(m), "dev loss", "steps", "time")
         for x in r.rounds:
-            t.add_row(str(x.index), f"{x.sparsity:.1%}", _fmt(x.metrics.get(m)),
+            us = x.unit_sparsity or {}
+            cells = (_pct(us.get("head")), _pct(us.get("neuron"))) if units else ()
+            t.add_row(str(x.index), f"{x.sparsity:.1%}", *cells, _fmt(x.metrics.get(m)),
                       _fmt(x.metrics.get("loss")), str(x.steps), f"{x.wall_time_s:.1f}s")
 
     # ------------------------------------------------------------------ per round
@@ -164,17 +182,21 @@ class RunScreen(Screen):
         tree.root.set_label(Text(f"{self.run.model_name} ({a.family}), round {self.round}: "
                                  f"{s.sparsity:.1%} sparse"))
         tree.root.add_leaf("embeddings (not pruned)", data=("excluded", "embeddings"))
-        for layer in range(a.num_layers):
+        for ls in s.layer_states():
+            layer = ls.layer
             node = tree.root.add(f"layer {layer}: {s.layer_sparsity[layer]:.1%} sparse",
                                  data=("layer", layer))
             att = node.add(f"attention: {a.num_heads} heads, "
-                           f"{sum(h.dead for h in s.heads if h.layer == layer)} dead",
-                           data=("attention", layer))
+                           f"{_dead(ls.dead_heads, ls.heads['constant'])}, "
+                           f"{ls.heads['blind']} blind", data=("attention", layer))
             for h in (h for h in s.heads if h.layer == layer):
-                att.add_leaf(f"{h.unit}: kept {h.kept:.1%}{' (dead)' if h.dead else ''}",
-                             data=("head", h.unit))
-            n = s.neurons[layer]
-            node.add_leaf(f"FFN: {a.intermediate} neurons, {n.dead} dead",
+                att.add_leaf(Text.assemble(
+                    f"{h.unit}: kept {h.kept:.1%}",
+                    *(() if h.state == "alive" else
+                      (" ", (f"{HEAD_STATES[h.state][0]} {h.state}",
+                             HEAD_STATES[h.state][1])))), data=("head", h.unit))
+            node.add_leaf(f"FFN: {a.intermediate} neurons, {ls.neurons['alive']} alive, "
+                          f"{_dead(ls.dead_neurons, ls.neurons['constant'])}",
                           data=("ffn", layer))
         tree.root.add_leaf("task head (not pruned)", data=("excluded", "head"))
         tree.root.expand()
@@ -191,9 +213,11 @@ class RunScreen(Screen):
             out.update(self._head_text(key))
         elif kind == "ffn":
             n = self.surv.neurons[key]
-            out.update(Text.assemble(f"layer {key} FFN: {n.alive} alive, {n.dead} dead\n"
-                                     "kept fraction of neurons (0% → 100%):\n",
-                                     histogram_bar(n.histogram())))
+            ls = self.surv.layer_states()[key]
+            out.update(Text.assemble(
+                f"layer {key} FFN: {n.alive} alive, {ls.neurons['constant']} constant (input "
+                f"side pruned), {ls.neurons['dead']} dead (output side pruned)\n"
+                "kept fraction of neurons (0% → 100%):\n", histogram_bar(n.histogram())))
         elif kind == "layer":
             ts = self.run.anatomy.layer_tensors(key)
             info = next(x for x in self.run.rounds if x.index == self.round)
@@ -207,7 +231,10 @@ class RunScreen(Screen):
 
     def _head_text(self, unit: str) -> Text:
         h = self.surv.head(unit)
-        t = Text(f"{unit}  kept {h.kept:.1%}{'  DEAD' if h.dead else ''}\n", style="bold")
+        glyph, style, meaning = HEAD_STATES[h.state]
+        t = Text(f"{unit}  kept {h.kept:.1%}  ", style="bold")
+        t.append(f" {glyph} {h.state.upper()} ", style=style or "bold")
+        t.append(f"\n{meaning}\n")
         for part in "qkvo":
             v = getattr(h, part)
             t.append(f" {part.upper()} {v:6.1%} ")
@@ -232,8 +259,7 @@ class RunScreen(Screen):
             cells = []
             for head in range(s.num_heads):
                 h = grid[(layer, head)]
-                cells.append(Text(f"{'×' if h.dead else ''}{h.kept:4.0%}",
-                                  style=kept_style(h.kept, 1.0 - s.sparsity)))
+                cells.append(head_cell(h.state, h.kept, 1.0 - s.sparsity))
             t.add_row(f"L{layer}", *cells)
         row, col = t.cursor_coordinate
         self.query_one("#head-detail", Static).update(
@@ -246,12 +272,13 @@ class RunScreen(Screen):
             self.query_one("#head-detail", Static).update(self._head_text(f"L{layer}H{col - 1}"))
 
     def _draw_neurons(self, s: Any) -> None:
-        t = Text("FFN neurons per layer: distribution of kept fractions (0% → 100%), dead "
-                 "neurons (input row or output column fully pruned)\n\n")
-        for n in s.neurons:
+        t = Text("FFN neurons per layer: distribution of kept fractions (0% → 100%), alive "
+                 "and dead neurons (dead: output column pruned, adds nothing; constant: input "
+                 "row pruned, adds a fixed vector)\n\n")
+        for n, ls in zip(s.neurons, s.layer_states(), strict=True):
             t.append(f"L{n.layer:<3}")
             t.append_text(histogram_bar(n.histogram()))
-            t.append(f"  {n.alive} alive, {n.dead} dead\n")
+            t.append(f"  {n.alive} alive, {_dead(ls.dead_neurons, ls.neurons['constant'])}\n")
         self.query_one("#neurons", Static).update(t)
 
     @on(Input.Submitted, "#attr-input")
@@ -289,3 +316,29 @@ class RunScreen(Screen):
         out.append(item.target_text if item.regression else
                    record.label_name(self.run, item.target), style="bold")
         self.app.call_from_thread(self.query_one("#attr-out", Static).update, out)
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1%}"
+
+
+def _dead(dead: int, constant: int) -> str:
+    """"3 dead (1 constant)": constant units count as dead; the share that adds a constant."""
+    return f"{dead} dead" + (f" ({constant} constant)" if constant else "")
+
+
+def _early_bird_text(bird: Any) -> Text:
+    """The early-bird line under the rounds chart: where the dense run stopped, and the mask
+    distance between consecutive draws."""
+    t = Text("\n\nearly-bird: ", style="bold")
+    if bird.settled:
+        t.append(f"the mask settled at step {bird.stopped_at} of {bird.dense_steps} "
+                 f"({bird.steps_saved} dense steps saved, {bird.saved_fraction:.0%})")
+    else:
+        t.append(f"the mask did not settle; dense trained all {bird.dense_steps} steps")
+    t.append(f"\nmask distance per draw (every {bird.every} steps, stop below "
+             f"{bird.epsilon:g} for {bird.window} draws): ")
+    t.append_text(sparkline([d.distance for d in bird.draws]))
+    if bird.draws:
+        t.append(f" steps {bird.draws[0].step}–{bird.draws[-1].step}")
+    return t

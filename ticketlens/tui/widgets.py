@@ -87,3 +87,36 @@ def histogram_bar(counts: list[int]) -> Text:
 def fmt_value(v: Any) -> str:
     """A metric or seed in a table cell: 4 decimals, or "–" when absent."""
     return f"{v:.4f}" if isinstance(v, float) else ("–" if v is None else str(v))
+
+
+# A head's state (core.structure): glyph, cell style (None: the kept-fraction scale), meaning.
+HEAD_STATES = {
+    "alive": ("●", None, "alive: no slice fully pruned (colour: kept fraction)"),
+    "blind": ("◐", "bold black on #e6c229", "blind: Q or K pruned, still adds a mix of V"),
+    "constant": ("○", "bold white on #5c5c5c", "constant: V pruned, adds a fixed vector"),
+    "dead": ("×", "bold white on #b71c1c", "dead: O pruned, adds nothing"),
+}
+
+
+def head_cell(state: str, kept: float, density: float) -> Text:
+    """A head-grid cell: the state's glyph and the kept fraction, on the state's colour (an
+    alive head on the kept-fraction scale of :func:`kept_style`)."""
+    glyph, style, _ = HEAD_STATES[state]
+    return Text(f"{glyph}{kept:5.0%}", style=style or kept_style(kept, density))
+
+
+def head_legend() -> Text:
+    t = Text()
+    for i, (glyph, style, meaning) in enumerate(HEAD_STATES.values()):
+        t.append("\n" if i else "")
+        t.append(f" {glyph} ", style=style or kept_style(1.0, 1.0))
+        t.append(f" {meaning}")
+    t.append("\nconstant and dead heads count as dead everywhere (compare, export)")
+    return t
+
+
+def sparkline(values: list[float | None]) -> Text:
+    """Values in [0, peak] as one block character each (None: a blank)."""
+    peak = max((v for v in values if v is not None), default=0.0) or 1.0
+    return Text("".join(" " if v is None else BLOCKS[max(1, round(v / peak * 8))]
+                        for v in values), style="cyan")
