@@ -6,6 +6,16 @@ import argparse
 import json
 import sys
 
+# What "alive" means when units are compared (core.structure); printed under the header.
+UNIT_RULE = {
+    "head": "a head is dead when its V or O slice is fully pruned (it adds nothing, or a "
+            "constant); attention-blind heads (Q or K pruned) still add a mix of V and count "
+            "as alive; structured runs: the heads drawn",
+    "neuron": "an FFN neuron is dead when its input or output side is fully pruned; "
+              "structured runs: the neurons drawn",
+    "ffn": "an FFN block is dead when all its neurons are",
+}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", help="run directories or folders of runs")
@@ -33,6 +43,8 @@ def run(ns: argparse.Namespace) -> int:
     groups = group_summary(result, tasks) if len(set(tasks.values())) > 1 else None
     if ns.json:
         data = {**result.to_dict(), "runs": [str(r.path) for r in runs]}
+        if result.by in UNIT_RULE:
+            data["unit_rule"] = UNIT_RULE[result.by]
         if groups:
             data["by_task"] = groups.to_dict()
         json.dump(data, sys.stdout, indent=2)
@@ -51,6 +63,8 @@ def _print(result, groups, layer_view: bool) -> None:
             "ffn": "FFN blocks"}[result.by]
     con.print(f"[bold]{len(result.names)} tickets[/bold], compared by {unit} "
               f"({result.total:,} per ticket)")
+    if result.by in UNIT_RULE:
+        con.print(f"[dim]{UNIT_RULE[result.by]}[/dim]")
     if not layer_view:
         t = Table(title="pairs (chance: independent masks with the same kept count per "
                         f"{'tensor' if result.by == 'weight' else 'layer'})")

@@ -27,12 +27,30 @@ def summary(run) -> dict:
         "task": m.task.name, "metric": run.metric, "seed": run.seed,
         "rewind": m.rewind.to_dict() if m.rewind else None, "ticket_round": m.ticket_round,
         "rounds": [{"round": r.index, "sparsity": r.sparsity, "metrics": dict(r.metrics),
-                    "steps": r.steps, "wall_time_s": r.wall_time_s} for r in run.rounds],
+                    "steps": r.steps, "wall_time_s": r.wall_time_s,
+                    **({"unit_sparsity": dict(r.unit_sparsity)} if r.unit_sparsity else {})}
+                   for r in run.rounds],
         "controls": {k: c.to_dict() for k, c in run.controls.items()},
         "verdict": run.verdict.to_dict() if run.verdict else None,
         "distill": _distill(m.config),
         "compress": _compress(run),
+        "ticket_units": _ticket_units(run),
+        "early_bird": _early_bird(run),
     }
+
+
+def _ticket_units(run) -> dict | None:
+    """The ticket's heads and FFN neurons by state (``core.structure``)."""
+    from ticketlens.analysis.survival import survival
+
+    return survival(run).state_counts() if run.rounds else None
+
+
+def _early_bird(run) -> dict | None:
+    from ticketlens.analysis.earlybird import early_bird
+
+    bird = early_bird(run)
+    return bird.to_dict() if bird is not None else None
 
 
 def _compress(run) -> dict | None:
@@ -168,16 +186,25 @@ def run(ns: argparse.Namespace) -> int:
         d = data["distill"]
         con.print(f"pruned rounds and controls distilled from dense (α {d['alpha']:g}, "
                   f"T {d['temperature']:g})")
+    if data["early_bird"]:
+        con.print(_early_bird_line(data["early_bird"]))
     t = Table(title="IMP rounds")
-    for col in ("round", "sparsity", metric, "dev loss", "steps", "time"):
+    units = any(rd.unit_sparsity for rd in r.rounds)  # structured (find --granularity)
+    for col in ("round", "sparsity", *(("heads off", "neurons off") if units else ()), metric,
+                "dev loss", "steps", "time"):
         t.add_column(escape(col), justify="right")
     for rd in r.rounds:
         mark = " *" if rd.index == m.ticket_round else ""
+        us = rd.unit_sparsity or {}
         t.add_row(f"{rd.index}{mark}", f"{rd.sparsity:.1%}",
+                  *((_pct(us.get("head")), _pct(us.get("neuron"))) if units else ()),
                   f"{rd.metrics.get(metric, float('nan')):.4f}",
                   f"{rd.metrics.get('loss', float('nan')):.4f}", str(rd.steps),
                   f"{rd.wall_time_s:.1f}s")
     con.print(t)
+    tu = data["ticket_units"]
+    if tu and (units or any(n for k, n in tu["head"].items() if k != "alive")):
+        con.print(_units_line(tu))
     if r.controls:
         c = Table(title="controls (at the ticket's sparsity)")
         for col in ("control", "sparsity", metric):
@@ -207,3 +234,27 @@ def run(ns: argparse.Namespace) -> int:
     else:
         con.print("no verdict yet (the run is incomplete: run the same `find` to resume)")
     return 0
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1%}"
+
+
+def _units_line(counts: dict) -> str:
+    """The ticket's heads and neurons by state (constant and dead units are gone in every
+    view; attention-blind heads still add a mix of V)."""
+    h, n = counts["head"], counts["neuron"]
+    return (f"ticket units: heads {h['alive']} alive, {h['blind']} attention-blind (Q or K "
+            f"pruned; count as alive), {h['constant']} constant (V pruned) and {h['dead']} "
+            f"dead (O pruned), both removable; FFN neurons {n['alive']} alive, "
+            f"{n['constant']} constant (input side pruned), {n['dead']} dead (output side "
+            "pruned)")
+
+
+def _early_bird_line(b: dict) -> str:
+    if b["stopped_at"] is None:
+        return (f"early-bird: the mask did not settle (ε {b['epsilon']:g}, window "
+                f"{b['window']}); dense trained all {b['dense_steps']} steps")
+    return (f"early-bird: the mask settled at step {b['stopped_at']} of {b['dense_steps']} "
+            f"({b['steps_saved']} dense steps saved, {b['saved_fraction']:.0%}; a draw every "
+            f"{b['every']} steps, ε {b['epsilon']:g}, window {b['window']})")
