@@ -119,6 +119,7 @@ class ModelConfig:
 class DataConfig:
     task: str = _opt("sentiment", "built-in task (sentiment, agreement, paraphrase), a "
                      "CSV/TSV/JSONL training file (for mlm/clm also a .txt, one text a line), "
+                     "a folder of them (train.tsv with dev.tsv, validation.* or test.*), "
                      "a folder saved by datasets, or a Hugging Face dataset name: glue/sst2, "
                      "owner/name, name:config (needs ticketlens[hub])")
     dev_file: str = _opt("", "dev file for a file task (default: split off --dev-fraction)")

@@ -9,6 +9,7 @@ held out when there is none, and the sizes are capped.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -118,6 +119,13 @@ def load_task(cfg: DataConfig, objective: str = "classification", *,
         task = _builtin(cfg)
     elif path.suffix.lower() in FILE_SUFFIXES or path.is_file():
         task = _from_files(cfg, lm)
+    elif path.is_dir() and not hub.is_saved_dataset(path) and _split_file(path, "train"):
+        # a folder of split files (train.tsv, dev.tsv, ...): the file task with its dev file
+        train = _split_file(path, "train")
+        dev = cfg.dev_file or next((str(f) for n in ("dev", "validation", "valid", "test")
+                                    if (f := _split_file(path, n))), "")
+        task = _from_files(dataclasses.replace(cfg, task=str(train), dev_file=dev), lm)
+        task.name = _dir_task_name(path)
     elif path.is_dir():
         if not hub.is_saved_dataset(path):
             raise DataError(f"{path}: a folder, but not one saved by datasets' save_to_disk "
@@ -335,6 +343,12 @@ def _file_task_name(path: Path) -> str:
     if path.stem.lower() in ("train", "training", "data", "all") and path.parent.name:
         return path.resolve().parent.name
     return path.stem
+
+
+def _split_file(folder: Path, split: str) -> Path | None:
+    """``folder/split.{tsv,csv,jsonl,json}``, the first that exists."""
+    return next((f for ext in (".tsv", ".csv", ".jsonl", ".json")
+                 if (f := folder / f"{split}{ext}").is_file()), None)
 
 
 def _dir_task_name(path: Path) -> str:
