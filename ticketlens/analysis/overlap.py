@@ -10,6 +10,12 @@ count per stratum would give: the expected intersection is the hypergeometric me
 per-stratum hypergeometric variables (their means and variances from ``scipy.stats``).
 For the set: Fleiss' kappa over items (computed from the pairwise counts) beside its value
 under independence, and *super-survivors* (items kept by every mask) observed vs expected.
+Each pair also says how much of ``a`` the mask ``b`` keeps (``a_kept_by_b = I / |A|``) and
+its chance level ``E[I] / |A|``.
+
+An item may also be ``(run, arm)``: the mask of a control of the run (``"oneshot"``,
+``"method_wanda"``, ...), or ``"ticket"``; :func:`method_items` lists a run's ticket and its
+one-shot arms (``find --compare-methods``), :func:`methods_overlap` compares them.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class PairOverlap:
     expected_intersection: float
     jaccard_chance: float
     p_value: float
+    a_kept_by_b: float = math.nan  # |A & B| / |A|: how much of a's kept items b keeps
+    a_kept_by_b_chance: float = math.nan  # its value for independent masks, E[I] / |A|
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,8 @@ def _bits_for(items: Sequence[Any], by: str,
     """Names and bits of runs / ``(name, anatomy, masks)`` tuples at level ``by``."""
     names, anatomies, getters = [], [], []
     for it in items:
+        if isinstance(it, tuple) and len(it) == 2:
+            it = arm_item(*it)
         if isinstance(it, tuple):
             name, anatomy, masks = it
             names.append(name)
@@ -184,11 +194,51 @@ def _run_label(run: Any) -> str:
     return f"{run.task}/s{run.seed}" if run.seed is not None else run.name
 
 
+ONESHOT_ARMS = ("method_magnitude", "method_wanda", "method_sparsegpt", "oneshot")
+
+
+def arm_item(run: Any, arm: str, label: str | None = None) -> tuple[str, Any, Any]:
+    """``(name, anatomy, weight masks)`` of a run's arm: ``"ticket"`` (the ticket round) or a
+    control that trained a mask of its own (any other arm: a one-line ``ValueError``)."""
+    from ticketlens.core.record import control_label
+
+    if arm == "ticket":
+        return (label or f"{_run_label(run)} ticket"), run.anatomy, run.mask()
+    rec = run.controls.get(arm)
+    if rec is None or not rec.mask:
+        have = [c for c, r in run.controls.items() if r.mask]
+        raise ValueError(f"{run.path}: has no control {arm!r} with a mask of its own "
+                         f"(it has: {', '.join(['ticket', *have])})")
+    return (label or f"{_run_label(run)} {control_label(arm)}"), run.anatomy, \
+        run.control_mask(arm)
+
+
+def method_items(run: Any) -> list[tuple[str, Any, Any]]:
+    """The run's ticket, then each one-shot arm it trained (``--compare-methods`` controls,
+    the one-shot magnitude control), labelled ``ticket``, ``Wanda``, ..."""
+    from ticketlens.core.record import control_label
+
+    arms = [a for a in ONESHOT_ARMS if a in run.controls and run.controls[a].mask]
+    if not arms:
+        raise ValueError(f"{run.path}: has no one-shot method controls; add them with "
+                         f"`ticketlens find ... --compare-methods wanda,sparsegpt,magnitude "
+                         f"--out {run.path}` (the same options as the run)")
+    return [arm_item(run, "ticket", "ticket"),
+            *(arm_item(run, a, control_label(a)) for a in arms)]
+
+
+def methods_overlap(run: Any, *, by: str = "weight") -> OverlapResult:
+    """How much of the run's ticket each one-shot method keeps (pairs ``ticket`` vs each
+    method first: ``a_kept_by_b``), and the methods among themselves, with chance levels."""
+    return overlap(method_items(run), by=by)
+
+
 # ----------------------------------------------------------------------------- analysis
 def overlap(items: Sequence[Any], *, by: str = "weight",
             round: int | None = None) -> OverlapResult:
     """Pairwise and set-level overlap of two or more tickets (see the module doc): runs (at
-    ``round``, default each run's ticket) or ``(name, anatomy, weight masks)`` tuples."""
+    ``round``, default each run's ticket), ``(name, anatomy, weight masks)`` tuples or
+    ``(run, arm)`` pairs (:func:`arm_item`)."""
     if by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}; got {by!r}")
     if len(items) < 2:
@@ -219,7 +269,8 @@ def overlap_bits(names: Sequence[str], bits: Bits, by: str) -> OverlapResult:
                 hamming=(union - i) / total,
                 expected_intersection=e,
                 jaccard_chance=e / (ka + kb - e) if ka + kb - e > 0 else 1.0,
-                p_value=intersection_p_value(i, kept[a], kept[b], n)))
+                p_value=intersection_p_value(i, kept[a], kept[b], n),
+                a_kept_by_b=i / ka if ka else 1.0, a_kept_by_b_chance=e / ka if ka else 1.0))
             obs_sum += i
             exp_sum += e
     kappa = fleiss_kappa_from_counts(kept.sum(axis=1), obs_sum, total, m)

@@ -1,4 +1,10 @@
-"""``ticketlens compare RUN...``: overlap of tickets with chance levels (``--json``)."""
+"""``ticketlens compare RUN...``: overlap of tickets with chance levels (``--json``).
+
+An item may be ``RUN@ARM``: the mask of a control of the run (``RUN@method_wanda``, or
+``RUN@wanda`` for short; ``RUN@ticket`` is the ticket). ``compare RUN --methods`` compares the
+run's ticket with its one-shot method controls (``find --compare-methods``): how much of the
+ticket Wanda / SparseGPT / magnitude keep, beside chance.
+"""
 
 from __future__ import annotations
 
@@ -18,27 +24,35 @@ UNIT_RULE = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", nargs="+", help="run directories or folders of runs")
+    p.add_argument("runs", nargs="+", help="run directories or folders of runs; RUN@ARM for "
+                   "a control's mask (e.g. RUN@method_wanda, RUN@oneshot)")
     p.add_argument("--by", default="weight", choices=("weight", "head", "neuron", "ffn",
                                                       "layer"),
                    help="compare weights, alive heads / neurons / FFN blocks, or weights "
                         "layer by layer (default: weight)")
+    p.add_argument("--methods", action="store_true", help="one run: its ticket against the "
+                   "one-shot methods it trained beside it (find --compare-methods)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ticketlens.analysis.overlap import group_summary, overlap
+    from ticketlens.analysis.overlap import group_summary, method_items, overlap
     from ticketlens.core.errors import TicketlensError
-    from ticketlens.core.run import find_runs, open_run
 
-    runs = [open_run(p) for arg in ns.runs for p in find_runs(arg)]
-    if len(runs) < 2:
-        raise TicketlensError("compare needs at least two runs")
     by = "weight" if ns.by == "layer" else ns.by
     try:
-        result = overlap(runs, by=by)
+        items, runs = _items(ns.runs)
+        if ns.methods:
+            if len(runs) != 1 or any(isinstance(i, tuple) for i in items):
+                raise ValueError("compare --methods takes one run directory")
+            items = method_items(runs[0])
+            runs = runs * len(items)
+        if len(items) < 2:
+            raise ValueError("compare needs at least two runs (or RUN@ARM items)")
+        result = overlap(items, by=by)
     except ValueError as exc:
         raise TicketlensError(str(exc)) from None
+    arms = any(isinstance(i, tuple) for i in items)
     tasks = {name: r.task for name, r in zip(result.names, runs, strict=True)}
     groups = group_summary(result, tasks) if len(set(tasks.values())) > 1 else None
     if ns.json:
@@ -50,29 +64,59 @@ def run(ns: argparse.Namespace) -> int:
         json.dump(data, sys.stdout, indent=2)
         print()
         return 0
-    _print(result, groups, layer_view=ns.by == "layer")
+    _print(result, groups, layer_view=ns.by == "layer", arms=arms)
     return 0
 
 
-def _print(result, groups, layer_view: bool) -> None:
+def _items(args: list[str]) -> tuple[list, list]:
+    """The items to compare (runs, or ``(run, arm)`` for ``RUN@ARM``) and each one's run."""
+    from pathlib import Path
+
+    from ticketlens.core.config import ONESHOT_METHODS
+    from ticketlens.core.run import find_runs, open_run
+
+    items: list = []
+    runs: list = []
+    for arg in args:
+        path, at, arm = arg.rpartition("@")
+        if at and path and not Path(arg).exists():
+            run = open_run(path)
+            if arm in ONESHOT_METHODS and arm not in run.controls:
+                arm = f"method_{arm}"
+            items.append((run, arm))
+            runs.append(run)
+            continue
+        for p in find_runs(arg):
+            runs.append(open_run(p))
+            items.append(runs[-1])
+    return items, runs
+
+
+def _print(result, groups, layer_view: bool, arms: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
     con = Console(highlight=False)
     unit = {"weight": "weights", "head": "heads", "neuron": "FFN neurons",
             "ffn": "FFN blocks"}[result.by]
-    con.print(f"[bold]{len(result.names)} tickets[/bold], compared by {unit} "
+    con.print(f"[bold]{len(result.names)} {'masks' if arms else 'tickets'}[/bold], "
+              f"compared by {unit} "
               f"({result.total:,} per ticket)")
     if result.by in UNIT_RULE:
         con.print(f"[dim]{UNIT_RULE[result.by]}[/dim]")
     if not layer_view:
         t = Table(title="pairs (chance: independent masks with the same kept count per "
                         f"{'tensor' if result.by == 'weight' else 'layer'})")
-        for col in ("a", "b", "Jaccard", "chance", "overlap coef.", "Hamming", "p-value"):
+        # masks of one run (RUN@ARM, --methods): how much of a b keeps, in place of the
+        # overlap coefficient and Hamming distance
+        mid = ("of a in b", "chance ") if arms else ("overlap coef.", "Hamming")
+        for col in ("a", "b", "Jaccard", "chance", *mid, "p-value"):
             t.add_column(col, justify="right" if col not in ("a", "b") else "left")
         for p in result.pairs:
-            t.add_row(p.a, p.b, f"{p.jaccard:.3f}", f"{p.jaccard_chance:.3f}",
-                      f"{p.overlap_coefficient:.3f}", f"{p.hamming:.3f}", f"{p.p_value:.2g}")
+            cells = (f"{p.a_kept_by_b:.1%}", f"{p.a_kept_by_b_chance:.1%}") if arms else (
+                f"{p.overlap_coefficient:.3f}", f"{p.hamming:.3f}")
+            t.add_row(p.a, p.b, f"{p.jaccard:.3f}", f"{p.jaccard_chance:.3f}", *cells,
+                      f"{p.p_value:.2g}")
         con.print(t)
     if result.per_layer:
         t = Table(title="per layer: mean Jaccard over pairs")
@@ -84,7 +128,8 @@ def _print(result, groups, layer_view: bool) -> None:
                       f"{row.jaccard_chance_mean:.3f}", f"{ratio:.2f}")
         con.print(t)
     con.print(f"Fleiss' kappa {result.fleiss_kappa:.3f} (independent masks: "
-              f"{result.fleiss_kappa_chance:.3f}); super-survivors (kept in every ticket): "
+              f"{result.fleiss_kappa_chance:.3f}); super-survivors (kept in every "
+              f"{'mask' if arms else 'ticket'}): "
               f"{result.super_survivors_observed:,} observed, "
               f"{result.super_survivors_expected:,.1f} expected by chance")
     if groups:

@@ -33,6 +33,9 @@ def summary(run) -> dict:
         "controls": {k: c.to_dict() for k, c in run.controls.items()},
         "verdict": run.verdict.to_dict() if run.verdict else None,
         "distill": _distill(m.config),
+        # find --method: the one-shot pruning of round 1, before retraining (and calibration)
+        "oneshot": next(({"round": r.index, **dict(r.extra)} for r in run.rounds
+                         if "oneshot" in r.extra), None),
         "compress": _compress(run),
         "ticket_units": _ticket_units(run),
         "early_bird": _early_bird(run),
@@ -205,13 +208,23 @@ def run(ns: argparse.Namespace) -> int:
     tu = data["ticket_units"]
     if tu and (units or any(n for k, n in tu["head"].items() if k != "alive")):
         con.print(_units_line(tu))
+    if data["oneshot"]:
+        o = data["oneshot"]
+        con.print(f"round {o['round']}: one-shot {o['oneshot']['method']} "
+                  f"({o['oneshot']['pattern']}) on {o['calibration']['count']} calibration "
+                  f"examples; {metric} {o['oneshot']['metrics'][metric]:.4f} before retraining")
     if r.controls:
         c = Table(title="controls (at the ticket's sparsity)")
-        for col in ("control", "sparsity", metric):
+        before = {n: dict(a.extra.get("oneshot") or {}).get("metrics", {}).get(metric)
+                  for n, a in r.controls.items()}  # one-shot method controls
+        for col in ("control", "sparsity", metric, *(
+                ["before retraining"] if any(v is not None for v in before.values()) else [])):
             c.add_column(escape(col), justify="right")
         for name, arm in r.controls.items():
             c.add_row(escape(control_label(name)), f"{arm.sparsity:.1%}",
-                      f"{arm.metrics.get(metric, float('nan')):.4f}")
+                      f"{arm.metrics.get(metric, float('nan')):.4f}",
+                      *(["–" if before[name] is None else f"{before[name]:.4f}"]
+                        if any(v is not None for v in before.values()) else []))
         con.print(c)
     if ns.network:
         n = data["network"]

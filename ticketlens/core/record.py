@@ -30,7 +30,8 @@ HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "mcc": True, "pearson": True,
                     "spearman": True, "perplexity": False}
 
 CONTROL_NAMES = {"random_mask": "random mask", "random_reinit": "random reinit",
-                 "oneshot": "one-shot magnitude"}
+                 "oneshot": "one-shot magnitude", "method_magnitude": "magnitude (per matrix)",
+                 "method_wanda": "Wanda", "method_sparsegpt": "SparseGPT"}
 
 
 def control_label(control: str) -> str:

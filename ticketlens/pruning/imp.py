@@ -6,7 +6,10 @@ resumes by running the same command again, and ends with the same bytes):
 1. round 0: train dense from the initial weights, capturing the rewind point;
 2. round r: prune ``rate`` of the remaining weights by magnitude of round r-1's trained
    weights, rewind the survivors, retrain; until ``target_sparsity`` (or a drop, optionally);
-   the decisions are the pure functions of ``pruning.rules``;
+   the decisions are the pure functions of ``pruning.rules``. With ``--pattern N:M`` each
+   round keeps k of every M (``rules.nm_schedule``); with ``--method magnitude|wanda|
+   sparsegpt`` round 1 is the trained dense model pruned in one shot (``pruning.methods``),
+   its metric without retraining recorded, then retrained as a ticket, and the search stops;
 3. the controls registered in ``pruning.controls`` at the ticket's sparsity, with the
    ticket's schedule and data order;
 4. the verdict (``pruning.verdict``).
@@ -30,14 +33,16 @@ from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.record import ArmRecord, Manifest, RoundRecord, control_label
 from ticketlens.core.run import RunWriter, is_run, read_manifest
 from ticketlens.pruning import manifest as MF
-from ticketlens.pruning import ops, rules, structured
+from ticketlens.pruning import methods, ops, rules, structured
 from ticketlens.pruning.arms import ArmResult, ArmSpec, ArmTrainer, cpu_state, derive_seed
 from ticketlens.pruning.controls import (
     CONTROLS,
     informative_flags,
+    merge_flag,
     required_controls,
     wanted_controls,
 )
+from ticketlens.pruning.patterns import parse_pattern
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import Setup, prepare
 from ticketlens.pruning.train import (
@@ -59,23 +64,13 @@ def find(cfg: FindConfig, out: str | Path, *, reporter: Reporter | None = None,
     reporter = reporter or Reporter()
     if process_rank() != 0:  # under torchrun, only rank 0 talks and writes
         reporter = Reporter()
+    cfg = methods.resolve_config(cfg)  # --pattern N:M sets the target sparsity
     with torch_threads(plan_threads()) as threads:
         return _find(cfg, out, reporter, overwrite, threads)
 
 
-def _not_built_yet(cfg: FindConfig) -> None:
-    """Options whose engine side is not built yet: refused in one line, never ignored."""
-    p = cfg.prune
-    for on, flag in ((p.method != "imp", "--method"),
-                     (p.pattern != "unstructured", "--pattern"),
-                     (bool(p.compare_methods), "--compare-methods")):
-        if on:
-            raise ConfigError(f"{flag} is not available in this version yet")
-
-
 def _find(cfg: FindConfig, out: Path, reporter: Reporter, overwrite: bool,
           threads: Threads) -> Path:
-    _not_built_yet(cfg)
     acc = make_accelerator(cfg.train)
     writer = RunWriter(out, main=acc.is_main_process)
     # Under several processes rank 0 alone may clear (--overwrite) or create the directory;
@@ -92,12 +87,15 @@ def _find(cfg: FindConfig, out: Path, reporter: Reporter, overwrite: bool,
         _check_can_add_controls(writer, manifest, cfg)  # before anything is written
     setup = prepare(cfg)
     structured.check_granularity(setup.anatomy, cfg.prune.granularity)
+    methods.check(cfg, setup)
     reporter.line(
         f"ticketlens find: {setup.loaded.name} ({setup.anatomy.family}, "
         f"{setup.anatomy.num_prunable:,} prunable weights) on {setup.task.name} "
         f"({len(setup.train)} train / {len(setup.dev)} dev), seed {cfg.seed}, "
         f"{setup.total_steps} steps a round, rewind {setup.rewind}, "
-        f"target sparsity {cfg.prune.target_sparsity:.0%}, {threads.torch_threads} torch "
+        f"target sparsity {cfg.prune.target_sparsity:.0%}"
+        f"{'' if cfg.prune.pattern == 'unstructured' else ' (' + cfg.prune.pattern + ')'}"
+        f"{'' if cfg.prune.method == 'imp' else ', one-shot ' + cfg.prune.method}, {threads.torch_threads} torch "
         f"thread{'s' if threads.torch_threads > 1 else ''} ({threads.cores_available} cores "
         f"available) -> {out}")
     search = Search(setup, writer, manifest, reporter, acc)
@@ -121,18 +119,33 @@ def _open_or_create(writer: RunWriter, cfg: FindConfig, overwrite: bool) -> Mani
         return None
     writer.remove_partial()
     manifest = read_manifest(root)
+    if not manifest.config:  # imported masks: no config, no weights
+        wants = [c for c in wanted_controls(cfg) if CONTROLS[c].needs_dense]
+        raise ConfigError(
+            f"{root}: holds imported masks without weights"
+            + (f"; the {control_label(wants[0])} control prunes the trained dense model, so "
+               "it needs a run made by `ticketlens find`" if wants else
+               "; `find` cannot resume it: choose another --out"))
     old = FindConfig.from_dict(dict(manifest.config)).to_dict()
-    # informative controls (the one-shot control) only add to a run: never a conflict
+    # informative controls (one-shot, --compare-methods) only add to a run: never a conflict
+    then = dict(old["prune"])
     for flag in informative_flags():
         old["prune"][flag] = getattr(cfg.prune, flag)
+    # --calibration is free until something used it (a one-shot round or method control)
+    calibrated = any("calibration" in x.extra for x in (*manifest.rounds,
+                                                         *manifest.controls.values()))
+    if not calibrated:
+        old["prune"]["calibration"] = cfg.prune.calibration
     diff = _first_difference(old, cfg.to_dict())
     if diff:
         raise ConfigError(f"{root}: holds a run with other settings ({diff}); resume with the "
                           "same options, or pass --overwrite, or choose another --out")
-    added = {f: True for f in informative_flags() if getattr(cfg.prune, f)}
-    if added:
+    merged = {f: merge_flag(then.get(f), getattr(cfg.prune, f)) for f in informative_flags()}
+    if not calibrated:
+        merged["calibration"] = cfg.prune.calibration
+    if any(merged[f] != then.get(f) for f in merged):
         config = dict(manifest.config)
-        config["prune"] = {**config.get("prune", {}), **added}
+        config["prune"] = {**config.get("prune", {}), **merged}
         manifest = dataclasses.replace(manifest, config=config)
     return manifest
 
@@ -171,6 +184,9 @@ class Search:
         self._arm_loss: Any = None
         self.kinds = structured.KINDS.get(self.cfg.prune.granularity, ())
         self._units: dict[int, structured.Units] = {}
+        self.pattern = parse_pattern(self.cfg.prune.pattern)
+        self.nm_schedule = () if self.pattern is None else rules.nm_schedule(
+            self.pattern.n, self.pattern.m, self.cfg.prune.rate)
 
     # ------------------------------------------------------------------ context for arms
     def mask(self, r: int) -> dict[str, torch.Tensor]:
@@ -228,6 +244,14 @@ class Search:
 
             self._arm_loss = teacher_loss(self.s, self.load_weights(0), self.acc)
         return self._arm_loss
+
+    def evaluate_state(self, state: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Dev metrics of the model with weights ``state`` as they are (no training)."""
+        from ticketlens.pruning import objectives
+
+        self.trainer.base.load_state_dict(state)
+        return objectives.evaluate_metrics(self.acc, self.trainer.model, self.s,
+                                           self.cfg.train.eval_batch_size)
 
     @property
     def start_step(self) -> int:
@@ -348,6 +372,11 @@ class Search:
         """Share of the remaining weights (``{"weight": x}``) or of each kind of unit to
         prune next."""
         p = self.cfg.prune
+        if p.method != "imp":  # one-shot: round 1 prunes to the target, and is the last
+            return {"weight": p.target_sparsity if r == 0 else 0.0}
+        if self.nm_schedule:  # k_r of every M kept after round r
+            ks = self.nm_schedule
+            return {"weight": 0.0 if r + 1 >= len(ks) else 1.0 - ks[r + 1] / ks[r]}
         # early-bird: the ticket is the mask drawn at the stop, at the target in one step
         rate = p.target_sparsity if p.early_bird else p.rate
         if not self.kinds:
@@ -368,9 +397,23 @@ class Search:
         trained = self.load_weights(prev)
         amounts = self._amounts_after(prev)
         units = None
-        if self.kinds:
+        extra: dict[str, Any] = {}
+        p = self.cfg.prune
+        if p.method != "imp":
+            masks, extra = methods.prune_dense(self, p.method, p.target_sparsity, self.pattern)
+            o = extra["oneshot"]
+            self.reporter.line(
+                f"round {r:>2}  one-shot {p.method} to {o['sparsity']:.1%} "
+                f"({o['pattern']}) on {extra['calibration']['count']} calibration examples: "
+                f"{self.metric} {o['metrics'][self.metric]:.4f} without retraining")
+        elif self.kinds:
             units = self._prune_units(prev, trained, amounts)
             masks = ops.to_torch(units.weight_masks(self.s.anatomy))
+        elif self.nm_schedule:
+            assert self.pattern is not None
+            masks = ops.nm_prune({n: trained[n] for n in self.names}, self.mask(prev),
+                                 methods.layouts(self.s.anatomy), self.nm_schedule[r],
+                                 self.pattern.m)
         else:
             masks = ops.magnitude_prune({n: trained[n] for n in self.names}, self.mask(prev),
                                         amounts["weight"], self.cfg.prune.scope,
@@ -379,7 +422,7 @@ class Search:
         res = self.trainer.train(ArmSpec(f"round {r}", self.start_state(r), masks,
                                          self.start_step, derive_seed(self.cfg.seed, "round", r),
                                          loss_fn=self.arm_loss()))
-        self._record_round(r, masks, res, max(amounts.values()), units)
+        self._record_round(r, masks, res, max(amounts.values()), units, extra)
 
     def importance(self, state: dict[str, torch.Tensor],
                    masks: dict[str, torch.Tensor], seed: int) -> dict[str, Any]:
@@ -430,7 +473,8 @@ class Search:
             processes={"count": world, "mask_check": f"identical on {world} ranks"})
 
     def _record_round(self, r: int, masks, res: ArmResult, amount: float,
-                      units: structured.Units | None = None) -> None:
+                      units: structured.Units | None = None,
+                      extra: dict[str, Any] | None = None) -> None:
         self._masks[r] = masks
         for old in [k for k in self._masks if k < r - 1]:  # reloaded from disk if needed
             del self._masks[old]
@@ -447,7 +491,8 @@ class Search:
                           sparsity=M.sparsity(masks),
                           sparsity_per_tensor=M.sparsity_per_tensor(masks),
                           metrics=res.metrics, steps=res.steps, wall_time_s=res.wall_time_s,
-                          mask=rel, units=unit_rel, unit_sparsity=unit_sparsity)
+                          mask=rel, units=unit_rel, unit_sparsity=unit_sparsity,
+                          extra=extra or {})
         manifest = self.manifest.with_round(rec)
         self.writer.remove_weights([x.index for x in manifest.rounds], keep=rules.needed_weights(
             manifest.rounds, self.metric, self.cfg.prune.tolerance))
@@ -470,10 +515,14 @@ class Search:
         rec = ArmRecord(sparsity=M.sparsity(plan.masks), metrics=res.metrics, steps=res.steps,
                         wall_time_s=res.wall_time_s, ticket_round=ticket, mask=mask_rel,
                         units=units_rel, unit_sparsity=None if plan.units is None else
-                        plan.units.sparsity(self.kinds))
+                        plan.units.sparsity(self.kinds), extra=dict(plan.extra or {}))
         self.save(self.manifest.with_arm(name, rec))
-        self.reporter.line(f"control {name:<13} sparsity {rec.sparsity:6.1%}  "
-                           f"{self.metric} {res.metrics[self.metric]:.4f}")
+        before = ""
+        if plan.extra and "oneshot" in plan.extra:
+            before = (f"  ({plan.extra['oneshot']['metrics'][self.metric]:.4f} without "
+                      "retraining)")
+        self.reporter.line(f"control {name:<16} sparsity {rec.sparsity:6.1%}  "
+                           f"{self.metric} {res.metrics[self.metric]:.4f}{before}")
 
 
 def _check_can_add_controls(writer: RunWriter, manifest: Manifest, cfg: FindConfig) -> None:

@@ -117,3 +117,43 @@ def random_masks_like(
         new[torch.randperm(m.numel(), generator=generator)[:kept]] = True
         out[name] = new.reshape(m.shape)
     return out
+
+
+# ----------------------------------------------------------------------------- N:M
+def nm_prune(weights: Mapping[str, Any], masks: Mapping[str, Any], layouts: Mapping[str, str],
+             k: int, m: int) -> TorchMasks:
+    """Keep the ``k`` largest ``|w|`` of every ``m`` consecutive weights along the input
+    dimension, among the weights ``masks`` still keeps (pruned ones never come back, so
+    IMP's masks stay nested). ``layouts[name]``: ``linear`` or ``conv1d``."""
+    from ticketlens.pruning.patterns import nm_mask
+
+    out: TorchMasks = {}
+    for name, mask in to_torch(masks).items():
+        scores = weights[name].detach().abs().float().cpu()
+        scores = torch.where(mask, scores, torch.full_like(scores, -1.0))
+        out[name] = nm_mask(scores, k, m, layouts[name]) & mask
+    return out
+
+
+def nm_kept_per_group(masks: Mapping[str, Any], layouts: Mapping[str, str], m: int) -> int | None:
+    """``k`` when every mask holds exactly ``k`` of every ``m`` (the same ``k`` for all),
+    else ``None``."""
+    from ticketlens.pruning.patterns import is_nm
+
+    masks = to_torch(masks)
+    ks = {round(int(t.sum()) * m / t.numel()) for t in masks.values()}
+    if len(ks) != 1:
+        return None
+    k = ks.pop()
+    if not all(is_nm(t, k, m, layouts[n]) for n, t in masks.items()):
+        return None
+    return k
+
+
+def random_nm_masks(shapes: Mapping[str, tuple[int, ...]], layouts: Mapping[str, str], k: int,
+                    m: int, generator: torch.Generator) -> TorchMasks:
+    """Random ``k`` of every ``m`` consecutive weights along the input dimension."""
+    from ticketlens.pruning.patterns import nm_mask
+
+    return {n: nm_mask(torch.rand(tuple(s), generator=generator), k, m, layouts[n])
+            for n, s in shapes.items()}

@@ -5,7 +5,8 @@
   ``stop_on_drop``);
 - :func:`ticket_round`: which round is the ticket;
 - :func:`needed_weights`: which rounds' trained weights a resume or the ticket choice may
-  still read (the others are deleted as the search goes).
+  still read (the others are deleted as the search goes);
+- :func:`nm_schedule`: how IMP reaches an N:M pattern (``--pattern``), round by round.
 """
 
 from __future__ import annotations
@@ -63,3 +64,18 @@ def needed_weights(rounds: Sequence[RoundRecord], metric: str, tolerance: float)
     if m is not None:
         keep |= {m, m - 1}
     return keep
+
+
+def nm_schedule(n: int, m: int, rate: float) -> tuple[int, ...]:
+    """Weights kept of every ``m`` consecutive ones after each IMP round with ``--pattern
+    n:m`` (index = round; round 0 is dense, ``m``): ``k_r = max(n, min(k_{r-1} - 1,
+    round(m (1 - rate)^r)))``, so every round prunes at least one weight per group, follows
+    the unstructured schedule while it can, and the last round is exactly ``n:m``
+    (2:4 at rate 0.2: 4, 3, 2; 4:8: 8, 6, 5, 4)."""
+    if not 1 <= n <= m:
+        raise ValueError(f"N:M needs 1 <= N <= M, got {n}:{m}")
+    ks = [m]
+    while ks[-1] > n:
+        r = len(ks)
+        ks.append(max(n, min(ks[-1] - 1, round(m * (1.0 - rate) ** r))))
+    return tuple(ks)
