@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -139,9 +138,3 @@ def prune_dense(ctx: Any, method: str, sparsity: float | None,
               for s in figures.pop("stats")]
     figures.update(sparsity=M.sparsity(masks), metrics=metrics, layers=layers)
     return masks, {"oneshot": figures, "calibration": calibration_record(cal, len(ctx.s.train))}
-
-
-def oneshot_figures(extra: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The one-shot figures of a round's or control's ``extra``, if any."""
-    v = extra.get("oneshot") if extra else None
-    return v if isinstance(v, Mapping) else None
