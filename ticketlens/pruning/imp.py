@@ -88,14 +88,14 @@ def _find(cfg: FindConfig, out: Path, reporter: Reporter, overwrite: bool,
     setup = prepare(cfg)
     structured.check_granularity(setup.anatomy, cfg.prune.granularity)
     methods.check(cfg, setup)
+    how = "" if cfg.prune.pattern == "unstructured" else f" ({cfg.prune.pattern})"
+    how += "" if cfg.prune.method == "imp" else f", one-shot {cfg.prune.method}"
     reporter.line(
         f"ticketlens find: {setup.loaded.name} ({setup.anatomy.family}, "
         f"{setup.anatomy.num_prunable:,} prunable weights) on {setup.task.name} "
         f"({len(setup.train)} train / {len(setup.dev)} dev), seed {cfg.seed}, "
         f"{setup.total_steps} steps a round, rewind {setup.rewind}, "
-        f"target sparsity {cfg.prune.target_sparsity:.0%}"
-        f"{'' if cfg.prune.pattern == 'unstructured' else ' (' + cfg.prune.pattern + ')'}"
-        f"{'' if cfg.prune.method == 'imp' else ', one-shot ' + cfg.prune.method}, {threads.torch_threads} torch "
+        f"target sparsity {cfg.prune.target_sparsity:.0%}{how}, {threads.torch_threads} torch "
         f"thread{'s' if threads.torch_threads > 1 else ''} ({threads.cores_available} cores "
         f"available) -> {out}")
     search = Search(setup, writer, manifest, reporter, acc)
