@@ -6,12 +6,14 @@ the ones that run cells are marked slow (``make slow``): ~75 s together on 2 idl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,16 +45,16 @@ def local_sweep(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def ray_address():
-    """A Ray instance of 2 CPUs with token authentication (Ray's default for local clusters
-    from 2.59), started for this module by a child process (its driver: this process never
-    imports ray) and stopped when its stdin closes. ``run_cli`` connects as a user of such a
-    cluster does, with ``RAY_AUTH_MODE=token`` and the token in ``RAY_AUTH_TOKEN``."""
-    pytest.importorskip("ray")
-    code = ("import logging, sys, ray; c = ray.init(num_cpus=2, include_dashboard=False, "
-            "logging_level=logging.ERROR); print(c.address_info['gcs_address'], flush=True); "
-            "sys.stdin.read(); ray.shutdown()")
+@contextlib.contextmanager
+def ray_instance(num_cpus: int = 2) -> Iterator[str]:
+    """A Ray instance with token authentication (Ray's default for local clusters from 2.59),
+    started by a child process (its driver: this process never imports ray) and stopped when
+    its stdin closes; yields its address. Inside, the environment connects as a user of such
+    a cluster does: ``RAY_AUTH_MODE=token`` and the token in ``RAY_AUTH_TOKEN``."""
+    code = (f"import logging, sys, ray; c = ray.init(num_cpus={num_cpus}, "
+            "include_dashboard=False, logging_level=logging.ERROR); "
+            "print(c.address_info['gcs_address'], flush=True); sys.stdin.read(); "
+            "ray.shutdown()")
     env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env={**os.environ, **env})
@@ -67,6 +69,13 @@ def ray_address():
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    pytest.importorskip("ray")
+    with ray_instance(2) as address:
+        yield address
 
 
 def _one_line_exit_2(capsys, argv: list[str], needle: str, out: Path) -> None:
