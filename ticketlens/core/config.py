@@ -196,7 +196,9 @@ class PruneConfig:
     target_sparsity: float = _opt(0.8, "stop when this share of prunable weights is pruned")
     rate: float = _opt(0.2, "share of the remaining weights pruned per round")
     scope: str = _opt("global", "rank across all tensors (global), per tensor (weights "
-                      "only) or per layer (layer)", choices=("global", "tensor", "layer"))
+                      "only) or per layer (layer); one-shot methods (--method) and N:M "
+                      "patterns prune every matrix on its own instead",
+                      choices=("global", "tensor", "layer"))
     granularity: str = _opt("weight", "what a round prunes: weights; whole attention heads; "
                             "FFN neurons; or units (heads and neurons together)",
                             choices=("weight", "head", "neuron", "unit"))
