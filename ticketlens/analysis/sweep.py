@@ -14,11 +14,14 @@ seed). Per group:
   in a one-sided paired t-test across seeds (``scipy.stats.ttest_1samp`` of the paired
   differences minus the margin, ``alternative="greater"``) at ``alpha``; else *not winning*;
 - seed agreement: Fleiss' kappa of the group's tickets against its value under
-  independence (``analysis.overlap``).
+  independence (``analysis.overlap``);
+- per IMP round (round 0 = dense): mean and interval of the round's sparsity and metric over
+  the seeds that reached it (the curve a report draws with a band).
 
 Across tasks (same model and settings): the mean Jaccard of ticket pairs of different tasks
 **with the seed held fixed** against pairs of different tasks **and** seeds, each beside its
-chance level -- cross-task overlap measured across seeds conflates task and seed.
+chance level -- cross-task overlap measured across seeds conflates task and seed -- and the
+seed x task matrix of those Jaccards, runs ordered by task then seed.
 """
 
 from __future__ import annotations
@@ -82,6 +85,17 @@ class PairedTest:
 
 
 @dataclass(frozen=True)
+class RoundStats:
+    index: int  # the IMP round (0 = dense)
+    sparsity: Estimate
+    metric: Estimate  # over the seeds that reached this round (``metric.n``)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"round": self.index, "sparsity": self.sparsity.to_dict(),
+                "metric": self.metric.to_dict()}
+
+
+@dataclass(frozen=True)
 class GroupStats:
     task: str
     model: str
@@ -97,6 +111,7 @@ class GroupStats:
     reason: str
     seed_kappa: float
     seed_kappa_chance: float
+    rounds: tuple[RoundStats, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "model": self.model, "settings": self.settings,
@@ -106,7 +121,8 @@ class GroupStats:
                 "controls": {k: v.to_dict() for k, v in self.controls.items()},
                 "tests": [t.to_dict() for t in self.tests], "verdict": self.verdict,
                 "reason": self.reason, "seed_kappa": self.seed_kappa,
-                "seed_kappa_chance": self.seed_kappa_chance}
+                "seed_kappa_chance": self.seed_kappa_chance,
+                "rounds": [r.to_dict() for r in self.rounds]}
 
 
 @dataclass(frozen=True)
@@ -125,16 +141,37 @@ class CrossTask:
 
 
 @dataclass(frozen=True)
+class OverlapMatrix:
+    """Weight Jaccard of the tickets of every pair of runs of one model and settings, rows and
+    columns ordered by task then seed (diagonal 1), and each pair's chance level."""
+
+    model: str
+    settings: str
+    names: tuple[str, ...]  # TASK/sSEED
+    tasks: tuple[str, ...]  # of each row
+    seeds: tuple[int | None, ...]
+    jaccard: tuple[tuple[float, ...], ...]
+    chance: tuple[tuple[float, ...], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "names": list(self.names), "tasks": list(self.tasks),
+                "seeds": list(self.seeds), "jaccard": [list(r) for r in self.jaccard],
+                "chance": [list(r) for r in self.chance]}
+
+
+@dataclass(frozen=True)
 class SweepStats:
     confidence: float
     alpha: float
     groups: tuple[GroupStats, ...]
     cross_task: tuple[CrossTask, ...]
+    matrices: tuple[OverlapMatrix, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"confidence": self.confidence, "alpha": self.alpha,
                 "groups": [g.to_dict() for g in self.groups],
-                "cross_task": [c.to_dict() for c in self.cross_task]}
+                "cross_task": [c.to_dict() for c in self.cross_task],
+                "matrices": [m.to_dict() for m in self.matrices]}
 
 
 def _settings_key(run: Any) -> str:
@@ -202,7 +239,8 @@ def sweep_stats(runs: Sequence[Any], *, confidence: float = 0.95, alpha: float =
         members.sort(key=lambda r: (r.seed is None, r.seed))
         out.append(_group(task, model, labels[key], members, confidence, alpha, tolerance,
                           control_margin, required))
-    return SweepStats(confidence, alpha, tuple(out), _cross_task(groups, labels))
+    cross, matrices = _across_tasks(groups, labels)
+    return SweepStats(confidence, alpha, tuple(out), cross, matrices)
 
 
 def _group(task: str, model: str, label: str, runs: list[Any], confidence: float,
@@ -269,19 +307,39 @@ def _group(task: str, model: str, label: str, runs: list[Any], confidence: float
         {c: estimate([v for v in vals if v is not None], confidence)
          for c, vals in controls.items()},
         tests, status, "; ".join(parts),
-        o.fleiss_kappa if o else math.nan, o.fleiss_kappa_chance if o else math.nan)
+        o.fleiss_kappa if o else math.nan, o.fleiss_kappa_chance if o else math.nan,
+        _rounds(runs, metric, confidence))
 
 
-def _cross_task(groups: Mapping[tuple[str, str, str], list[Any]],
-                labels: Mapping[str, str]) -> tuple[CrossTask, ...]:
+def _rounds(runs: list[Any], metric: str, confidence: float) -> tuple[RoundStats, ...]:
+    by_index: dict[int, list[Any]] = {}
+    for r in runs:
+        for rd in r.rounds:
+            if metric in rd.metrics:
+                by_index.setdefault(rd.index, []).append(rd)
+    return tuple(RoundStats(i, estimate([rd.sparsity for rd in rds], confidence),
+                            estimate([rd.metrics[metric] for rd in rds], confidence))
+                 for i, rds in sorted(by_index.items()))
+
+
+def _across_tasks(groups: Mapping[tuple[str, str, str], list[Any]], labels: Mapping[str, str]
+                  ) -> tuple[tuple[CrossTask, ...], tuple[OverlapMatrix, ...]]:
     by_model: dict[tuple[str, str], list[Any]] = {}
     for (_, model, key), runs in groups.items():
         by_model.setdefault((model, key), []).extend(runs)
-    out = []
+    out, matrices = [], []
     for (model, key), runs in sorted(by_model.items()):
+        if len(runs) < 2:
+            continue
+        runs = sorted(runs, key=lambda r: (r.task, r.seed is None, r.seed))
+        o = overlap(runs, by="weight")
+        matrices.append(OverlapMatrix(
+            model, labels[key], o.names, tuple(r.task for r in runs),
+            tuple(r.seed for r in runs),
+            tuple(map(tuple, o.matrix("jaccard").tolist())),
+            tuple(map(tuple, o.matrix("jaccard_chance").tolist()))))
         if len({r.task for r in runs}) < 2:
             continue
-        o = overlap(runs, by="weight")
         index = {name: r for name, r in zip(o.names, runs, strict=True)}
         same, cross = [], []
         for p in o.pairs:
@@ -298,4 +356,4 @@ def _cross_task(groups: Mapping[tuple[str, str, str], list[Any]],
         out.append(CrossTask(model, labels[key], mean(same, "jaccard"),
                              mean(same, "jaccard_chance"), len(same), mean(cross, "jaccard"),
                              mean(cross, "jaccard_chance"), len(cross)))
-    return tuple(out)
+    return tuple(out), tuple(matrices)

@@ -153,6 +153,10 @@ def build_report(runs: list[Any], exports: Any = None) -> str:
         doc.add("<section id='seeds'><h2>Over seeds</h2>")
         doc.fig(F.seed_statistics_figure(stats, f"Mean over seeds with {stats.confidence:.0%} "
                                          "intervals"), "seeds")
+        from ticketlens.report.sweep import sweep_figures
+
+        for fig, name in sweep_figures(stats):  # rounds with bands, seed x task overlap
+            doc.fig(fig, name)
         doc.add(_seed_table(stats) + "</section>")
     groups = architecture_groups(runs)
     if groups:

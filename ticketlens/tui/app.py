@@ -17,9 +17,10 @@ class TicketLensApp(App):
     TITLE = "ticketlens inspect"
     BINDINGS = [Binding("q", "quit", "Quit"), Binding("question_mark", "help", "Help")]
 
-    def __init__(self, runs: Sequence[Run]):
+    def __init__(self, runs: Sequence[Run], sweep: str | None = None):
         super().__init__()
         self.runs = list(runs)
+        self.sweep = sweep  # a sweep's folder: opens on its statistics (tui/sweep_screen.py)
         self._survival = lru_cache(maxsize=64)(self._survival_uncached)
 
     def exit(self, result: Any = None, return_code: int = 0, message: Any = None) -> None:
@@ -32,7 +33,11 @@ class TicketLensApp(App):
         from ticketlens.tui.screens import RunsScreen
 
         self.push_screen(RunsScreen())
-        if len(self.runs) == 1:
+        if self.sweep is not None:
+            from ticketlens.tui.sweep_screen import SweepScreen
+
+            self.push_screen(SweepScreen(self.sweep, self.runs))
+        elif len(self.runs) == 1:
             self.push_screen(RunScreen(self.runs[0]))
 
     def action_help(self) -> None:
@@ -75,5 +80,10 @@ class TicketLensApp(App):
 
 def create_app(paths: Sequence[str]) -> TicketLensApp:
     """Open every run at or below ``paths`` (manifests only: masks load when viewed)."""
+    from pathlib import Path
+
+    from ticketlens.sweep import SWEEP_FILE
+
     runs = [open_run(p) for path in paths for p in find_runs(path)]
-    return TicketLensApp(runs)
+    sweep = paths[0] if len(paths) == 1 and (Path(paths[0]) / SWEEP_FILE).is_file() else None
+    return TicketLensApp(runs, sweep)
