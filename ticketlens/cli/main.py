@@ -19,7 +19,7 @@ COMMANDS = {
     "verify": ("ticketlens.cli.verify", "read every file of runs and check them against "
                "their record (exit 2 on the first problem)"),
     "sweep": ("ticketlens.cli.sweep", "a grid of find runs (tasks x models x settings x "
-              "seeds) on local workers, with statistics over seeds"),
+              "seeds) on local workers, Ray or SLURM, with statistics over seeds"),
     "compare": ("ticketlens.cli.compare", "overlap of tickets across seeds and tasks, with "
                 "chance levels"),
     "import": ("ticketlens.cli.import_", "import masks made by other tools as runs"),

@@ -177,6 +177,8 @@ class OverlapScreen(Screen):
 HELP = """\
 [b]ticketlens inspect[/b]
 
+Sweep     (inspect SWEEPDIR) statistics over seeds and verdicts per group; Enter on
+          a group opens its first run, on a run its run screen
 Runs      Enter open · Space select · c compare selected (or all)
 Run       [ / ] previous / next IMP round (every tab follows)
           1–5 tabs: Rounds · Model (tree) · Heads (grid: cursor shows Q/K/V/O) ·
