@@ -285,3 +285,23 @@ def test_report_and_tui_show_the_table(runs):
     rows = asyncio.run(look())
     assert [r[0] for r in rows] == [c.name for c in res.cells]
     assert [r[5] == "✓" for r in rows] == [c.pareto for c in res.cells]
+
+
+def test_masked_lm_ties_and_perplexity(tmp_path):
+    """An MLM's decoder is tied to the word embeddings: stored once where both stay float32,
+    apart where torch's dynamic int8 quantizes the decoder; perplexity is lower-is-better."""
+    out, keep = tmp_path / "mlm", tmp_path / "files"
+    assert main(["find", "--quiet", "--model", "tiny-bert", "--objective", "mlm", *SHORT,
+                 "--steps", "8it", "--rewind", "2it", "--no-controls", "--out", str(out)]) == 0
+    res = compress(out, CompressConfig(schemes=("dynamic-int8", "int8"), latency=False,
+                                       keep_dir=str(keep)))
+    assert res.metric == "perplexity" and not res.higher_is_better
+    measured = [c for c in res.cells if c.variant]
+    assert len(measured) == 4 and [c.pareto for c in measured] == pareto_flags(
+        [(c.bytes, c.metric) for c in measured], higher_is_better=False)
+    dec, emb = "cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"
+    dense = read_variant(keep / "dense.safetensors")
+    assert dense[dec] is dense[emb]  # stored once
+    dyn = read_variant(keep / "dense+dynamic-int8.safetensors")
+    assert not torch.equal(dyn[dec], dyn[emb])  # int8 decoder, fp32 embeddings
+    assert torch.equal(dyn[emb], ticketlens.open_run(out).weights("dense")[emb])

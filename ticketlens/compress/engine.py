@@ -134,8 +134,9 @@ def dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
 
 def _dynamic_stored(qmodel: torch.nn.Module, state: Mapping[str, torch.Tensor],
                     masks: Mapping[str, torch.Tensor] | None, aliases: Mapping[str, str]
-                    ) -> tuple[dict[str, Stored], dict[str, torch.Tensor]]:
-    """The tensors of a dynamic-int8 model as stored, and torch's dequantized weights."""
+                    ) -> tuple[dict[str, Stored], dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors of a dynamic-int8 model as stored, torch's dequantized weights, and the
+    ties still stored once."""
     from torch.ao.nn.quantized.dynamic import Linear as DynLinear
 
     out: dict[str, Stored] = {}
@@ -154,10 +155,13 @@ def _dynamic_stored(qmodel: torch.nn.Module, state: Mapping[str, torch.Tensor],
         dq[name] = w.dequantize()
         if mod.bias() is not None:
             out[f"{mod_name}.bias"] = Stored(mod.bias().detach().float())
+    # a tie is kept only when neither side was quantized (an MLM decoder tied to the
+    # embeddings is an nn.Linear: int8 here, while the embedding stays float32)
+    kept = {a: n for a, n in aliases.items() if a not in dq and n not in dq and a not in out}
     for name, t in state.items():
-        if name not in out and name not in aliases:
+        if name not in out and name not in kept:
             out[name] = Stored(t.float())
-    return out, dq
+    return out, dq, kept
 
 
 # --------------------------------------------------------------------------- measuring
@@ -285,8 +289,8 @@ def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: Compress
                 if scheme == "dynamic-int8":
                     model.load_state_dict(dict(state))
                     qmodel = dynamic_int8(model)
-                    tensors, dq = _dynamic_stored(qmodel, state, masks, aliases)
-                    size = write_variant(path, tensors, aliases=aliases,
+                    tensors, dq, ties = _dynamic_stored(qmodel, state, masks, aliases)
+                    size = write_variant(path, tensors, aliases=ties,
                                          meta={"variant": name}, payload=payload)
                     for n in prunable:
                         check_zeros_kept(state[n], dq[n], f"{name}: {n}")
