@@ -250,6 +250,12 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     _one_line_error(capsys, ["compress", str(plain), "--distilled", str(plain)],
                     "was not found with --distill")
     _one_line_error(capsys, ["compress", str(distilled)], "was found with --distill")
+    other = tmp_path / "other"  # distilled, but another seed: not the same search
+    assert main(["find", "--quiet", *SHORT, "--no-controls", "--distill", "--seed", "1",
+                 "--out", str(other)]) == 0
+    capsys.readouterr()
+    _one_line_error(capsys, ["compress", str(plain), "--distilled", str(other)],
+                    "other settings than")
     bare = tmp_path / "bare"  # a run without weights, as imported masks are
     shutil.copytree(plain, bare)
     shutil.rmtree(bare / "weights")

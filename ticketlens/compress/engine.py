@@ -71,14 +71,23 @@ def _distill_settings(run: Run, distilled: Run) -> dict[str, Any]:
         b.train, distill=False, distill_alpha=a.train.distill_alpha,
         distill_temperature=a.train.distill_temperature))
     if same != a:
-        ours, theirs = a.to_dict(), same.to_dict()
-        diff = next(f"{g}.{k}" if isinstance(ours[g], dict) else g for g in ours
-                    for k in (ours[g] if isinstance(ours[g], dict) else [g])
-                    if (ours[g].get(k) if isinstance(ours[g], dict) else ours[g]) != (
-                        theirs[g].get(k) if isinstance(theirs[g], dict) else theirs[g]))
+        ours, theirs = _flat(a.to_dict()), _flat(same.to_dict())
+        diff = next(k for k in ours if ours[k] != theirs.get(k))
         raise ConfigError(f"--distilled {distilled.path}: other settings than {run.path} "
-                          f"({diff}); it must be the same `find` with --distill")
+                          f"({diff}: {ours[diff]!r} there, {theirs.get(diff)!r} here); it must "
+                          "be the same `find` with --distill")
     return {"alpha": b.train.distill_alpha, "temperature": b.train.distill_temperature}
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1}}`` -> ``{"train.lr": 1}``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 # --------------------------------------------------------------------------- variants
