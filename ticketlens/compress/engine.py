@@ -74,8 +74,8 @@ def _distill_settings(run: Run, distilled: Run) -> dict[str, Any]:
         ours, theirs = _flat(a.to_dict()), _flat(same.to_dict())
         diff = next(k for k in ours if ours[k] != theirs.get(k))
         raise ConfigError(f"--distilled {distilled.path}: other settings than {run.path} "
-                          f"({diff}: {ours[diff]!r} there, {theirs.get(diff)!r} here); it must "
-                          "be the same `find` with --distill")
+                          f"({diff}: {ours[diff]!r} in RUN, {theirs.get(diff)!r} in RUN2); it "
+                          "must be the same `find` with --distill")
     return {"alpha": b.train.distill_alpha, "temperature": b.train.distill_temperature}
 
 
