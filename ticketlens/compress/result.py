@@ -40,12 +40,14 @@ __all__ = ["CELLS", "Cell", "CompressResult", "Latency", "VariantResult", "compr
 
 CELLS = ("none", "prune", "quantize", "distill", "prune+quantize", "prune+distill",
          "quantize+distill", "prune+quantize+distill")
-FILE = "compress.json"
 
 
 def compress_path(run: str | os.PathLike[str]) -> Path:
-    """Where a run's compression table lives (``RUN/compress.json``)."""
-    return Path(run) / FILE
+    """Where a run's compression table lives (``RUN/compress.json``; ``core.run.RunPaths``
+    knows the run's file names)."""
+    from ticketlens.core.run import RunPaths
+
+    return RunPaths(run).compress
 
 
 def pareto_flags(points: Sequence[tuple[float, float]], higher_is_better: bool = True

@@ -12,6 +12,8 @@
       weights/rewind.safetensors     the rewind point
       weights/round_000.safetensors  the trained dense model
       weights/round_NNN.safetensors  the trained ticket (the manifest's weights.ticket)
+      compress.json                  `ticketlens compress`: the 8-cell table (optional)
+      analysis/attribution.json      `ticketlens attribute --save` (optional)
 
 ``open_run(path)`` is the public, read-only way in; it needs numpy and safetensors only
 (torch is imported by :meth:`Run.weights` alone). :class:`RunWriter` is the only code that
@@ -69,6 +71,11 @@ class RunPaths:
     @property
     def attribution(self) -> Path:
         return self.root / "analysis" / "attribution.json"
+
+    @property
+    def compress(self) -> Path:
+        """``ticketlens compress``'s table (``compress.result.CompressResult``)."""
+        return self.root / "compress.json"
 
     def mask(self, round_index: int) -> Path:
         return self.root / "masks" / f"round_{round_index:03d}.safetensors"
