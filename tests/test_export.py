@@ -24,7 +24,7 @@ from ticketlens.core.errors import ConfigError
 from ticketlens.core.record import FORMAT, FORMAT_VERSION, Manifest
 from ticketlens.core.run import RunWriter, open_run
 from ticketlens.data.tokenizer import builtin_tokenizer
-from ticketlens.export import export_run
+from ticketlens.exporter import export_run
 from ticketlens.models.anatomy import anatomy_of
 from ticketlens.models.load import build_preset, model_class, model_from_run
 from ticketlens.pruning.masking import MaskEnforcer

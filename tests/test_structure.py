@@ -269,6 +269,8 @@ def test_random_units_keep_per_layer_counts():
 @pytest.mark.parametrize("model,granularity,importance,scope", [
     ("tiny-bert", "unit", "magnitude", "global"),
     ("tiny-llama", "head", "gradient", "layer"),
+    ("tiny-gpt2", "unit", "gradient", "global"),  # fused c_attn, Conv1D layout
+    ("tiny-distilbert", "neuron", "magnitude", "layer"),
 ])
 def test_find_structured_end_to_end(tmp_path, model, granularity, importance, scope):
     out = tmp_path / "run"
@@ -285,12 +287,17 @@ def test_find_structured_end_to_end(tmp_path, model, granularity, importance, sc
         mask = run.mask(rec.index)
         assert all(np.array_equal(mask[n], expected[n]) for n in expected)
         assert set(rec.unit_sparsity) == set(kinds)
-        if scope == "layer":
-            assert len({int(x) for x in head.sum(1)}) == 1  # the same count in every layer
+        if scope == "layer":  # the same count in every layer
+            kept = head.sum(1) if "head" in kinds else neuron.sum(1)
+            assert len({int(x) for x in kept}) == 1
     ticket = run.drawn_units(None)
     assert ticket is not None
-    assert run.ticket.unit_sparsity["head"] == pytest.approx(1 - ticket[0].mean())
-    assert run.ticket.unit_sparsity["head"] == pytest.approx(0.5)
+    for i, kind in enumerate(("head", "neuron")):
+        if kind in kinds:
+            assert run.ticket.unit_sparsity[kind] == pytest.approx(1 - ticket[i].mean())
+            assert run.ticket.unit_sparsity[kind] == pytest.approx(0.5)
+        else:
+            assert ticket[i].all()
     # the random-mask control: the ticket's per-layer counts of heads and neurons
     data = json.loads((out / "manifest.json").read_text())
     ctrl = data["controls"]["random_mask"]

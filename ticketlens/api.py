@@ -101,8 +101,8 @@ def export(run: Run | PathLike, out: PathLike, *, round: int | None = None,
            slice: bool = True, overwrite: bool = False) -> Any:
     """Write ``run``'s ticket (or round ``round``) to ``out`` as an HF model folder with the
     mask baked in, sliced where whole heads or FFN neurons are removable; an
-    :class:`~ticketlens.export.ExportResult`."""
-    from ticketlens.export import export_run
+    :class:`~ticketlens.exporter.ExportResult`."""
+    from ticketlens.exporter import export_run
 
     return export_run(run, out, round=round, slice=slice, overwrite=overwrite)
 
@@ -110,6 +110,6 @@ def export(run: Run | PathLike, out: PathLike, *, round: int | None = None,
 def load_pruned(path: PathLike) -> Any:
     """The model in a folder written by ``ticketlens export`` (sliced or not), in eval mode;
     safetensors only, no remote code."""
-    from ticketlens.export import load_pruned as _load
+    from ticketlens.exporter import load_pruned as _load
 
     return _load(path)

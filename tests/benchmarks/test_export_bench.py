@@ -79,7 +79,7 @@ def _latencies(models: dict, batch: int, repeats: int) -> dict[str, float]:
 def test_sliced_minilm_latency_and_memory(tmp_path, record):
     import transformers as tf
 
-    from ticketlens.export import export_run, load_pruned
+    from ticketlens.exporter import export_run, load_pruned
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -1,5 +1,5 @@
 """``ticketlens export RUN -o DIR``: the ticket as an HF model folder (sliced where whole
-heads or FFN neurons are removable; see ``ticketlens.export``)."""
+heads or FFN neurons are removable; see ``ticketlens.exporter``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ticketlens.export import export_run
+    from ticketlens.exporter import export_run
 
     res = export_run(ns.run, ns.out, round=ns.round, slice=ns.slice, overwrite=ns.overwrite)
     if ns.json:

@@ -23,7 +23,7 @@ def e(x: Any) -> str:
 def read_exports(folders: Sequence[str | Path], runs: Sequence[Any]) -> dict[Path, list[dict]]:
     """``ticketlens.json`` of each export folder, by the run it was exported from (the run's
     resolved path). An export of a run not in the report is an error (one line)."""
-    from ticketlens.export import EXPORT_FORMAT, META
+    from ticketlens.exporter import EXPORT_FORMAT, META
 
     paths = {Path(r.path).resolve() for r in runs}
     out: dict[Path, list[dict]] = {}

@@ -8,7 +8,7 @@
       ticketlens.json                   run, round, sparsity, units kept per layer, sizes
 
 The ticket round's trained weights times its mask are baked in. When whole heads or FFN
-neurons are removable (:mod:`ticketlens.export.plan`) the model is also *sliced*: those
+neurons are removable (:mod:`ticketlens.exporter.plan`) the model is also *sliced*: those
 units leave the matrices, their constant contributions move into the output biases, and the
 outputs stay those of the masked model (checked by a forward pass at export). A sliced
 model loads with :func:`load_pruned`; stock ``from_pretrained`` loads it too when every
@@ -35,7 +35,7 @@ from ticketlens.core.errors import ConfigError, ModelError, RunFormatError
 from ticketlens.core.io import TMP_PREFIX, write_json_atomic
 from ticketlens.core.run import Run, open_run
 
-EXPORT_FORMAT = "ticketlens.export"
+EXPORT_FORMAT = "ticketlens.exporter"
 META = "ticketlens.json"
 # a forward pass at export compares the written model with the masked one
 CHECK_TOLERANCE = 1e-4
@@ -90,8 +90,8 @@ def export_run(run: Run | str | os.PathLike[str], out: str | os.PathLike[str], *
     anatomy = anatomy_of(model)  # every attention and FFN matrix: locates the modules
     dense = _sizes(model)
 
-    from ticketlens.export.plan import plan_layer
-    from ticketlens.export.slicing import apply_plan, uniform_config
+    from ticketlens.exporter.plan import plan_layer
+    from ticketlens.exporter.slicing import apply_plan, uniform_config
 
     plans = [plan_layer(model, anatomy, masks, layer) for layer in range(anatomy.num_layers)]
     removed = sum(p.removed_heads + p.removed_neurons for p in plans)
@@ -140,8 +140,8 @@ def load_pruned(path: str | os.PathLike[str]) -> Any:
     import transformers as tf
     from safetensors.torch import load_file
 
-    from ticketlens.export.plan import LayerUnits
-    from ticketlens.export.slicing import shrink_to_counts
+    from ticketlens.exporter.plan import LayerUnits
+    from ticketlens.exporter.slicing import shrink_to_counts
     from ticketlens.models.anatomy import anatomy_of
     from ticketlens.models.load import model_class
 
