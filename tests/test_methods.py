@@ -199,3 +199,41 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path, capsys):
     assert "--compare-methods" in err
     err = _one_error(capsys, ["compare", f"{imported}@method_sparsegpt", str(imported)])
     assert "no control 'method_sparsegpt'" in err
+
+
+def test_methods_are_drawn_in_report_and_tui(tmp_path):
+    """The report and `inspect` show each one-shot arm's metric before and after retraining
+    and how much of the ticket it keeps against chance (`methods_overlap`)."""
+    import asyncio
+
+    from textual.app import App
+
+    from ticketlens.analysis.overlap import methods_overlap
+    from ticketlens.report.methods import methods_table
+    from ticketlens.tui.methods_panel import methods_panel
+
+    run = _find(tmp_path, "run", "--no-controls", "--compare-methods", "wanda",
+                "--calibration", "32")
+    pair = next(p for p in methods_overlap(run).pairs if (p.a, p.b) == ("ticket", "Wanda"))
+    before = run.controls["method_wanda"].extra["oneshot"]["metrics"][run.metric]
+    html = methods_table(run)
+    assert html is not None and "Wanda" in html and "before retraining" in html
+    assert f"{pair.a_kept_by_b:.1%}" in html and f"{pair.a_kept_by_b_chance:.1%}" in html
+    assert methods_table(_find(tmp_path, "plain", "--no-controls")) is None
+
+    class One(App):
+        def compose(self):
+            yield from methods_panel(run)
+
+    async def drive():
+        app = One()
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            table = app.query_one("#methods")
+            rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+            return rows
+
+    rows = asyncio.run(drive())
+    assert rows[0][0] == "IMP ticket" and rows[1][0] == "Wanda"
+    assert rows[1][1] == f"{before:.4f}"
+    assert rows[1][3] == f"{pair.a_kept_by_b:.1%} ({pair.a_kept_by_b_chance:.1%})"

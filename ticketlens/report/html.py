@@ -14,6 +14,7 @@ from ticketlens.analysis.survival import sparsity_profile, survival
 from ticketlens.report import figures as F
 from ticketlens.report import fmt
 from ticketlens.report.compress import compress_html
+from ticketlens.report.methods import methods_html
 from ticketlens.report.page import figure_html, page
 from ticketlens.report.runs import RunView, architecture_groups, has_heads, run_view
 from ticketlens.report.structured import structured_html
@@ -195,6 +196,7 @@ def build_report(runs: list[Any], exports: Any = None) -> str:
                 doc.fig(F.importance_vs_kept_figure(attr, "Unit importance (dense) vs kept "
                                                     "fraction (ticket)"), f"importance-{i}")
         compress_html(r, doc, i)
+        methods_html(r, doc)
     doc.add("</section>")
     nav = ("<b>ticketlens report</b><a href='#summary'>Summary</a>"
            "<a href='#accuracy'>Accuracy vs sparsity</a><a href='#seeds'>Over seeds</a>"

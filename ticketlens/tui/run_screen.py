@@ -28,6 +28,7 @@ from ticketlens.analysis.earlybird import early_bird
 from ticketlens.core.run import control_label
 from ticketlens.tui import record
 from ticketlens.tui.compress_panel import compress_panel
+from ticketlens.tui.methods_panel import methods_panel
 from ticketlens.tui.widgets import (
     HEAD_STATES,
     head_cell,
@@ -68,6 +69,7 @@ class RunScreen(Screen):
                 yield Static(id="chart")
                 yield DataTable(id="rounds", cursor_type="row")
                 yield from compress_panel(self.run)
+                yield from methods_panel(self.run)
             with TabPane(title["tab-model"], id="tab-model"), Horizontal():
                 yield Tree("model", id="tree")
                 yield Static(id="tree-detail", classes="detail")
