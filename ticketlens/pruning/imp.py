@@ -337,20 +337,8 @@ class Search:
                 m = ops.magnitude_prune(weights, ones, p.target_sparsity, p.scope,
                                         groups=self.layer_groups())
                 return torch.cat([m[n].reshape(-1) for n in self.names]).numpy()
-            if p.importance == "gradient":
-                from ticketlens.data.batching import batch_stream
-                from ticketlens.pruning import objectives
-                from ticketlens.pruning.train import to_device
-
-                seed = derive_seed(self.cfg.seed, "early-bird", len(bird.draws))
-                make = objectives.batch_fn(self.s, self.s.train, seed)
-                stream = batch_stream(self.s.train, self.cfg.train.batch_size, seed)
-                device = next(base.parameters()).device
-                scores = structured.gradient_importance(
-                    base, self.s.anatomy, self.kinds,
-                    (to_device(make(next(stream)), device) for _ in range(p.importance_batches)))
-            else:
-                scores = structured.magnitude_importance(self.s.anatomy, weights, self.kinds)
+            scores = self.model_scores(derive_seed(self.cfg.seed, "early-bird",
+                                                   len(bird.draws)))
             parts = []
             for k in self.kinds:
                 n = scores[k].shape[1]
@@ -427,23 +415,34 @@ class Search:
     def importance(self, state: dict[str, torch.Tensor],
                    masks: dict[str, torch.Tensor], seed: int) -> dict[str, Any]:
         """Unit scores of trained weights ``state`` under ``masks`` (``--importance``)."""
-        p = self.cfg.prune
-        if p.importance == "magnitude":
+        if self.cfg.prune.importance == "magnitude":
             return structured.magnitude_importance(self.s.anatomy,
                                                    {n: state[n] for n in self.names},
                                                    self.kinds)
-        from ticketlens.data.batching import batch_stream
-        from ticketlens.pruning import objectives
         from ticketlens.pruning.masking import MaskEnforcer
-        from ticketlens.pruning.train import to_device
 
         base = self.trainer.base
         base.load_state_dict(state)
         MaskEnforcer(base, masks).apply_to_weights()
+        return self.model_scores(seed)
+
+    def model_scores(self, seed: int) -> dict[str, Any]:
+        """Unit scores of the model's weights as they are now (``--importance``; gradient:
+        over ``--importance-batches`` training batches drawn with ``seed``)."""
+        base = self.trainer.base
+        if self.cfg.prune.importance == "magnitude":
+            params = dict(base.named_parameters())
+            return structured.magnitude_importance(
+                self.s.anatomy, {n: params[n].detach() for n in self.names}, self.kinds)
+        from ticketlens.data.batching import batch_stream
+        from ticketlens.pruning import objectives
+        from ticketlens.pruning.train import to_device
+
         make = objectives.batch_fn(self.s, self.s.train, seed)
         stream = batch_stream(self.s.train, self.cfg.train.batch_size, seed)
         device = next(base.parameters()).device
-        batches = (to_device(make(next(stream)), device) for _ in range(p.importance_batches))
+        batches = (to_device(make(next(stream)), device)
+                   for _ in range(self.cfg.prune.importance_batches))
         return structured.gradient_importance(base, self.s.anatomy, self.kinds, batches)
 
     def _prune_units(self, prev: int, trained: dict[str, torch.Tensor],
