@@ -347,8 +347,8 @@ class Search:
                 parts.append(structured.prune_units_to(scores[k], keep, p.scope).reshape(-1))
             return np.concatenate(parts)
 
-        per_epoch = -(-len(self.s.train) // self.cfg.train.batch_size)
-        bird = EarlyBird(draw, resolve_every(p.early_bird_every, self.s.total_steps, per_epoch),
+        bird = EarlyBird(draw, resolve_every(p.early_bird_every, self.s.total_steps,
+                                             self.s.steps_per_epoch),
                          p.early_bird_epsilon, p.early_bird_window,
                          not_before=self.start_step)
         return bird

@@ -36,6 +36,7 @@ class Setup:
     rewind: Rewind  # resolved: mode init | step | lr
     rewind_step: int
     objective: str = "classification"
+    steps_per_epoch: int = 1  # optimizer steps in one pass over the training data
 
     @property
     def metric(self) -> str:
@@ -119,4 +120,4 @@ def prepare(cfg: FindConfig) -> Setup:
     if cfg.train.batch_size < world_min:
         raise ConfigError("--batch-size must be at least --grad-accum")
     return Setup(cfg, task, tokenizer, loaded, anatomy, train, dev, total, lr, rewind,
-                 rewind_step, objective)
+                 rewind_step, objective, per_epoch)
