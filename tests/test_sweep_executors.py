@@ -170,7 +170,8 @@ def test_submitit_local_executor_runs_the_cells_like_local(local_sweep, tmp_path
     pytest.importorskip("submitit")
     from ticketlens.cli.main import build_parser
     from ticketlens.cli.sweep import build_grid
-    from ticketlens.sweep import SlurmExecutor, run_sweep
+    from ticketlens.executors import SlurmExecutor
+    from ticketlens.sweep import run_sweep
 
     out = tmp_path / "sweep"
     grid = build_grid(build_parser().parse_args(

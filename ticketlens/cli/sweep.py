@@ -57,7 +57,7 @@ def build_grid(ns: argparse.Namespace):
 
 def build_executor(ns: argparse.Namespace):
     from ticketlens.core.errors import ConfigError
-    from ticketlens.sweep import LocalExecutor, RayExecutor, SlurmExecutor
+    from ticketlens.executors import LocalExecutor, RayExecutor, SlurmExecutor
 
     if ns.ray and ns.slurm is not None:
         raise ConfigError("--ray and --slurm: choose one")
