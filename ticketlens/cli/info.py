@@ -152,7 +152,7 @@ def show_sweep(path: str, *, as_json: bool) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ticketlens.core.run import control_label, open_run
+    from ticketlens.core.run import open_run
     from ticketlens.sweep import SWEEP_FILE
 
     if (Path(ns.run) / SWEEP_FILE).is_file():
@@ -172,12 +172,45 @@ def run(ns: argparse.Namespace) -> int:
         json.dump(data, sys.stdout, indent=2)
         print()
         return 0
+    print_run(r, data)
+    return 0
+
+
+def print_run(r, data: dict) -> None:
+    """``info RUN`` as tables: the header, the rounds, the controls, the network, the
+    compression table and the verdict (``data`` is :func:`summary`, with ``network`` when
+    ``--network`` asked for it)."""
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
     con = Console(highlight=False)
-    m, metric = r.manifest, r.metric
+    _print_header(con, r, data)
+    units = _print_rounds(con, r)
+    tu = data["ticket_units"]
+    if tu and (units or any(n for k, n in tu["head"].items() if k != "alive")):
+        con.print(_units_line(tu))
+    if data["oneshot"]:
+        o = data["oneshot"]
+        con.print(f"round {o['round']}: one-shot {o['oneshot']['method']} "
+                  f"({o['oneshot']['pattern']}) on {o['calibration']['count']} calibration "
+                  f"examples; {r.metric} {o['oneshot']['metrics'][r.metric]:.4f} before "
+                  "retraining")
+    if r.controls:
+        _print_controls(con, r)
+    if "network" in data:
+        con.print(_network_line(data["network"]))
+    if data["compress"]:
+        from ticketlens.cli.compress import print_table
+        from ticketlens.compress.result import CompressResult
+
+        print_table(CompressResult.from_dict(data["compress"]), con)
+    _print_verdict(con, r)
+
+
+def _print_header(con, r, data: dict) -> None:
+    """The run's one-line identity, then the distillation and early-bird lines."""
+    from rich.markup import escape
+
+    m = r.manifest
     rw = m.rewind
     rewind = "?" if rw is None else rw.mode + (f" @ step {rw.step}" if rw.mode == "step" else "")
     prunable = f"{m.model.num_prunable:,}" if m.model.num_prunable is not None else "?"
@@ -191,6 +224,14 @@ def run(ns: argparse.Namespace) -> int:
                   f"T {d['temperature']:g})")
     if data["early_bird"]:
         con.print(_early_bird_line(data["early_bird"]))
+
+
+def _print_rounds(con, r) -> bool:
+    """The IMP rounds table; True when the run is structured (heads/neurons columns)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    m, metric = r.manifest, r.metric
     t = Table(title="IMP rounds")
     units = any(rd.unit_sparsity for rd in r.rounds)  # structured (find --granularity)
     for col in ("round", "sparsity", *(("heads off", "neurons off") if units else ()), metric,
@@ -205,48 +246,52 @@ def run(ns: argparse.Namespace) -> int:
                   f"{rd.metrics.get('loss', float('nan')):.4f}", str(rd.steps),
                   f"{rd.wall_time_s:.1f}s")
     con.print(t)
-    tu = data["ticket_units"]
-    if tu and (units or any(n for k, n in tu["head"].items() if k != "alive")):
-        con.print(_units_line(tu))
-    if data["oneshot"]:
-        o = data["oneshot"]
-        con.print(f"round {o['round']}: one-shot {o['oneshot']['method']} "
-                  f"({o['oneshot']['pattern']}) on {o['calibration']['count']} calibration "
-                  f"examples; {metric} {o['oneshot']['metrics'][metric]:.4f} before retraining")
-    if r.controls:
-        c = Table(title="controls (at the ticket's sparsity)")
-        before = {n: dict(a.extra.get("oneshot") or {}).get("metrics", {}).get(metric)
-                  for n, a in r.controls.items()}  # one-shot method controls
-        for col in ("control", "sparsity", metric, *(
-                ["before retraining"] if any(v is not None for v in before.values()) else [])):
-            c.add_column(escape(col), justify="right")
-        for name, arm in r.controls.items():
-            c.add_row(escape(control_label(name)), f"{arm.sparsity:.1%}",
-                      f"{arm.metrics.get(metric, float('nan')):.4f}",
-                      *(["–" if before[name] is None else f"{before[name]:.4f}"]
-                        if any(v is not None for v in before.values()) else []))
-        con.print(c)
-    if ns.network:
-        n = data["network"]
-        con.print(f"surviving network: {n['num_units']} units, {n['num_edges']:,} edges, "
-                  f"{n['components']} component(s) (largest {n['largest_component']}); cut "
-                  f"off from the output (removable at no cost): "
-                  f"{', '.join(n['cut_from_output'][:12]) or 'none'}"
-                  f"{' …' if len(n['cut_from_output']) > 12 else ''}; cut off from the input "
-                  f"(constant): {', '.join(n['cut_from_input'][:12]) or 'none'}; strongest "
-                  f"path: {' → '.join(n['strongest_path'])}")
-    if data["compress"]:
-        from ticketlens.cli.compress import print_table
-        from ticketlens.compress.result import CompressResult
+    return units
 
-        print_table(CompressResult.from_dict(data["compress"]), con)
+
+def _print_controls(con, r) -> None:
+    """The controls at the ticket's sparsity (with one-shot methods' metric before
+    retraining when any control has one)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ticketlens.core.run import control_label
+
+    metric = r.metric
+    c = Table(title="controls (at the ticket's sparsity)")
+    before = {n: dict(a.extra.get("oneshot") or {}).get("metrics", {}).get(metric)
+              for n, a in r.controls.items()}  # one-shot method controls
+    any_before = any(v is not None for v in before.values())
+    for col in ("control", "sparsity", metric, *(["before retraining"] if any_before else [])):
+        c.add_column(escape(col), justify="right")
+    for name, arm in r.controls.items():
+        c.add_row(escape(control_label(name)), f"{arm.sparsity:.1%}",
+                  f"{arm.metrics.get(metric, float('nan')):.4f}",
+                  *(["–" if before[name] is None else f"{before[name]:.4f}"]
+                    if any_before else []))
+    con.print(c)
+
+
+def _network_line(n: dict) -> str:
+    """``info --network``: the ticket's surviving network in one line."""
+    return (f"surviving network: {n['num_units']} units, {n['num_edges']:,} edges, "
+            f"{n['components']} component(s) (largest {n['largest_component']}); cut "
+            f"off from the output (removable at no cost): "
+            f"{', '.join(n['cut_from_output'][:12]) or 'none'}"
+            f"{' …' if len(n['cut_from_output']) > 12 else ''}; cut off from the input "
+            f"(constant): {', '.join(n['cut_from_input'][:12]) or 'none'}; strongest "
+            f"path: {' → '.join(n['strongest_path'])}")
+
+
+def _print_verdict(con, r) -> None:
+    from rich.markup import escape
+
     v = r.verdict
     if v:
         colour = {"WINNING TICKET": "green", "INCONCLUSIVE": "yellow"}.get(v.label, "red")
         con.print(f"[{colour}]{v.label}[/{colour}]: {escape(v.reason)}")
     else:
         con.print("no verdict yet (the run is incomplete: run the same `find` to resume)")
-    return 0
 
 
 def _pct(v: float | None) -> str:
