@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ticketlens.cell import Cell, run_cell, threads_per_worker
 from ticketlens.core.config import FindConfig
 from ticketlens.core.errors import ConfigError, first_line
-from ticketlens.sweep import Cell, run_cell, threads_per_worker
 
 
 class Executor(Protocol):

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ticketlens import __version__
 from ticketlens.core import masks as M
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.errors import DataError, RunFormatError, first_line
 from ticketlens.core.record import FORMAT, FORMAT_VERSION, Manifest
 from ticketlens.core.run import RunWriter
 from ticketlens.core.structure import expand_structured
+from ticketlens.core.version import __version__
 from ticketlens.models.anatomy import build_anatomy
 
 FORMATS = ("bert-experiments", "torch-prune", "safetensors", "npz")

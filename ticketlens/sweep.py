@@ -7,8 +7,9 @@ run directory, with a sweep manifest.
       sweep.json                          the grid, and each cell's status (atomic)
       TASK/MODEL/[SETTINGS/]sSEED/        one run directory per cell (docs/format.md)
 
-A cell is ``python -m ticketlens find ... --out CELL`` in its own process, started by an
-executor (``ticketlens.executors``: local workers, Ray or SLURM).
+A cell is ``python -m ticketlens find ... --out CELL`` in its own process
+(``ticketlens.cell``), started by an executor (``ticketlens.executors``: local workers, Ray
+or SLURM).
 
 Ray and SLURM need ``OUT`` on a file system every node sees, and ticketlens installed on every
 node. Running the same sweep again skips complete cells and resumes the others (``find``
@@ -21,11 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ticketlens.executors import Executor
 
+from ticketlens.cell import Cell, cell_status
 from ticketlens.core.config import FindConfig
 from ticketlens.core.errors import ConfigError
 from ticketlens.core.io import write_json_atomic
@@ -105,59 +103,6 @@ def parse_set(items: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 @dataclass(frozen=True)
-class Cell:
-    task: str
-    model: str
-    seed: int
-    settings: tuple[tuple[str, str], ...] = ()  # (group.field, value) pairs
-
-    @property
-    def label(self) -> str:
-        s = ",".join(f"{k.split('.')[-1]}={v}" for k, v in self.settings)
-        return f"{_name(self.task)}/{_name(self.model)}/{s + '/' if s else ''}s{self.seed}"
-
-    def path(self, root: Path) -> Path:
-        return root / self.label
-
-    def config(self, base: FindConfig) -> FindConfig:
-        d = base.to_dict()
-        d["data"]["task"], d["model"]["model"], d["seed"] = self.task, self.model, self.seed
-        for key, value in self.settings:
-            group, name = key.split(".", 1) if "." in key else ("", key)
-            target = d[group] if group else d
-            target[name] = _typed(value, target[name], key)
-        return FindConfig.from_dict(d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "model": self.model, "seed": self.seed,
-                "settings": dict(self.settings), "path": self.label}
-
-
-def _name(text: str) -> str:
-    """A task or model as a folder name: the file stem or the last path part."""
-    p = Path(str(text).rstrip("/"))
-    stem = p.stem if p.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json", ".txt") else p.name
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", stem.replace(":", "_")) or "_"
-
-
-def _typed(value: str, like: Any, key: str) -> Any:
-    try:
-        if isinstance(like, bool):
-            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(value)
-            return value.lower() in ("true", "1", "yes")
-        if isinstance(like, int):
-            return int(value)
-        if isinstance(like, float):
-            return float(value)
-        if isinstance(like, tuple):
-            return tuple(x for x in value.split("+") if x)
-    except ValueError:
-        raise ConfigError(f"--set {key}: {value!r} is not a {type(like).__name__}") from None
-    return value
-
-
-@dataclass(frozen=True)
 class Grid:
     tasks: tuple[str, ...]
     models: tuple[str, ...]
@@ -222,26 +167,6 @@ def validate(grid: Grid, *, load_tasks: bool = True) -> list[Cell]:
 
 
 # ----------------------------------------------------------------------------- running
-def cell_argv(cfg: FindConfig, out: Path) -> list[str]:
-    """``python -m ticketlens find`` arguments that rebuild ``cfg`` exactly."""
-    from ticketlens.cli.args import config_to_argv
-
-    return [sys.executable, "-m", "ticketlens", "find", "--quiet", "--out", str(out),
-            *config_to_argv(cfg)]
-
-
-def cell_status(path: Path) -> str:
-    from ticketlens.core.errors import RunFormatError
-    from ticketlens.core.run import is_run, read_manifest
-
-    if not is_run(path):
-        return "pending"
-    try:
-        return "complete" if read_manifest(path).complete else "interrupted"
-    except RunFormatError:
-        return "interrupted"
-
-
 @dataclass
 class SweepState:
     root: Path
@@ -286,28 +211,6 @@ def run_sweep(grid: Grid, out: str | Path, *, workers: int = 1,
         state.save()
         emit(rec["status"], c, rec)
     return state
-
-
-def threads_per_worker(workers: int) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
-
-
-def run_cell(cell: Cell, root: Path, base: FindConfig, threads: int) -> dict[str, Any]:
-    """One cell in its own process; ``{"status": "complete" | "failed", ...}``."""
-    out = cell.path(root)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    t0 = time.perf_counter()
-    proc = subprocess.run(cell_argv(cell.config(base), out), capture_output=True, text=True,
-                          env=env)
-    wall = round(time.perf_counter() - t0, 1)
-    if proc.returncode == 0:
-        return {"status": "complete", "wall_s": wall, "threads": threads}
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    error = lines[-1] if lines else f"exit code {proc.returncode}"
-    return {"status": "failed", "error": error.removeprefix("ticketlens: error: "),
-            "exit_code": proc.returncode, "wall_s": wall, "threads": threads}
 
 
 def read_sweep(root: str | Path) -> dict[str, Any]:

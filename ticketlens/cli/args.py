@@ -55,30 +55,3 @@ def find_config_from_args(ns: argparse.Namespace) -> FindConfig:
         elif key in {f.name for f in dataclasses.fields(FindConfig)}:
             top[key] = value
     return FindConfig.from_dict({**values, **top})
-
-
-def config_to_argv(cfg: FindConfig) -> list[str]:
-    """``find`` flags that rebuild ``cfg`` (the inverse of :func:`find_config_from_args`):
-    only the values that differ from the defaults."""
-    argv: list[str] = []
-    default = FindConfig()
-
-    def flags(obj: Any, ref: Any) -> None:
-        for f in dataclasses.fields(obj):
-            value, dflt = getattr(obj, f.name), getattr(ref, f.name)
-            if dataclasses.is_dataclass(value):
-                flags(value, dflt)
-                continue
-            if value == dflt:
-                continue
-            flag = "--" + f.name.replace("_", "-")
-            if isinstance(value, bool):
-                argv.append(flag if value else "--no-" + f.name.replace("_", "-"))
-            elif isinstance(value, tuple):
-                for v in value:
-                    argv.extend([flag, str(v)])
-            else:
-                argv.extend([flag, repr(value) if isinstance(value, float) else str(value)])
-
-    flags(cfg, default)
-    return argv

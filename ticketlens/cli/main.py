@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from ticketlens import __version__
+from ticketlens.core.version import __version__
 
 # subcommand -> (module, one-line help)
 COMMANDS = {

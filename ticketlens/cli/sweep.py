@@ -95,7 +95,7 @@ def run(ns: argparse.Namespace) -> int:
             f"{rec.get('wall_s', 0):.0f}s"
         con.print(f"[{done[0]}/{pending}] {cell.label}  {kind}  {what}", markup=False)
 
-    from ticketlens.sweep import cell_status
+    from ticketlens.cell import cell_status
 
     pending = sum(cell_status(c.path(Path(ns.out))) != "complete" for c in cells)
     if not quiet:

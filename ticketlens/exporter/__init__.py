@@ -312,7 +312,7 @@ def _meta(run: Run, result: ExportResult, plans) -> dict[str, Any]:
     import torch
     import transformers
 
-    from ticketlens import __version__
+    from ticketlens.core.version import __version__
 
     info = run.manifest.model
     return {

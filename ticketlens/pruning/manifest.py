@@ -7,8 +7,8 @@ import platform
 from importlib import metadata
 from typing import Any
 
-from ticketlens import __version__
 from ticketlens.core.record import FORMAT, FORMAT_VERSION, Manifest
+from ticketlens.core.version import __version__
 
 LIBRARIES = ("torch", "transformers", "tokenizers", "accelerate", "safetensors", "numpy")
 

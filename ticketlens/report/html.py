@@ -7,10 +7,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ticketlens import __version__
 from ticketlens.analysis.overlap import overlap
 from ticketlens.analysis.results import stored_attribution
 from ticketlens.analysis.survival import sparsity_profile, survival
+from ticketlens.core.version import __version__
 from ticketlens.report import figures as F
 from ticketlens.report import fmt
 from ticketlens.report.compress import compress_html
