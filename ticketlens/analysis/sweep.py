@@ -8,11 +8,16 @@ seed). Per group:
 - the sweep-level verdict, with the single-run verdict's rules lifted to seeds:
   *inconclusive* with fewer than 2 seeds, when a seed's dense model did not beat a constant
   prediction clearly (``pruning.verdict.learned_margin``), when the ticket or a control beats
-  dense on average by more than the tolerance (dense under-trained), or when a required
-  control is missing; *winning* when the lower end of the interval of (ticket - dense) is
-  within the tolerance and the ticket beats every required control by more than the margin
-  in a one-sided paired t-test across seeds (``scipy.stats.ttest_1samp`` of the paired
-  differences minus the margin, ``alternative="greater"``) at ``alpha``; else *not winning*;
+  dense on average by more than the tolerance (dense under-trained), when a required control
+  is missing, or when dense, the ticket and the required controls all sit at the metric's
+  maximum on every seed (too easy to tell them apart). Otherwise the two claims are decided
+  as statistics (``analysis.equivalence``): the ticket matches dense by TOST at the
+  tolerance (the 1 - 2 ``alpha`` interval of ticket - dense within ±tolerance), and beats
+  each required control by more than the margin (one-sided paired t-test at ``alpha``).
+  *winning* when both hold; *not winning* only on evidence (the ticket worse than dense by
+  more than the tolerance, or a required control shown not beaten); else *inconclusive*
+  with the seeds that would decide it at the observed spread (``seeds_needed``) and the
+  deciding reason in one line (``headline``);
 - seed agreement: Fleiss' kappa of the group's tickets against its value under
   independence (``analysis.overlap``);
 - per IMP round (round 0 = dense): mean and interval of the round's sparsity and metric over
@@ -34,9 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from ticketlens.analysis.equivalence import decide, equivalence, superiority
 from ticketlens.analysis.overlap import overlap
 from ticketlens.core.record import HIGHER_IS_BETTER
-from ticketlens.pruning.verdict import CONTROLS, learned_margin
+from ticketlens.pruning.verdict import CONTROLS, at_ceiling, learned_margin
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,8 @@ class GroupStats:
     seed_kappa: float
     seed_kappa_chance: float
     rounds: tuple[RoundStats, ...] = ()
+    headline: str = ""  # the verdict's reason in one line (what decided it)
+    seeds_needed: int | None = None  # inconclusive: seeds for 80% power at the spread seen
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "model": self.model, "settings": self.settings,
@@ -122,7 +130,8 @@ class GroupStats:
                 "tests": [t.to_dict() for t in self.tests], "verdict": self.verdict,
                 "reason": self.reason, "seed_kappa": self.seed_kappa,
                 "seed_kappa_chance": self.seed_kappa_chance,
-                "rounds": [r.to_dict() for r in self.rounds]}
+                "rounds": [r.to_dict() for r in self.rounds], "headline": self.headline,
+                "seeds_needed": self.seeds_needed}
 
 
 @dataclass(frozen=True)
@@ -287,18 +296,20 @@ def _group(task: str, model: str, label: str, runs: list[Any], confidence: float
     if missing:
         status = "inconclusive"
         parts.append(f"required controls not run: {', '.join(missing)}")
-    within = not math.isnan(diff.low) and diff.low >= -tol - 1e-12
-    parts.append(f"ticket - dense {diff.mean:+.4f} ({confidence:.0%} CI {diff.low:+.4f} to "
-                 f"{diff.high:+.4f}; {'within' if within else 'not within'} the tolerance "
-                 f"{tol:g})")
-    for t in tests:
-        parts.append(f"{'beats' if t.beats else 'does not beat'} {t.control} by more than "
-                     f"{t.margin:g}: mean difference {t.mean_difference:+.4f}, {t.test}, "
-                     f"t = {t.statistic:.3g}, p = {t.p_value:.3g} (n = {t.n})")
-    if status is None:
-        beats = {t.control: t.beats for t in tests}
-        status = "winning" if within and all(beats.get(c, False) for c in required) \
-            else "not winning"
+    req_values = [v for c in required for v in controls.get(c, [])]
+    if at_ceiling(metric, [*dense, *ticket, *req_values]) and not missing:
+        status = "inconclusive"
+        parts.append(f"dense, the ticket and the required controls all reach the maximum "
+                     f"{metric} on every seed: the task is too easy to tell a ticket from a "
+                     "random subnetwork")
+    blocked = tuple(parts) if status else ()
+    decision = decide(
+        equivalence(_improvement(ticket, dense, metric), tol, alpha),
+        [superiority(c, _improvement(ticket[[v is not None for v in vals]], np.array(
+            [v for v in vals if v is not None]), metric), margin, alpha)
+         for c, vals in controls.items()], required, blocked)
+    parts += decision.parts
+    status = decision.status
     o = overlap(runs, by="weight") if len(runs) >= 2 else None
     return GroupStats(
         task, model, label, metric, tuple(r.seed for r in runs),
@@ -308,7 +319,7 @@ def _group(task: str, model: str, label: str, runs: list[Any], confidence: float
          for c, vals in controls.items()},
         tests, status, "; ".join(parts),
         o.fleiss_kappa if o else math.nan, o.fleiss_kappa_chance if o else math.nan,
-        _rounds(runs, metric, confidence))
+        _rounds(runs, metric, confidence), decision.headline, decision.seeds_needed)
 
 
 def _rounds(runs: list[Any], metric: str, confidence: float) -> tuple[RoundStats, ...]:
