@@ -6,6 +6,7 @@ sweep's folder."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import shutil
@@ -103,8 +104,10 @@ def test_report_draws_bands_the_matrix_and_the_verdicts(sweep_dir, stats, tmp_pa
     assert matrix["x"] == list(m.names) and matrix["y"] == list(m.names)
     assert np.allclose(np.array(matrix["z"], dtype=float), np.array(m.jaccard), atol=1e-3)
     section = text[text.index("<section id='seeds'>"):]
-    for grp in stats.groups:  # the verdict table
+    for grp in stats.groups:  # the verdict table, and each verdict's reason in one line
         assert f"<td>{grp.task}</td>" in section and f"<td>{grp.verdict}</td>" in section
+        assert grp.headline and f"<b>{grp.verdict}</b>: {html.escape(grp.headline)}</p>" \
+            in section
 
 
 def test_inspect_opens_a_sweep_as_a_group_and_drills_down(sweep_dir, stats):
@@ -131,6 +134,9 @@ async def _inspect(sweep_dir: Path, stats) -> None:
             row = [str(c) for c in table.get_row_at(i)]
             assert row[0] == g.task and g.verdict in row
             assert f"{g.dense.mean:.4f} ± {g.dense.half_width:.4f}" in row
+        why = str(screen.query_one("#sweep-cross").render())
+        for g in stats.groups:  # each verdict's reason in one line
+            assert f"{g.task}: {g.verdict}: {g.headline}" in why.replace("\n", " ")
         runs = screen.query_one("#sweep-runs", DataTable)
         assert [str(runs.get_row_at(i)[0]) for i in range(runs.row_count)] == [
             f"{t}/tiny-bert/s{s}" for t in ("agreement", "sentiment") for s in (0, 1, 2)]
@@ -147,3 +153,11 @@ async def _inspect(sweep_dir: Path, stats) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, SweepScreen)
+
+
+def test_info_shows_each_sweep_verdict_with_its_reason_in_one_line(sweep_dir, stats, capsys):
+    assert main(["info", str(sweep_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for g in stats.groups:
+        [line] = [x for x in lines if x.startswith(f"{g.task} ") and f": {g.verdict}: " in x]
+        assert line.endswith(g.headline[-30:])

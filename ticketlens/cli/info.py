@@ -128,9 +128,12 @@ def print_sweep(summary: dict) -> None:
                                      for c in controls], g["verdict"],
                   f"{g['seed_kappa']:.3f} ({g['seed_kappa_chance']:.3f})")
     con.print(t)
-    for g in stats["groups"]:
-        con.print(f"[bold]{escape(g['task'])}[/bold] {escape(g['settings'])}: "
-                  f"{escape(g['reason'])}")
+    colour = {"winning": "green", "inconclusive": "yellow"}
+    for g in stats["groups"]:  # the deciding reason, one line (every clause: --json "reason")
+        c = colour.get(g["verdict"], "red")
+        con.print(f"[bold]{escape(g['task'])}[/bold]{escape(' ' + g['settings'])}: "
+                  f"[{c}]{g['verdict']}[/{c}]: {escape(g.get('headline') or g['reason'])}",
+                  soft_wrap=True)
     for c in stats["cross_task"]:
         con.print(f"across tasks ({escape(Path(c['model']).name)} {escape(c['settings'])}): "
                   f"mean Jaccard with the seed held fixed {c['same_seed_jaccard']:.3f} "

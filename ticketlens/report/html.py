@@ -131,11 +131,14 @@ def _seed_table(stats: Any) -> str:
         f" (chance {fmt.num(c.same_seed_chance)}, {c.same_seed_pairs} pairs); across seeds "
         f"{fmt.num(c.cross_seed_jaccard)} (chance {fmt.num(c.cross_seed_chance)}, "
         f"{c.cross_seed_pairs} pairs).</p>" for c in stats.cross_task)
+    why = "".join(f"<p class='verdict-why'><b>{e(g.task)}</b> {e(g.settings)}: "
+                  f"<b>{e(g.verdict)}</b>: {e(g.headline or g.reason)}</p>"
+                  for g in stats.groups)
     reasons = "".join(f"<li><b>{e(g.task)}</b> {e(g.settings)}: {e(g.reason)}</li>"
                       for g in stats.groups)
     return (f"<table><tr><th>task</th><th>settings</th><th>seeds</th><th>sparsity</th>"
             f"<th>dense</th><th>ticket</th>{head}<th>verdict</th><th>seed κ (chance)</th>"
-            f"</tr>{''.join(rows)}</table>{cross}<details><summary>why each verdict"
+            f"</tr>{''.join(rows)}</table>{why}{cross}<details><summary>every test"
             f"</summary><ul>{reasons}</ul></details>")
 
 

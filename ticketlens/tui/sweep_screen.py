@@ -103,10 +103,12 @@ class SweepScreen(Screen):
             f"sweep {self.path}: {len(stats.groups)} group(s), mean ± "
             f"{stats.confidence:.0%} CI over seeds · Enter on a run opens it"))
         self.query_one("#sweep-cross", Static).update(Text("\n".join(
+            [f"{g.task} {g.settings}".rstrip() + f": {g.verdict}: {g.headline or g.reason}"
+             for g in stats.groups] + [
             f"across tasks ({c.model} {c.settings}".rstrip() + "): mean Jaccard with the seed "
             f"held fixed {_v(c.same_seed_jaccard)} (chance {_v(c.same_seed_chance)}); across "
             f"seeds {_v(c.cross_seed_jaccard)} (chance {_v(c.cross_seed_chance)})"
-            for c in stats.cross_task)))
+            for c in stats.cross_task])))
 
     @on(DataTable.RowSelected, "#sweep-runs")
     def _open_run(self, event: DataTable.RowSelected) -> None:
