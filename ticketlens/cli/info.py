@@ -39,7 +39,16 @@ def summary(run) -> dict:
         "compress": _compress(run),
         "ticket_units": _ticket_units(run),
         "early_bird": _early_bird(run),
+        "stability": _stability(run),
     }
+
+
+def _stability(run) -> dict | None:
+    """``ticketlens stability``'s record by round, when it has been run on this run."""
+    from ticketlens.pruning.stability import read_stability
+
+    rec = read_stability(run)
+    return {str(k): v.to_dict() for k, v in rec.items()} or None
 
 
 def _ticket_units(run) -> dict | None:
@@ -206,6 +215,11 @@ def print_run(r, data: dict) -> None:
         from ticketlens.compress.result import CompressResult
 
         print_table(CompressResult.from_dict(data["compress"]), con)
+    if data.get("stability"):
+        from ticketlens.cli.stability import print_table as stability_table
+
+        for res in data["stability"].values():
+            stability_table(res, con)
     _print_verdict(con, r)
 
 

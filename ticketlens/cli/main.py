@@ -32,6 +32,10 @@ COMMANDS = {
                  "dense and a random mask"),
     "compress": ("ticketlens.cli.compress", "dense and ticket quantized and distilled: metric, "
                  "bytes on disk, the 8-cell table and its Pareto front"),
+    "stability": ("ticketlens.cli.stability", "instability analysis: the error barrier between "
+                  "two copies trained from each rewind point (Frankle et al. 2020)"),
+    "circuit": ("ticketlens.cli.circuit", "the ticket as a circuit: ablate what it removed in "
+                "the dense model, against attribution's and random units"),
 }
 
 

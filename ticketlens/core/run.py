@@ -14,6 +14,7 @@
       weights/round_NNN.safetensors  the trained ticket (the manifest's weights.ticket)
       compress.json                  `ticketlens compress`: the 8-cell table (optional)
       analysis/attribution.json      `ticketlens attribute --save` (optional)
+      analysis/stability.json        `ticketlens stability`: error barriers by round (optional)
 
 ``open_run(path)`` is the public, read-only way in; it needs numpy and safetensors only
 (torch is imported by :meth:`Run.weights` alone). :class:`RunWriter` is the only code that
@@ -71,6 +72,11 @@ class RunPaths:
     @property
     def attribution(self) -> Path:
         return self.root / "analysis" / "attribution.json"
+
+    @property
+    def stability(self) -> Path:
+        """``ticketlens stability``'s record (``pruning.stability``), one entry per round."""
+        return self.root / "analysis" / "stability.json"
 
     @property
     def compress(self) -> Path:
@@ -422,3 +428,8 @@ class RunWriter:
         if self.main:
             write_json_atomic(self.paths.attribution, data)
         return self.paths.attribution
+
+    def stability(self, data: Mapping[str, Any]) -> Path:
+        if self.main:
+            write_json_atomic(self.paths.stability, data)
+        return self.paths.stability

@@ -12,7 +12,10 @@ Checks, in order (the first problem is raised as a :class:`RunFormatError` namin
 4. every weights file named in the record exists, holds every prunable tensor with its
    shape, and the ticket's pruned weights are exactly zero;
 5. the ticket round and the verdict agree with the rounds; the tokenizer and the stored
-   attribution, when recorded or present, parse.
+   attribution, when recorded or present, parse;
+6. the stability record (``analysis/stability.json``), when present: every round it holds is
+   recorded, every curve has ``points`` values on an even grid from 0 to 1, and its error and
+   loss barriers are the ones its values give.
 
 Needs numpy and safetensors only (weights are read as numpy arrays).
 """
@@ -87,7 +90,49 @@ def verify(path: str | Path) -> VerifyResult:
             files.append(run.paths.rel(extra))
         elif extra == run.paths.tokenizer and (run.manifest.tokenizer or {}).get("file"):
             raise RunFormatError(f"{extra}: recorded in the manifest but missing")
+    if run.paths.stability.is_file():
+        _check_stability(run)
+        files.append(run.paths.rel(run.paths.stability))
     return VerifyResult(str(run.path), len(run.rounds), len(run.controls), tuple(files))
+
+
+def _check_stability(run: Run) -> None:
+    """``analysis/stability.json``: rounds that exist, curves that give their barriers."""
+    path = run.paths.stability
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rounds = data["rounds"].items()
+        if data.get("format") != "ticketlens.stability":
+            raise ValueError(f"format {data.get('format')!r}")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
+            AttributeError) as exc:
+        raise RunFormatError(f"{path}: unreadable stability record ({exc})") from None
+    indices = {r.index for r in run.rounds}
+    for key, res in rounds:
+        try:
+            if int(key) not in indices or int(res["round"]) != int(key):
+                raise RunFormatError(f"{path}: holds round {key}, which is not recorded")
+            points = int(res["points"])
+            for c in res["curves"]:
+                grid = np.asarray(c["alphas"], float)
+                values = {k: np.asarray(c[k], float) for k in ("metric", "loss", "error")}
+                if grid.shape != (points,) or any(v.shape != (points,) for v in
+                                                   values.values()):
+                    raise RunFormatError(f"{path}: round {key}, from {c['start']}: a curve "
+                                         f"does not have {points} points")
+                if not np.allclose(grid, np.linspace(0, 1, points), atol=1e-12):
+                    raise RunFormatError(f"{path}: round {key}, from {c['start']}: the path's "
+                                         "points are not evenly spaced from 0 to 1")
+                for field, v in (("error_barrier", values["error"]),
+                                 ("loss_barrier", values["loss"])):
+                    got = float(v.max() - (v[0] + v[-1]) / 2)
+                    if not math.isclose(got, float(c[field]), rel_tol=1e-9, abs_tol=1e-12):
+                        raise RunFormatError(f"{path}: round {key}, from {c['start']}: "
+                                             f"{field} {c[field]} is not the curve's ({got})")
+        except RunFormatError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RunFormatError(f"{path}: round {key}: malformed ({exc})") from None
 
 
 def _check_units(run: Run, where: int | str, masks: dict[str, Any],

@@ -1,0 +1,242 @@
+"""The ticket as a circuit: ablation hooks, attribution patching and the statistics against
+hand computations, then the analysis and the command on a real structured run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import QUICK_FIND
+
+from ticketlens.analysis.circuit import (
+    ablated,
+    activation_means,
+    attribution_patching,
+    circuit,
+    constant_chance,
+    keep_top,
+    overlap_vs_chance,
+)
+from ticketlens.cli.main import main
+from ticketlens.models.anatomy import anatomy_of
+from ticketlens.models.load import build_preset
+from ticketlens.pruning.structured import UnitGates
+
+
+def _model(name: str = "tiny-bert"):
+    loaded = build_preset(name, vocab_size=50, num_labels=2, pad_id=0, seed=3,
+                          objective="classification")
+    model = loaded.model.double().eval()
+    return model, anatomy_of(model)
+
+
+def _batch(seed: int = 0, n: int = 6, t: int = 9):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 50, (n, t), generator=g)
+    attn = torch.ones(n, t, dtype=torch.long)
+    attn[0, 6:] = 0  # one padded example
+    ids[0, 6:] = 0
+    return {"input_ids": ids, "attention_mask": attn,
+            "labels": torch.randint(0, 2, (n,), generator=g)}
+
+
+@pytest.mark.parametrize("name", ["tiny-bert", "tiny-gpt2", "tiny-llama"])
+def test_zero_ablating_a_head_by_hook_equals_zeroing_its_o_slice(name):
+    model, a = _model(name)
+    b = _batch()
+    layer, head = 1, 2
+    remove = {"head": np.zeros((a.num_layers, a.num_heads), bool),
+              "neuron": np.zeros((a.num_layers, a.intermediate), bool)}
+    remove["head"][layer, head] = True
+    remove["neuron"][0, [3, 7]] = True
+    with torch.no_grad():
+        with ablated(model, a, remove):
+            hooked = model(**b).logits
+        dense = model(**b).logits  # the hooks are gone again
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        params = dict(model.named_parameters())
+        s = a.head_slices(layer, head)["o"]
+        params[s.name][s.index()] = 0.0  # the head's O columns
+        for n in (3, 7):
+            s = a.neuron_slices(0, n)["out"]
+            params[s.name][s.index()] = 0.0  # the neurons' FFN output columns
+        zeroed = model(**b).logits
+        model.load_state_dict(state)
+    assert torch.allclose(hooked, zeroed, atol=1e-10)
+    assert not torch.allclose(hooked, dense, atol=1e-6)
+    assert torch.equal(model(**b).logits.detach(), dense)
+
+
+def test_activation_means_by_hand():
+    model, a = _model()
+    b = _batch()
+    seen = []
+    o = next(t for t in a.layer_tensors(1) if t.role == "o")
+    h = model.get_submodule(o.name.rsplit(".", 1)[0]).register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].detach()))
+    with torch.no_grad():
+        model(**b)
+    h.remove()
+    x = seen[0]  # (B, T, heads * head_dim)
+    real = b["attention_mask"].bool()
+    expected = x[real].mean(0)
+    got = activation_means(model, a, [b])["head"][1]
+    assert torch.allclose(got, expected.double(), atol=1e-12)
+
+
+def test_attribution_patching_to_zero_is_minus_the_gate_gradient():
+    """Zero ablation: sum over positions of (0 - x) dL/dx is -dL/dg for a gate g on the unit
+    (Michel et al.'s signal), batch mean for batch mean."""
+    model, a = _model()
+    b = _batch()
+    atp = attribution_patching(model, a, [b], None)
+    with UnitGates(model, a, ("head", "neuron")) as gates:
+        loss = model(**b).loss
+        gh, gn = torch.autograd.grad(loss, [gates.head, gates.neuron])
+    assert np.allclose(atp["head"]["signed"], -gh.numpy(), atol=1e-10)
+    assert np.allclose(atp["neuron"]["signed"], -gn.numpy(), atol=1e-10)
+    assert (atp["head"]["abs"] >= np.abs(atp["head"]["signed"]) - 1e-12).all()
+    assert all(p.requires_grad for p in model.parameters())  # restored
+
+
+def test_attribution_patching_is_the_finite_difference_toward_the_mean():
+    """The estimate is the derivative of the loss along the patch x -> x + e (mean - x):
+    compared with a central finite difference (float64, e = 1e-5) for a head and a neuron."""
+    model, a = _model()
+    b = _batch()
+    means = activation_means(model, a, [b])
+    atp = attribution_patching(model, a, [b], means)
+    d = a.head_dim
+
+    def loss_with(kind, layer, unit, eps):
+        role = "o" if kind == "head" else "ffn_out"
+        t = next(t for t in a.layer_tensors(layer) if t.role == role)
+        lo, hi = (unit * d, (unit + 1) * d) if kind == "head" else (unit, unit + 1)
+
+        def hook(m, args):
+            x = args[0].clone()
+            x[..., lo:hi] += eps * (means[kind][layer][lo:hi] - x[..., lo:hi])
+            return (x,)
+
+        h = model.get_submodule(t.name.rsplit(".", 1)[0]).register_forward_pre_hook(hook)
+        try:
+            with torch.no_grad():
+                return float(model(**b).loss)
+        finally:
+            h.remove()
+
+    for kind, layer, unit in (("head", 0, 1), ("head", 3, 2), ("neuron", 2, 17)):
+        eps = 1e-5
+        fd = (loss_with(kind, layer, unit, eps) - loss_with(kind, layer, unit, -eps)) / (2 * eps)
+        assert atp[kind]["signed"][layer, unit] == pytest.approx(fd, rel=1e-5, abs=1e-9)
+
+
+def test_overlap_and_chance_by_hand():
+    kept = np.array([[True, True, True, False, False, False]])
+    scores = np.array([[0.9, 0.1, 0.8, 0.7, 0.2, 0.3]])  # top 3: units 0, 2, 3
+    shared, expected, p = overlap_vs_chance(kept, scores)
+    assert shared == 2 and expected == pytest.approx(1.5)
+    # P(X >= 2), X ~ hypergeometric(N=6, K=3, n=3): (C(3,2)C(3,1) + C(3,3)) / C(6,3) = 10/20
+    assert p == pytest.approx(0.5)
+    assert keep_top(np.array([[1.0, 3.0], [3.0, 0.0]]), 2).tolist() == [[False, True],
+                                                                        [True, False]]
+    assert constant_chance([0, 0, 1], "accuracy") == pytest.approx(2 / 3)
+    assert constant_chance([0, 1, 1, 1], "f1") == pytest.approx(2 * 3 / (2 * 3 + 1))
+    assert constant_chance([0.1, 0.5], "pearson", regression=True) == 0.0
+
+
+@pytest.fixture(scope="module")
+def unit_run(tmp_path_factory):
+    """A structured ticket (heads and neurons) of tiny-bert on the sentiment task."""
+    out = tmp_path_factory.mktemp("circuit") / "unit"
+    assert main(["find", "--quiet", *QUICK_FIND, "--steps", "60it", "--granularity", "unit",
+                 "--target-sparsity", "0.5", "--no-controls", "--out", str(out)]) == 0
+    return out
+
+
+def test_circuit_of_a_structured_ticket(unit_run):
+    from ticketlens.core.run import open_run
+
+    run = open_run(unit_run)
+    head, neuron = run.drawn_units(None)
+    res = circuit(run, draws=4, examples=10_000, attribution_examples=64)  # all of dev
+    ticket = res.row("ticket")
+    # the ticket's removed units are its unit masks' zeros; every selection removes as many
+    assert ticket.heads_removed == int((~head).sum()) > 0
+    assert ticket.neurons_removed == int((~neuron).sum()) > 0
+    for r in res.rows[1:]:
+        assert (r.heads_removed, r.neurons_removed) == (ticket.heads_removed,
+                                                        ticket.neurons_removed)
+    dense = res.row("dense")
+    assert dense.faithfulness == 1.0
+    if dense.metric != res.chance:
+        assert dense.normalised == pytest.approx(1.0)
+    else:  # a dense model at chance: nothing to normalise by
+        assert math.isnan(dense.normalised)
+    # on the whole dev split the dense row is the metric `find` recorded for round 0
+    assert dense.metric == pytest.approx(run.manifest.round(0).metrics["accuracy"])
+    rnd = res.row("random")
+    assert rnd.draws == 4 and rnd.metric_sd is not None
+    assert rnd.metric_range[0] <= rnd.metric <= rnd.metric_range[1]
+    assert ticket.faithfulness == pytest.approx(ticket.metric / dense.metric)
+    if dense.metric != res.chance:
+        assert ticket.normalised == pytest.approx((ticket.metric - res.chance)
+                                                  / (dense.metric - res.chance))
+    for g in res.agreement:
+        assert g.kept == (int(head.sum()) if g.kind == "head" else int(neuron.sum()))
+        assert g.expected == pytest.approx(g.kept ** 2 / g.units)
+        assert 0 <= g.shared <= g.kept
+    data = json.loads(json.dumps(res.to_dict(), allow_nan=False))  # strict JSON
+    assert data["removal_rule"] == "the structured unit masks" and data["threshold"] is None
+    # reproducible: the same call gives the same numbers
+    again = circuit(run, draws=4, examples=10_000, attribution_examples=64)
+    assert [r.metric for r in again.rows] == [r.metric for r in res.rows]
+
+
+def test_zero_ablation_of_the_ticket_equals_the_dense_weights_with_its_units_pruned(unit_run):
+    """Zero-ablating the ticket's removed units by hooks = the dense weights under the
+    ticket's weight masks, for the O and FFN output slices (what the hooks replace)."""
+    from ticketlens.core.run import open_run
+    from ticketlens.core.structure import expand_units
+
+    run = open_run(unit_run)
+    head, neuron = run.drawn_units(None)
+    res = circuit(run, ablation="zero", draws=2, examples=128, attribution_examples=32)
+    from ticketlens.models.load import model_from_run
+
+    model = model_from_run(run, "dense")
+    a = run.anatomy
+    masks = expand_units(a, head=head, neuron=neuron)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            t = next((t for t in a.tensors if t.name == name), None)
+            if t is not None and t.role in ("o", "ffn_out"):
+                p.mul_(torch.as_tensor(masks[name], dtype=p.dtype))
+    from ticketlens.analysis.circuit import _batches, score
+    from ticketlens.core.config import FindConfig
+    from ticketlens.data.tasks import load_task
+    from ticketlens.data.tokenizer import TextTokenizer
+
+    cfg = FindConfig.from_dict(dict(run.manifest.config))
+    dev = load_task(cfg.data).dev.head(128)
+    tok = TextTokenizer.from_file(run.paths.tokenizer)
+    got = score(model, _batches(tok, dev, cfg.data.max_length, model, False, 64), "accuracy")
+    assert res.row("ticket").metric == pytest.approx(got.metric)
+    assert math.isclose(res.row("ticket").loss, got.loss, rel_tol=1e-5)
+
+
+def test_circuit_command(unit_run, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps the table to the terminal's width
+    assert main(["circuit", str(unit_run), "--draws", "2", "--examples", "64",
+                 "--attribution-examples", "32", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in data["rows"]][:2] == ["dense", "ticket"]
+    assert main(["circuit", str(unit_run), "--draws", "2", "--examples", "64",
+                 "--attribution-examples", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "faithfulness" in out and "least important" in out
+    assert main(["circuit", str(unit_run), "--examples", "0"]) == 2
+    assert "--examples" in capsys.readouterr().err

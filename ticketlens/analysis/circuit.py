@@ -1,0 +1,503 @@
+"""The ticket as a circuit: is what IMP kept a faithful subgraph of the dense model?
+
+In the dense trained model (no retraining) every head and FFN neuron the ticket removed is
+ablated, and the dense model's metric on dev is measured (the faithfulness of circuit-discovery
+work, e.g. ACDC, edge pruning). Beside it, the same numbers of heads and of neurons kept by
+other rules, each ablating the rest:
+
+- ``attribution patching`` (Nanda 2023; Kramar et al. 2024): the first-order estimate of what
+  ablating a unit does to the loss, ``(a_ablated - a_clean) . dL/da`` summed over the unit's
+  dimensions and every position of an example; a unit's importance is the mean over
+  attribution examples of the estimate's absolute value; the top units are kept;
+- ``gate importance``: Michel et al. 2019's ``E|dL/dg|`` of a gate on the unit's output,
+  normalised per layer (``pruning.structured.gradient_importance``, what ``find
+  --importance gradient`` ranks by); the top units are kept;
+- ``random``: units drawn uniformly at random (``draws`` draws, mean and standard deviation);
+- ``least important``: the units with the lowest attribution-patching importance are kept.
+
+Ablation (``ablation``): ``mean`` replaces a unit's activation, at every position, by its mean
+over the dev examples' real (non-padding) tokens; ``zero`` by 0. A head's activation is its
+slice of the input of the attention output projection, a neuron's its input to the FFN output
+projection, so zero-ablating a head is exactly zeroing its columns of O. Hooks are forward
+pre-hooks added in context managers and always removed.
+
+Faithfulness is ``ablated metric / dense metric``, and normalised against a constant
+prediction, ``(ablated - chance) / (dense - chance)`` with chance the best metric any one
+constant class scores on these dev examples (0 for a regression's Pearson).
+
+Which units did the ticket remove? A structured ticket's unit masks say. An unstructured
+ticket keeps a fraction of each unit's weights: a head's is the mean of its Q, K, V, O slices'
+kept fractions, a neuron's the mean of its input and output sides'; a unit counts as removed
+when it is dead (a slice that silences it is fully pruned: ``core.structure``) or when its kept
+fraction is below ``threshold`` (default 0.5) times the mean kept fraction of its kind (at 90%
+sparsity: under 5% of its weights kept). The rank correlation between importance and survival
+uses the kept fraction itself, so it does not depend on the threshold.
+
+Overlap: of the ``k`` units the ticket keeps and the top ``k`` by an attribution, how many are
+shared, against ``k^2 / N`` expected by chance, with the hypergeometric tail probability
+(``scipy.stats.hypergeom``) of at least that many. Attribution is computed on training
+examples (``attribution_examples``), the metric on dev examples, so no selection sees the
+examples it is judged on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ticketlens.core.anatomy import Anatomy
+from ticketlens.core.errors import ConfigError, RunFormatError
+
+KINDS = ("head", "neuron")
+ABLATIONS = ("mean", "zero")
+DEFAULT_THRESHOLD = 0.5
+
+
+# ----------------------------------------------------------------------------- hooks
+def _sites(model: Any, anatomy: Anatomy, kind: str) -> list[Any]:
+    """The module whose input carries each layer's ``kind`` activations (O; FFN output)."""
+    role = "o" if kind == "head" else "ffn_out"
+    out = []
+    for layer in range(anatomy.num_layers):
+        t = next(t for t in anatomy.layer_tensors(layer) if t.role == role)
+        out.append(model.get_submodule(t.name.rsplit(".", 1)[0]))
+    return out
+
+
+def _width(anatomy: Anatomy, kind: str) -> tuple[int, int]:
+    """(units per layer, activation dimensions per unit)."""
+    return (anatomy.num_heads, anatomy.head_dim) if kind == "head" else \
+        (anatomy.intermediate, 1)
+
+
+@contextmanager
+def ablated(model: Any, anatomy: Anatomy, remove: Mapping[str, np.ndarray],
+            means: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """Ablate units while inside: ``remove[kind]`` is (layers, units) bool, True = ablate;
+    ``means[kind]`` (layers, units * dims) replaces their activations (``None``: zeros)."""
+    import torch
+
+    handles = []
+    try:
+        for kind, mask in remove.items():
+            mask = np.asarray(mask, bool)
+            if not mask.any():
+                continue
+            _, dims = _width(anatomy, kind)
+            for layer, module in enumerate(_sites(model, anatomy, kind)):
+                if not mask[layer].any():
+                    continue
+                p = next(model.parameters())
+                off = torch.as_tensor(np.repeat(mask[layer], dims), dtype=p.dtype,
+                                      device=p.device)
+                fill = None if means is None else means[kind][layer].to(p.device, p.dtype) * off
+
+                def hook(_mod, args, off=off, fill=fill):
+                    x = args[0] * (1 - off)  # (..., units * dims)
+                    return (x if fill is None else x + fill, *args[1:])
+
+                handles.append(module.register_forward_pre_hook(hook))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def _recording(model: Any, anatomy: Anatomy, kinds: Sequence[str],
+               fn: Any) -> Iterator[None]:
+    """Forward pre-hooks calling ``fn(kind, layer, x)`` and using what it returns as input."""
+    handles = []
+    try:
+        for kind in kinds:
+            for layer, module in enumerate(_sites(model, anatomy, kind)):
+                def hook(_mod, args, kind=kind, layer=layer):
+                    return (fn(kind, layer, args[0]), *args[1:])
+
+                handles.append(module.register_forward_pre_hook(hook))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def activation_means(model: Any, anatomy: Anatomy, batches: Sequence[Mapping[str, Any]],
+                     kinds: Sequence[str] = KINDS) -> dict[str, Any]:
+    """Mean activation of every unit dimension over the real (non-padding) tokens of
+    ``batches``: ``{kind: (layers, units * dims)}`` float64 tensors."""
+    import torch
+
+    sums: dict[tuple[str, int], Any] = {}
+    count = 0
+    current: dict[str, Any] = {}
+
+    def record(kind: str, layer: int, x: Any) -> Any:
+        w = current["mask"].to(x.dtype)  # (B, T)
+        s = (x.detach() * w[..., None]).sum(dim=(0, 1)).double()
+        sums[(kind, layer)] = sums.get((kind, layer), 0) + s
+        return x
+
+    model.eval()
+    with torch.no_grad(), _recording(model, anatomy, kinds, record):
+        for b in batches:
+            current["mask"] = b["attention_mask"]
+            count += int(b["attention_mask"].sum())
+            model(**b)
+    return {k: torch.stack([sums[(k, layer)] for layer in range(anatomy.num_layers)])
+            / max(1, count) for k in kinds}
+
+
+def attribution_patching(model: Any, anatomy: Anatomy, batches: Sequence[Mapping[str, Any]],
+                         means: Mapping[str, Any] | None = None,
+                         kinds: Sequence[str] = KINDS) -> dict[str, dict[str, np.ndarray]]:
+    """Per unit, the first-order estimate of the change in an example's loss when the unit is
+    ablated (to ``means``, or to zero), ``sum_{positions, dims} (a_ablated - a) dL_i/da``:
+    ``{kind: {"signed": mean over examples, "abs": mean |.|}}``, (layers, units) arrays.
+
+    The model's loss is a mean over the batch, so an example's own gradient is the batch
+    gradient times the batch size. Parameters are frozen while scoring (only zero leaves
+    added to the activations need gradients) and restored after."""
+    import torch
+
+    model.eval()
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
+    leaves: dict[tuple[str, int], Any] = {}
+
+    def tap(kind: str, layer: int, x: Any) -> Any:
+        z = torch.zeros_like(x, requires_grad=True)  # dL/dz = dL/dx
+        leaves[(kind, layer)] = (x.detach(), z)
+        return x + z
+
+    signed = {k: torch.zeros(anatomy.num_layers, _width(anatomy, k)[0], dtype=torch.float64)
+              for k in kinds}
+    absolute = {k: torch.zeros_like(v) for k, v in signed.items()}
+    n = 0
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        with _recording(model, anatomy, kinds, tap):
+            for b in batches:
+                leaves.clear()
+                loss = model(**b).loss
+                keys = list(leaves)
+                grads = torch.autograd.grad(loss, [leaves[k][1] for k in keys])
+                size = b["input_ids"].shape[0]
+                for (kind, layer), g in zip(keys, grads, strict=True):
+                    x = leaves[(kind, layer)][0]
+                    target = torch.zeros_like(x) if means is None else \
+                        means[kind][layer].to(x.device, x.dtype).expand_as(x)
+                    units, dims = _width(anatomy, kind)
+                    d = ((target - x) * g).double().sum(dim=1)  # (B, units * dims)
+                    effect = d.reshape(size, units, dims).sum(-1).cpu() * size  # (B, units)
+                    signed[kind][layer] += effect.sum(0)
+                    absolute[kind][layer] += effect.abs().sum(0)
+                n += size
+    finally:
+        for name, p in model.named_parameters():
+            p.requires_grad_(before[name])
+    return {k: {"signed": (signed[k] / max(1, n)).numpy(),
+                "abs": (absolute[k] / max(1, n)).numpy()} for k in kinds}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's metric and mean loss on some batches."""
+
+    metric: float
+    loss: float
+
+
+def score(model: Any, batches: Sequence[Mapping[str, Any]], metric: str,
+          regression: bool = False) -> Scored:
+    """The task's ``metric`` and the mean loss of ``model`` as it is on ``batches``."""
+    import torch
+
+    from ticketlens.pruning.metrics import classification_metrics, regression_metrics
+
+    model.eval()
+    preds, labels, loss, n = [], [], 0.0, 0
+    with torch.no_grad():
+        for b in batches:
+            out = model(**b)
+            logits = out.logits.float()
+            preds.append(logits[:, 0] if regression else logits.argmax(-1))
+            labels.append(b["labels"])
+            loss += float(out.loss) * len(b["labels"])
+            n += len(b["labels"])
+    p, y = torch.cat(preds).cpu(), torch.cat(labels).cpu()
+    got = regression_metrics(p, y) if regression else classification_metrics(p, y, metric)
+    return Scored(float(got[metric]), loss / max(1, n))
+
+
+def constant_chance(labels: Sequence[Any], metric: str, regression: bool = False) -> float:
+    """The best ``metric`` a constant prediction scores on ``labels`` (0 for a regression:
+    a constant has no correlation)."""
+    import torch
+
+    from ticketlens.pruning.metrics import classification_metrics
+
+    if regression:
+        return 0.0
+    y = torch.as_tensor(list(labels))
+    return max(classification_metrics(torch.full_like(y, int(c)), y, metric)[metric]
+               for c in sorted(set(y.tolist())))
+
+
+# ----------------------------------------------------------------------------- selection
+def keep_top(scores: np.ndarray, k: int) -> np.ndarray:
+    """(layers, units) bool: the ``k`` highest ``scores`` over all layers (ties: lower
+    index first)."""
+    flat = np.zeros(scores.size, bool)
+    flat[np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="stable")[:k]] = True
+    return flat.reshape(scores.shape)
+
+
+def overlap_vs_chance(kept: np.ndarray, scores: np.ndarray) -> tuple[int, float, float]:
+    """(shared units, expected by chance, P(shared >= observed)) between the ``k`` kept units
+    and the top ``k`` by ``scores`` (hypergeometric: N units, k marked, k drawn)."""
+    from scipy import stats
+
+    kept = np.asarray(kept, bool)
+    n, k = kept.size, int(kept.sum())
+    shared = int((kept & keep_top(scores, k)).sum())
+    p = float(stats.hypergeom.sf(shared - 1, n, k, k)) if 0 < k < n else float("nan")
+    return shared, k * k / n if n else float("nan"), p
+
+
+def ticket_units(run: Any, r: int, threshold: float = DEFAULT_THRESHOLD
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str]:
+    """(kept units by kind, survival by kind: kept fraction or 0/1, the rule used) of round
+    ``r`` (see the module doc)."""
+    drawn = run.drawn_units(r)
+    if drawn is not None:
+        kept = {"head": np.asarray(drawn[0], bool), "neuron": np.asarray(drawn[1], bool)}
+        return kept, {k: v.astype(float) for k, v in kept.items()}, "the structured unit masks"
+    if run.structured:
+        u = run.units(r)
+        kept = {"head": np.asarray(u.head, bool), "neuron": np.asarray(u.neuron, bool)}
+        return kept, {k: v.astype(float) for k, v in kept.items()}, "the structured masks"
+    import warnings
+
+    from ticketlens.core.structure import head_kept_fractions, neuron_kept_fractions
+
+    masks = run.mask(r)
+    with warnings.catch_warnings():  # all-NaN units (no prunable slice) count as kept
+        warnings.simplefilter("ignore", RuntimeWarning)
+        frac = {"head": np.nanmean(head_kept_fractions(run.anatomy, masks), axis=-1),
+                "neuron": np.nanmean(neuron_kept_fractions(run.anatomy, masks), axis=-1)}
+    frac = {k: np.where(np.isnan(v), 1.0, v) for k, v in frac.items()}
+    alive = run.units(r)
+    kept = {k: np.asarray(getattr(alive, k), bool) & (frac[k] >= threshold * frac[k].mean())
+            for k in KINDS}
+    return kept, frac, (f"dead, or keeping under {threshold:g} x the mean kept fraction of its "
+                        "kind")
+
+
+# ----------------------------------------------------------------------------- results
+def _num(x: float | None) -> float | None:
+    """A float for JSON: NaN (an undefined p-value or correlation) becomes null."""
+    return None if x is None or x != x else float(x)
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """The dense model with the units outside a selection ablated."""
+
+    label: str  # dense | ticket | attribution patching | gate importance | random | ...
+    heads_removed: int
+    neurons_removed: int
+    metric: float  # the mean over draws for ``random``
+    loss: float
+    faithfulness: float  # metric / dense metric
+    normalised: float  # (metric - chance) / (dense - chance)
+    metric_sd: float | None = None  # random: standard deviation over the draws
+    metric_range: tuple[float, float] | None = None  # random: (min, max) over the draws
+    draws: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "heads_removed": self.heads_removed,
+                "neurons_removed": self.neurons_removed, "metric": self.metric,
+                "loss": self.loss, "faithfulness": _num(self.faithfulness),
+                "normalised": _num(self.normalised), "metric_sd": self.metric_sd,
+                "metric_range": None if self.metric_range is None else list(self.metric_range),
+                "draws": self.draws}
+
+
+@dataclass(frozen=True)
+class UnitAgreement:
+    """Do the ticket's kept units agree with an attribution's top units?"""
+
+    kind: str  # head | neuron
+    scorer: str  # attribution patching | gate importance
+    units: int
+    kept: int
+    shared: int  # kept by the ticket and in the attribution's top ``kept``
+    expected: float  # by chance: kept^2 / units
+    p_value: float  # hypergeometric P(shared >= observed)
+    spearman: float  # rank correlation of importance and survival (kept fraction or 0/1)
+    spearman_p: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _num(v) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class CircuitResult:
+    run: str
+    round: int
+    metric: str
+    ablation: str  # mean | zero
+    examples: int  # dev examples the metric is measured on
+    attribution_examples: int  # training examples attribution is computed on
+    chance: float  # the best constant prediction's metric on those dev examples
+    removal_rule: str  # how the ticket's removed units were read
+    threshold: float | None  # unstructured tickets: the kept-fraction threshold
+    seed: int  # the random draws'
+    rows: tuple[AblationRow, ...]
+    agreement: tuple[UnitAgreement, ...]
+    importance: Mapping[str, Mapping[str, np.ndarray]]  # scorer -> kind -> (layers, units)
+    survival: Mapping[str, np.ndarray]  # kind -> (layers, units) kept fraction or 0/1
+    wall_time_s: float
+
+    def row(self, label: str) -> AblationRow:
+        return next(r for r in self.rows if r.label == label)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "round": self.round, "metric": self.metric,
+                "ablation": self.ablation, "examples": self.examples,
+                "attribution_examples": self.attribution_examples, "chance": self.chance,
+                "removal_rule": self.removal_rule, "threshold": self.threshold,
+                "seed": self.seed, "rows": [r.to_dict() for r in self.rows],
+                "agreement": [a.to_dict() for a in self.agreement],
+                "importance": {s: {k: np.asarray(v).tolist() for k, v in d.items()}
+                               for s, d in self.importance.items()},
+                "survival": {k: np.asarray(v).tolist() for k, v in self.survival.items()},
+                "wall_time_s": self.wall_time_s}
+
+
+# ----------------------------------------------------------------------------- the analysis
+def _batches(tok: Any, split: Any, max_length: int, model: Any, regression: bool,
+             batch_size: int) -> list[dict[str, Any]]:
+    from ticketlens.data.batching import TensorData, collate, eval_batches
+    from ticketlens.models.load import uses_token_types
+
+    data = TensorData(tok.encode(split.texts, split.pairs, max_length), list(split.labels),
+                      regression=regression)
+    out = []
+    for idx in eval_batches(data, batch_size):
+        b = collate(data, idx, tok.pad_id)
+        if not uses_token_types(model.config):
+            b.pop("token_type_ids")
+        out.append(b)
+    return out
+
+
+def circuit(run: Any, *, round: int | None = None, ablation: str = "mean",
+            examples: int = 512, attribution_examples: int = 256, draws: int = 20,
+            seed: int = 0, threshold: float = DEFAULT_THRESHOLD,
+            batch_size: int = 64) -> CircuitResult:
+    """The ticket of ``run`` (or round ``round``) as a circuit of its dense model; see the
+    module doc. A :class:`CircuitResult`."""
+    from scipy import stats
+
+    from ticketlens.core.config import FindConfig
+    from ticketlens.core.run import Run, open_run
+    from ticketlens.data.tasks import load_task
+    from ticketlens.data.tokenizer import TextTokenizer
+    from ticketlens.models.load import model_from_run
+    from ticketlens.pruning.structured import gradient_importance
+
+    if ablation not in ABLATIONS:
+        raise ConfigError(f"--ablation must be mean or zero, not {ablation!r}")
+    if examples < 1 or attribution_examples < 1 or draws < 1 or batch_size < 1:
+        raise ConfigError("--examples, --attribution-examples and --draws must be >= 1")
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError("--threshold must be in [0, 1]")
+    t0 = time.perf_counter()
+    run = run if isinstance(run, Run) else open_run(run)
+    r = run.round_index(round)
+    if not run.manifest.config or not run.has_weights:
+        raise RunFormatError(f"{run.path}: circuit needs the dense weights of a run made by "
+                             "`ticketlens find`; imported masks carry none")
+    if run.manifest.model.objective != "classification":
+        raise RunFormatError(f"{run.path}: circuit explains classification runs; this run's "
+                             f"objective is {run.manifest.model.objective}")
+    a = run.anatomy
+    if not a.num_heads or not a.intermediate or not all(
+            any(t.role == role for t in a.tensors) for role in ("o", "ffn_out")):
+        raise RunFormatError(f"{run.path}: the prunable tensors hold no attention output or "
+                             "FFN output projection to ablate at (check --include/--exclude)")
+    cfg = FindConfig.from_dict(dict(run.manifest.config))
+    task = load_task(cfg.data)
+    model = model_from_run(run, "dense")
+    tok = TextTokenizer.from_file(run.paths.tokenizer)
+    regression = bool(task.regression)
+    metric = run.metric
+    dev = task.dev.head(examples)
+    train = task.train.head(attribution_examples)
+    dev_b = _batches(tok, dev, cfg.data.max_length, model, regression, batch_size)
+    train_b = _batches(tok, train, cfg.data.max_length, model, regression, batch_size)
+
+    kept, survival, rule = ticket_units(run, r, threshold)
+    means = activation_means(model, a, dev_b) if ablation == "mean" else None
+    atp = attribution_patching(model, a, train_b, means)
+    gate = gradient_importance(model, a, KINDS, train_b)
+    scorers = {"attribution patching": {k: atp[k]["abs"] for k in KINDS},
+               "gate importance": {k: np.asarray(gate[k]) for k in KINDS}}
+    k_kept = {k: int(kept[k].sum()) for k in KINDS}
+
+    dense = score(model, dev_b, metric, regression)
+    chance = constant_chance(dev.labels, metric, regression)
+
+    def row(label: str, keep: Mapping[str, np.ndarray]) -> tuple[Scored, dict[str, int]]:
+        remove = {k: ~np.asarray(keep[k], bool) for k in KINDS}
+        with ablated(model, a, remove, means):
+            got = score(model, dev_b, metric, regression)
+        return got, {k: int(v.sum()) for k, v in remove.items()}
+
+    def ratio(x: float, base: float) -> float:
+        return x / base if base else float("nan")
+
+    def make(label: str, s: Scored, removed: dict[str, int], **extra: Any) -> AblationRow:
+        return AblationRow(label, removed["head"], removed["neuron"], s.metric, s.loss,
+                           ratio(s.metric, dense.metric),
+                           ratio(s.metric - chance, dense.metric - chance), **extra)
+
+    rows = [make("dense", dense, {"head": 0, "neuron": 0}), make("ticket", *row("ticket", kept))]
+    for name, sc in scorers.items():
+        rows.append(make(name, *row(name, {k: keep_top(sc[k], k_kept[k]) for k in KINDS})))
+    rows.append(make("least important (attribution patching)", *row("least", {
+        k: keep_top(-scorers["attribution patching"][k], k_kept[k]) for k in KINDS})))
+    rng = np.random.default_rng(seed)
+    got = []
+    for _ in range(draws):
+        keep = {k: keep_top(rng.random(kept[k].shape), k_kept[k]) for k in KINDS}
+        got.append(row("random", keep))
+    vals = np.array([g[0].metric for g in got])
+    rows.append(make("random", Scored(float(vals.mean()), float(np.mean([g[0].loss
+                                                                         for g in got]))),
+                     got[0][1], metric_sd=float(vals.std(ddof=1)) if draws > 1 else 0.0,
+                     metric_range=(float(vals.min()), float(vals.max())), draws=draws))
+
+    agreement = []
+    for kind in KINDS:
+        for name, sc in scorers.items():
+            shared, expected, p = overlap_vs_chance(kept[kind], sc[kind])
+            s, sv = sc[kind].reshape(-1), survival[kind].reshape(-1)
+            if np.ptp(s) > 0 and np.ptp(sv) > 0:
+                rho = stats.spearmanr(s, sv)
+                rho_v, rho_p = float(rho.statistic), float(rho.pvalue)
+            else:  # a constant side: no ranking to correlate
+                rho_v = rho_p = float("nan")
+            agreement.append(UnitAgreement(kind, name, int(kept[kind].size), k_kept[kind],
+                                           shared, float(expected), p, rho_v, rho_p))
+    return CircuitResult(str(run.path), r, metric, ablation, len(dev.labels),
+                         len(train.labels), float(chance), rule,
+                         None if run.drawn_units(r) is not None or run.structured else threshold,
+                         seed, tuple(rows), tuple(agreement), scorers, survival,
+                         float(np.round(time.perf_counter() - t0, 3)))

@@ -1,0 +1,67 @@
+"""``ticketlens stability RUN``: Frankle et al. 2020's instability analysis of a round's arm
+(two copies trained with different SGD noise from each start point, the error barrier on the
+linear path between them); recorded in the run as ``analysis/stability.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a run made by `ticketlens find` (it needs the weights)")
+    p.add_argument("--round", type=int, default=None,
+                   help="the round whose arm is trained (default: the ticket; 0: dense)")
+    p.add_argument("--rewind", nargs="+", default=None, metavar="START",
+                   help="start points: init, rewind (the run's), reinit (a fresh random "
+                   "initialisation) or a step count like 50it / 0.1ep (dense round 0 replayed "
+                   "to it); default: init, rewind (when the run has one) and reinit")
+    p.add_argument("--points", type=int, default=11,
+                   help="evenly spaced points on the linear path, ends included (default 11)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="base seed of the copies' data orders and dropout (default: the run's)")
+    p.add_argument("--no-save", action="store_true", help="do not record it in the run")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(ns: argparse.Namespace) -> int:
+    from ticketlens.core.errors import ConfigError
+    from ticketlens.pruning.progress import Reporter, RichReporter
+    from ticketlens.pruning.stability import stability
+
+    if ns.points < 2:
+        raise ConfigError("--points must be at least 2 (the two ends of the path)")
+    reporter = Reporter() if ns.quiet or ns.json else RichReporter()
+    res = stability(ns.run, round=ns.round, rewinds=ns.rewind, points=ns.points,
+                    seed=ns.seed, reporter=reporter, save=not ns.no_save)
+    if ns.json:
+        json.dump(res.to_dict(), sys.stdout, indent=2)
+        print()
+        return 0
+    from rich.console import Console
+
+    print_table(res.to_dict(), Console(highlight=False))
+    return 0
+
+
+def print_table(res: dict[str, Any], con: Any) -> None:
+    """One row per start point (``StabilityResult.to_dict()``): the ends' and the path's worst
+    error, the barriers, and whether it is stable (barrier under ``stable_below``)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=f"stability of round {res['round']} ({res['arm']}, "
+              f"{res['sparsity']:.1%} sparse): two copies, {res['points']} points, "
+              f"error = {escape(res['error'])}")
+    for col in ("from", "step", "ends' error", "worst on path", "error barrier",
+                "loss barrier", f"stable (< {res['stable_below']:.0%})"):
+        t.add_column(col, justify="right")
+    for c in res["curves"]:
+        err = c["error"]
+        t.add_row(escape(c["start"]), str(c["start_step"]), f"{(err[0] + err[-1]) / 2:.4f}",
+                  f"{max(err):.4f}", f"{c['error_barrier']:+.4f}", f"{c['loss_barrier']:+.4f}",
+                  "yes" if c["stable"] else "no")
+    con.print(t)
