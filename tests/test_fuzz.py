@@ -49,6 +49,7 @@ from ticketlens.core.masks import (
     load_masks,
     load_packed,
     mask_file_bytes,
+    read_packed_into,
     save_masks,
     unpack,
 )
@@ -398,6 +399,9 @@ def check_mask_file(folder: Path, inp: MaskInput) -> None:
         assert (masks is None) == (packed is None)
         if masks is None:
             continue
+        into = {n: np.empty_like(p) for n, p in packed.items()}
+        read_packed_into(path, into, expected=expected)  # the overlap fast path: the same
+        assert all(np.array_equal(into[n], packed[n]) for n in packed)
         if expected is not None:
             assert set(masks) == set(expected)
         if inp.masks is not None:

@@ -113,6 +113,30 @@ def test_load_rejects_other_model_and_corruption(tmp_path):
         M.load_masks(path)
 
 
+def test_read_packed_into_fills_slices_of_one_buffer_like_load_packed(tmp_path):
+    """The overlap fast path reads each tensor into its slice of one buffer; the bytes are
+    those of numpy.packbits (load_packed), the bytes around each slice are untouched, and a
+    truncated file is one RunFormatError."""
+    rng = np.random.default_rng(0)
+    masks = {"a.weight": rng.random((7, 9)) < 0.5, "b.weight": rng.random((3, 64)) < 0.3}
+    path = tmp_path / "m.safetensors"
+    M.save_masks(path, masks)
+    buf = np.full(64, 0xAB, dtype=np.uint8)
+    out = {"a.weight": buf[1:9], "b.weight": buf[16:40]}  # ceil(63/8) = 8, 192/8 = 24
+    M.read_packed_into(path, out, expected={k: v.shape for k, v in masks.items()})
+    ref = M.load_packed(path)
+    assert all(np.array_equal(out[k], ref[k]) for k in masks)
+    assert all(np.array_equal(out[k], np.packbits(masks[k].reshape(-1))) for k in masks)
+    assert buf[0] == buf[9] == buf[15] == buf[40] == 0xAB
+    with pytest.raises(RunFormatError, match="another model"):
+        M.read_packed_into(path, out, expected={"a.weight": (7, 9)})
+    with pytest.raises(ValueError, match="sizes"):
+        M.read_packed_into(path, {"a.weight": buf[:8]})
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(RunFormatError):
+        M.read_packed_into(path, out)
+
+
 @pytest.mark.parametrize("scope", ["global", "tensor"])
 def test_magnitude_like_matches_torch_prune_with_the_same_counts(scope):
     """Reference: torch.nn.utils.prune with an integer amount (global_unstructured for the

@@ -7,7 +7,7 @@ and is zero-padded, so per-stratum counts are ``popcount(a & b)`` summed over it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,17 +35,26 @@ class Bits:
         return self._per_stratum(self.words)
 
     def intersections(self) -> np.ndarray:
-        """(m, m, S) items kept by both masks of each pair (diagonal = kept)."""
-        m = self.m
+        """(m, m, S) items kept by both masks of each pair (diagonal = kept).
+
+        Stratum by stratum, each mask against all after it at once: the (m, stratum) words
+        stay in cache, and the counts are summed in ``uint32`` (a stratum holds < 2^32
+        items), twice as fast as ``int64``."""
+        m, n_words = self.words.shape
         out = np.zeros((m, m, len(self.strata)), dtype=np.int64)
-        both = np.empty(self.words.shape[1], dtype=np.uint64)  # reused: no big temporaries
-        counts = np.empty(self.words.shape[1], dtype=np.uint8)
-        for a in range(m):
-            out[a, a] = self._per_stratum(self.words[a])
-            for b in range(a + 1, m):
-                np.bitwise_and(self.words[a], self.words[b], out=both)
-                np.bitwise_count(both, out=counts)
-                out[a, b] = out[b, a] = np.add.reduceat(counts, self.offsets, dtype=np.int64)
+        ends = [*self.offsets[1:].tolist(), n_words]
+        widest = max((e - s for s, e in zip(self.offsets.tolist(), ends)), default=0)
+        both = np.empty((m, widest), dtype=np.uint64)  # reused: no big temporaries
+        counts = np.empty((m, widest), dtype=np.uint8)
+        for s, (lo, hi) in enumerate(zip(self.offsets.tolist(), ends)):
+            words = self.words[:, lo:hi]
+            for a in range(m):
+                b, c = both[: m - a, : hi - lo], counts[: m - a, : hi - lo]
+                np.bitwise_and(words[a], words[a:], out=b)
+                np.bitwise_count(b, out=c)
+                out[a, a:, s] = c.sum(axis=1, dtype=np.uint32)
+        upper = np.triu_indices(m, 1)
+        out[upper[1], upper[0]] = out[upper]
         return out
 
     def all_kept(self) -> np.ndarray:
@@ -53,25 +62,40 @@ class Bits:
         return self._per_stratum(np.bitwise_and.reduce(self.words, axis=0))
 
 
-def _words(packed: np.ndarray) -> np.ndarray:
-    pad = (-packed.size) % 8
-    if pad:
-        packed = np.concatenate([packed, np.zeros(pad, dtype=np.uint8)])
-    return packed.view(np.uint64)
+def _layout(sizes: dict[str, int]) -> np.ndarray:
+    """First word of each stratum: ``ceil(items / 64)`` words each."""
+    lengths = [(n + 63) // 64 for n in sizes.values()]
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
+def from_readers(readers: Sequence[Callable[[dict[str, np.ndarray]], None]],
+                 sizes: dict[str, int], layers: dict[str, int]) -> Bits:
+    """Each reader fills its mask's bit-packed bytes (``numpy.packbits`` per stratum, the
+    on-disk form) into the ``uint8`` buffers it is given, which are the rows of the word
+    matrix: a mask file read with ``readinto`` lands in place, with no copy."""
+    names = list(sizes)
+    offsets = _layout(sizes)
+    n_words = int(offsets[-1] + (sizes[names[-1]] + 63) // 64) if names else 0
+    words = np.zeros((len(readers), n_words), dtype=np.uint64)  # zero padding
+    for row, read in zip(words, readers):
+        row_bytes = row.view(np.uint8)
+        read({n: row_bytes[8 * o: 8 * o + (sizes[n] + 7) // 8]
+              for n, o in zip(names, offsets.tolist())})
+    return Bits(words, offsets, np.array([sizes[n] for n in names], dtype=np.int64),
+                tuple(names), np.array([layers.get(n, -1) for n in names]))
 
 
 def from_packed(masks: Sequence[dict[str, np.ndarray]], sizes: dict[str, int],
                 layers: dict[str, int]) -> Bits:
     """From per-stratum ``numpy.packbits`` arrays (the on-disk form): no unpacking."""
-    names = list(sizes)
-    rows = []
-    for mask in masks:
-        rows.append(np.concatenate([_words(np.asarray(mask[n], dtype=np.uint8))
-                                    for n in names]))
-    lengths = [(-(-sizes[n] // 8) + 7) // 8 for n in names]
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    return Bits(np.stack(rows), offsets, np.array([sizes[n] for n in names], dtype=np.int64),
-                tuple(names), np.array([layers.get(n, -1) for n in names]))
+
+    def copier(mask: dict[str, np.ndarray]) -> Callable[[dict[str, np.ndarray]], None]:
+        def read(out: dict[str, np.ndarray]) -> None:
+            for n, buf in out.items():
+                buf[...] = np.asarray(mask[n], dtype=np.uint8)
+        return read
+
+    return from_readers([copier(m) for m in masks], sizes, layers)
 
 
 def from_bool(masks: Sequence[dict[str, np.ndarray]], layers: dict[str, int]) -> Bits:

@@ -23,11 +23,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from ticketlens.analysis.bits import Bits, from_bool, from_packed
+from ticketlens.analysis.bits import Bits, from_bool, from_readers
 from ticketlens.core.masks import pack
 
 BY = ("weight", "head", "neuron", "ffn")
@@ -168,11 +169,9 @@ def _bits_for(items: Sequence[Any], by: str,
     if by == "weight":
         layers = {t.name: t.layer for t in a0.tensors}
         sizes = {t.name: int(np.prod(t.shape)) for t in a0.tensors}
-        packed = []
-        for kind, src in getters:
-            packed.append(src.packed_mask(round) if kind == "run" else
-                          {n: pack(src[n]) for n in sizes})
-        return names, from_packed(packed, sizes, layers)
+        readers = [partial(src.read_packed_into, round_index=round) if kind == "run" else
+                   partial(_pack_into, src) for kind, src in getters]
+        return names, from_readers(readers, sizes, layers)
     units = []
     for kind, src in getters:
         if kind == "run":
@@ -188,6 +187,11 @@ def _bits_for(items: Sequence[Any], by: str,
     per_layer = [{f"L{layer}": np.asarray(getattr(u, field)[layer])
                   for layer in range(a0.num_layers)} for u in units]
     return names, from_bool(per_layer, {f"L{la}": la for la in range(a0.num_layers)})
+
+
+def _pack_into(masks: Any, out: dict[str, np.ndarray]) -> None:
+    for name, buf in out.items():
+        buf[...] = pack(masks[name])
 
 
 def _run_label(run: Any) -> str:
@@ -285,22 +289,20 @@ def overlap_bits(names: Sequence[str], bits: Bits, by: str) -> OverlapResult:
 
 def _per_layer(bits: Bits, kept: np.ndarray, inter: np.ndarray) -> tuple[LayerOverlap, ...]:
     out = []
-    m = bits.m
+    upper = np.triu_indices(bits.m, 1)  # the pairs a < b, in the order of ``pairs``
     for layer in sorted(set(bits.layers.tolist()) - {-1}):
         sel = bits.layers == layer
-        n = bits.sizes[sel]
-        js, cs = [], []
-        for a in range(m):
-            for b in range(a + 1, m):
-                i = inter[a, b][sel].sum()
-                ka, kb = kept[a][sel].sum(), kept[b][sel].sum()
-                u = ka + kb - i
-                e = float((kept[a][sel] * kept[b][sel] / np.maximum(n, 1)).sum())
-                js.append(i / u if u else 1.0)
-                cs.append(e / (ka + kb - e) if ka + kb - e > 0 else 1.0)
+        n = np.maximum(bits.sizes[sel], 1)
+        k = kept[:, sel]  # (m, s)
+        i = inter[:, :, sel].sum(axis=-1)[upper]  # (pairs,)
+        ka, kb = k.sum(axis=-1)[upper[0]], k.sum(axis=-1)[upper[1]]
+        u = ka + kb - i
+        e = (k[:, None, :] * k[None, :, :] / n).sum(axis=-1)[upper]  # chance intersection
+        with np.errstate(divide="ignore", invalid="ignore"):
+            js = np.where(u > 0, i / u, 1.0)
+            cs = np.where(ka + kb - e > 0, e / (ka + kb - e), 1.0)
         out.append(LayerOverlap(int(layer), float(np.mean(js)), float(np.mean(cs))))
     return tuple(out)
-
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,41 @@ def load_packed(
                 arr.size != (math.prod(shapes[name]) + 7) // 8:
             raise RunFormatError(f"{path}: corrupt mask file ({name!r} has the wrong size)")
     return out
+
+
+def read_packed_into(
+    path: str | os.PathLike[str], out: Mapping[str, np.ndarray],
+    expected: Mapping[str, tuple[int, ...]] | None = None,
+) -> None:
+    """Read a mask file's bit-packed arrays straight into ``out`` (name -> writable ``uint8``
+    vector of ``ceil(numel / 8)`` bytes, e.g. a slice of a bigger buffer): one ``readinto``
+    per tensor and no copy, the fast path for overlap analyses of many large masks. Validated
+    as :func:`load_packed`; ``out`` must name exactly the file's tensors."""
+    _, shapes = _open_checked(path)  # safe_open has checked the header and the file size
+    if expected is not None:
+        check_names_and_shapes(shapes, expected, source=str(path))
+    sizes = {name: (math.prod(shape) + 7) // 8 for name, shape in shapes.items()}
+    if set(out) != set(sizes) or any(
+            b.dtype != np.uint8 or b.shape != (sizes[n],) for n, b in out.items()):
+        raise ValueError(f"{path}: the buffers given are not the file's tensors' sizes")
+    try:
+        with open(path, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+            for name, buf in out.items():
+                info = header[name]
+                start, end = info["data_offsets"]
+                if info["dtype"] != "U8" or info["shape"] != [sizes[name]] or \
+                        end - start != sizes[name]:
+                    raise RunFormatError(f"{path}: corrupt mask file ({name!r} has the wrong "
+                                         "size)")
+                fh.seek(8 + n + start)
+                if fh.readinto(memoryview(buf)) != sizes[name]:
+                    raise RunFormatError(f"{path}: corrupt mask file (truncated)")
+    except RunFormatError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
+        raise RunFormatError(f"{path}: corrupt mask file ({first_line(exc)})") from None
 
 
 def _open_checked(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, tuple]]:

@@ -279,6 +279,18 @@ class Run:
             return {n: pack(m) for n, m in self.mask(r).items()}
         return load_packed(self.paths.mask(r), expected=self.anatomy.shapes)
 
+    def read_packed_into(self, out: dict[str, Any], round_index: int | None = None) -> None:
+        """:meth:`packed_mask` written into ``out`` (name -> ``uint8`` buffer of the packed
+        size): straight from the file for weight-mask runs (no copy), else packed."""
+        from ticketlens.core.masks import read_packed_into
+
+        r = self.round_index(round_index)
+        if self.structured or r in self._masks:
+            for name, packed in self.packed_mask(r).items():
+                out[name][...] = packed
+        else:
+            read_packed_into(self.paths.mask(r), out, expected=self.anatomy.shapes)
+
     def units(self, round_index: int | None = None):
         """:class:`~ticketlens.core.structure.UnitMasks` (alive heads, neurons, FFN blocks)."""
         import numpy as np
