@@ -32,3 +32,17 @@ def quick_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "quick"
     assert main(["find", "--quiet", "--out", str(out), *QUICK_FIND]) == 0
     return out
+
+
+async def settle(pilot) -> None:
+    """Wait (for events, not for time) until a Textual app under test is idle: pending
+    messages handled, every worker done (also those the handlers started meanwhile), their
+    results posted and handled, animations run."""
+    app = pilot.app
+    for _ in range(100):  # each pass lets handlers start more workers; a few passes suffice
+        await pilot.pause()
+        busy = [w for w in app.workers if not w.is_finished]
+        if not busy:
+            break
+        await app.workers.wait_for_complete(busy)
+    await pilot.wait_for_scheduled_animations()

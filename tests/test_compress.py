@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import QUICK_FIND
+from conftest import QUICK_FIND, settle
 
 import ticketlens
 from ticketlens.cli.main import main
@@ -284,7 +284,7 @@ def test_report_and_tui_show_the_table(runs):
     async def look() -> list[list[str]]:
         app = create_app([str(plain)])
         async with app.run_test(size=(120, 60)) as pilot:
-            await pilot.pause(0.3)
+            await settle(pilot)
             table = app.screen.query_one("#compress")
             return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import random
-import time
 
 import numpy as np
 import pytest
@@ -126,15 +125,12 @@ def test_offline_hub_dataset_fails_in_one_line(tmp_path):
     # on any machine, and the dataset is looked up in an empty cache only
     env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "",
            "HF_HOME": str(tmp_path / "hf")}
-    t0 = time.perf_counter()
-    proc = run_cli("find", "--task", "glue/sst2", "--out", str(tmp_path / "r"), timeout=60,
-                   env=env)
-    elapsed = time.perf_counter() - t0
+    # (how soon it fails, goal < 20 s: tests/benchmarks/test_offline_bench.py)
+    proc = run_cli("find", "--task", "glue/sst2", "--out", str(tmp_path / "r"), env=env)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "nyu-mll/glue:sst2" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
-    assert elapsed < 20
     assert not (tmp_path / "r").exists()
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from conftest import QUICK_FIND, ROOT, run_cli
 
 import ticketlens
 from ticketlens.cli.main import main
+from ticketlens.core import fault
 from ticketlens.core import masks as M
 from ticketlens.pruning import ops as P
 
@@ -85,26 +84,27 @@ def _masks_of(run_dir):
     return {r.index: run.mask(r.index) for r in run.rounds}
 
 
+def _kill_step_in_round(run_dir: Path, k: int) -> int:
+    """The training step (1-based, counted from a fresh process's start) in the middle of
+    round ``k`` of the run at ``run_dir`` (for ``TICKETLENS_FAULT=kill:step:N``)."""
+    steps = [r.steps for r in ticketlens.open_run(run_dir).rounds]
+    return sum(steps[:k]) + steps[k] // 2
+
+
 def test_resume_after_kill_gives_identical_files(tmp_path):
-    # four rounds (0, 50%, 75%, 87.5%) of 60 steps; the kill lands inside round 2
+    # four rounds (0, 50%, 75%, 87.5%) of 60 steps; the kill lands in the middle of round 2,
+    # at a training step the fault hook names (not after a sleep)
     args = ["find", "--quiet", *QUICK_FIND, "--steps", "60it", "--target-sparsity", "0.875",
             "--no-controls"]
     straight = tmp_path / "straight"
     assert run_cli(*args, "--out", str(straight)).returncode == 0
 
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "ticketlens", *args, "--out", str(killed)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not (killed / "masks" / "round_001.safetensors").exists():
-        assert proc.poll() is None and time.time() < deadline, "run ended before the kill"
-        time.sleep(0.05)
-    time.sleep(0.2)  # now inside round 2's training
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert ticketlens.open_run(killed).manifest.status == "running"
+    nth = _kill_step_in_round(straight, 2)
+    proc = run_cli(*args, "--out", str(killed), env={fault.ENV: f"kill:step:{nth}"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run = ticketlens.open_run(killed)
+    assert run.manifest.status == "running" and [r.index for r in run.rounds] == [0, 1]
     assert run_cli(*args, "--out", str(killed)).returncode == 0
 
     a, b = _masks_of(straight), _masks_of(killed)
@@ -289,25 +289,8 @@ def test_two_process_gloo_run_matches_one_process_layout(tmp_path):
                                                 ticketlens.open_run(one).rounds]
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (Linux /proc), children first found first."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
-
-
 def test_two_process_run_resumes_after_kill(tmp_path):
-    """A 2-process run SIGKILLed inside round 2 (launcher and both workers), resumed by the
+    """A 2-process run SIGKILLed inside round 2 (both workers), resumed by the
     same torchrun command, ends with the masks of an uninterrupted 2-process run."""
     args = ["find", *QUICK_FIND, "--steps", "30it", "--target-sparsity", "0.875",
             "--no-controls", "--quiet"]
@@ -316,20 +299,14 @@ def test_two_process_run_resumes_after_kill(tmp_path):
                           text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
-    launcher = subprocess.Popen(_torchrun(*args, "--out", str(killed)), cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (killed / "masks" / "round_001.safetensors").exists():
-        assert launcher.poll() is None and time.time() < deadline, "run ended before the kill"
-        time.sleep(0.05)
-    time.sleep(0.3)  # inside round 2's training
-    for pid in [launcher.pid, *_descendants(launcher.pid)]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    launcher.wait()
-    time.sleep(0.5)
+    # both workers kill themselves in the middle of round 2 (the fault hook: each counts
+    # its own steps, the same ones); the launcher then stops, failed
+    env = {**os.environ, fault.ENV: f"kill:step:{_kill_step_in_round(straight, 2)}"}
+    launcher = subprocess.run(_torchrun(*args, "--out", str(killed)), cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+    assert launcher.returncode != 0
     run = ticketlens.open_run(killed)
-    assert run.manifest.status == "running" and len(run.rounds) < 4
+    assert run.manifest.status == "running" and [r.index for r in run.rounds] == [0, 1]
 
     proc = subprocess.run(_torchrun(*args, "--out", str(killed)), capture_output=True,
                           text=True, timeout=600, cwd=ROOT)

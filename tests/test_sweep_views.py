@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_MASKS
+from conftest import SAMPLE_MASKS, settle
 
 from ticketlens.analysis.overlap import overlap
 from ticketlens.analysis.sweep import estimate, sweep_stats
@@ -147,7 +147,7 @@ async def _inspect(sweep_dir: Path, stats) -> None:
         await pilot.pause()
         assert runs.has_focus and runs.cursor_row == 3
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert isinstance(app.screen, RunScreen)
         assert app.screen.run.path == sweep_dir / "sentiment/tiny-bert/s0"
         await pilot.press("escape")

@@ -8,7 +8,7 @@ import json
 import shutil
 
 import pytest
-from conftest import SAMPLE_MASKS
+from conftest import SAMPLE_MASKS, settle
 
 from ticketlens.cli.main import main
 from ticketlens.tui.app import TicketLensApp, create_app
@@ -46,7 +46,7 @@ async def _navigate():
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen)
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, RunScreen) and screen.round == 8
         # step back through the rounds: the views follow

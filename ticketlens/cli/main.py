@@ -39,7 +39,9 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; with ``only``, the options of that one alone (the
+    others keep their one-line help), so a command imports no other command's module."""
     parser = argparse.ArgumentParser(
         prog="ticketlens",
         description="Find and understand lottery tickets in transformer language models.",
@@ -50,13 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
-        importlib.import_module(module).add_arguments(p)
+        if only is None or name == only:
+            importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    args = sys.argv[1:] if argv is None else argv
+    command = next((a for a in args if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     ns = parser.parse_args(argv)
     if not getattr(ns, "command", None):
         parser.print_help()

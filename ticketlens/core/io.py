@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ticketlens.core import fault
+
 TMP_PREFIX = ".tmp-"  # the temp files' names: ``.tmp-NAME.RANDOM`` beside ``NAME``
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    import tempfile  # here: reading runs never writes
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
@@ -28,6 +31,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        fault.point("write", path)  # TICKETLENS_FAULT=kill:write:N (tests): dies here
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use what open() would
         os.replace(tmp, path)
     except BaseException:

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from ticketlens.core import fault
 from ticketlens.core.config import TrainConfig
 from ticketlens.data.batching import TensorData, batch_stream, collate, eval_batches
 from ticketlens.pruning.masking import MaskEnforcer
@@ -227,6 +228,7 @@ def train_phase(
     loss_sum = torch.zeros((), device=accelerator.device)
     model.train()
     for step in range(start, end):
+        fault.point("step")  # TICKETLENS_FAULT=kill:step:N (resume tests) dies here
         for group in opt.param_groups:
             group["lr"] = lr * lr_factor(step, total, tcfg.warmup)
         idx = next(stream)
