@@ -1,101 +1,71 @@
 """ticketlens: find and understand lottery tickets in transformer language models.
 
-``import ticketlens as tl`` is light: every public name below is imported on first use (see
-``ticketlens.api`` for the call shapes), so reading runs never imports torch.
+``import ticketlens as tl`` is light: every public name is imported on first use (the table of
+where each lives is :mod:`ticketlens.exports`; :mod:`ticketlens.api` documents the call
+shapes), so reading runs never imports torch. This file only re-exports.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ticketlens.exports import __dir__, __getattr__  # noqa: F401  (PEP 562: lazy names)
 
 from ticketlens.core.version import __version__
 
-# public name -> module that defines it
-_EXPORTS = {
-    "FindConfig": "ticketlens.core.config",
-    "ModelConfig": "ticketlens.core.config",
-    "DataConfig": "ticketlens.core.config",
-    "TrainConfig": "ticketlens.core.config",
-    "PruneConfig": "ticketlens.core.config",
-    "Run": "ticketlens.core.run",
-    "open_run": "ticketlens.core.run",
-    "Manifest": "ticketlens.core.record",
-    "RoundRecord": "ticketlens.core.record",
-    "ArmRecord": "ticketlens.core.record",
-    "Verdict": "ticketlens.core.record",
-    "TicketlensError": "ticketlens.core.errors",
-    "find": "ticketlens.api",
-    "transfer": "ticketlens.api",
-    "import_masks": "ticketlens.api",
-    "attribute": "ticketlens.api",
-    "runs": "ticketlens.api",
-    "magnitude_mask": "ticketlens.api",
-    "export": "ticketlens.api",
-    "load_pruned": "ticketlens.api",
-    "overlap": "ticketlens.analysis.overlap",
-    "OverlapResult": "ticketlens.analysis.overlap",
-    "group_summary": "ticketlens.analysis.overlap",
-    "survival": "ticketlens.analysis.survival",
-    "SurvivalResult": "ticketlens.analysis.survival",
-    "sparsity_profile": "ticketlens.analysis.survival",
-    "graph": "ticketlens.analysis.graph",
-    "sweep_stats": "ticketlens.analysis.sweep",
-    "SweepStats": "ticketlens.analysis.sweep",
-    "NetworkResult": "ticketlens.analysis.graph",
-    "AttributionResult": "ticketlens.analysis.results",
-}
-__all__ = [  # noqa: RUF022  (grouped as in _EXPORTS)
-    "__version__",
-    "FindConfig",
-    "ModelConfig",
-    "DataConfig",
-    "TrainConfig",
-    "PruneConfig",
-    "Run",
-    "open_run",
-    "Manifest",
-    "RoundRecord",
-    "ArmRecord",
-    "Verdict",
-    "TicketlensError",
-    "find",
-    "transfer",
-    "import_masks",
-    "attribute",
-    "runs",
-    "magnitude_mask",
-    "export",
-    "load_pruned",
-    "overlap",
-    "OverlapResult",
-    "group_summary",
-    "survival",
-    "SurvivalResult",
-    "sparsity_profile",
-    "graph",
-    "sweep_stats",
-    "SweepStats",
-    "NetworkResult",
-    "AttributionResult",
+__all__ = [  # noqa: RUF022  (grouped as in ticketlens.exports.EXPORTS; a test checks both)
+    "__version__", "FindConfig", "ModelConfig", "DataConfig", "TrainConfig", "PruneConfig", "Run",
+    "open_run", "runs", "find", "transfer", "import_masks", "Manifest", "RoundRecord",
+    "ArmRecord", "Verdict", "TicketlensError", "AnalysisError", "ConfigError", "RunFormatError",
+    "DataError", "ModelError", "Result", "TicketMasks", "as_inputs", "overlap", "methods_overlap",
+    "group_summary", "OverlapResult", "PairOverlap", "LayerOverlap", "GroupSummary", "survival",
+    "SurvivalResult", "HeadSurvival", "LayerNeurons", "LayerStates", "sparsity_profile",
+    "ProfileResult", "graph", "NetworkResult", "runs_graph", "RunsGraphResult", "sweep_stats",
+    "SweepStats", "GroupStats", "Estimate", "PairedTest", "RoundStats", "CrossTask",
+    "OverlapMatrix", "early_bird", "EarlyBirdResult", "EarlyBirdDraw", "attribute",
+    "AttributionResult", "TokenAttribution", "UnitImportanceResult", "magnitude_mask",
+    "MagnitudeMask", "export", "ExportResult", "load_pruned",
 ]
 
-if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
-    from ticketlens.analysis.graph import NetworkResult, graph
-    from ticketlens.analysis.overlap import OverlapResult, group_summary, overlap
-    from ticketlens.analysis.results import AttributionResult
-    from ticketlens.analysis.survival import SurvivalResult, sparsity_profile, survival
-    from ticketlens.analysis.sweep import SweepStats, sweep_stats
-    from ticketlens.api import (
-        attribute,
-        export,
-        find,
-        import_masks,
-        load_pruned,
-        magnitude_mask,
-        runs,
-        transfer,
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from ticketlens.analysis.earlybird import EarlyBirdDraw, EarlyBirdResult, early_bird
+    from ticketlens.analysis.graph import NetworkResult, RunsGraphResult, graph, runs_graph
+    from ticketlens.analysis.inputs import TicketMasks, as_inputs
+    from ticketlens.analysis.magnitude import MagnitudeMask, magnitude_mask
+    from ticketlens.analysis.overlap import (
+        GroupSummary,
+        LayerOverlap,
+        OverlapResult,
+        PairOverlap,
+        group_summary,
+        methods_overlap,
+        overlap,
     )
+    from ticketlens.analysis.results import (
+        AttributionResult,
+        TokenAttribution,
+        UnitImportanceResult,
+    )
+    from ticketlens.analysis.survival import (
+        HeadSurvival,
+        LayerNeurons,
+        LayerStates,
+        ProfileResult,
+        SurvivalResult,
+        sparsity_profile,
+        survival,
+    )
+    from ticketlens.analysis.sweep import (
+        CrossTask,
+        Estimate,
+        GroupStats,
+        OverlapMatrix,
+        PairedTest,
+        RoundStats,
+        SweepStats,
+        sweep_stats,
+    )
+    from ticketlens.api import attribute, export, find, import_masks, load_pruned, runs, transfer
     from ticketlens.core.config import (
         DataConfig,
         FindConfig,
@@ -103,19 +73,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         PruneConfig,
         TrainConfig,
     )
-    from ticketlens.core.errors import TicketlensError
+    from ticketlens.core.errors import (
+        AnalysisError,
+        ConfigError,
+        DataError,
+        ModelError,
+        RunFormatError,
+        TicketlensError,
+    )
     from ticketlens.core.record import ArmRecord, Manifest, RoundRecord, Verdict
+    from ticketlens.core.result import Result
     from ticketlens.core.run import Run, open_run
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ticketlens' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # cache: the next lookup is a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+    from ticketlens.exporter import ExportResult

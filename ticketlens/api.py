@@ -1,23 +1,43 @@
 """The public Python API: ``import ticketlens as tl``.
 
-Every name is imported lazily by ``ticketlens.__getattr__`` so ``import ticketlens`` stays
-light (no torch until a function that trains or builds a model is called). Analyses share
-one shape, ``analysis(runs_or_masks, *, by=..., round=..., ...) -> Result``, with a frozen
-``Result`` that has ``to_dict()``:
+Every name is imported lazily (``ticketlens.exports``) so ``import ticketlens`` stays light
+(no torch until a function that trains or builds a model is called).
 
-- ``tl.overlap(runs, *, by="weight"|"head"|"neuron"|"ffn", round=None) -> OverlapResult``
-- ``tl.survival(run, *, round=None) -> SurvivalResult``
-- ``tl.sparsity_profile(run, *, by="role") -> ProfileResult``
-- ``tl.graph(run, *, round=None) -> NetworkResult``
-- ``tl.attribute(run, *, texts=(), n=16, units=False, ...) -> AttributionResult``
+**The analysis contract.** Every analysis has one shape,
+``analysis(runs_or_masks, *, by=..., round=..., ...) -> Result``:
 
-and the commands that make runs return :class:`~ticketlens.core.run.Run` objects:
+- ``runs_or_masks`` is read by one helper, :func:`ticketlens.analysis.inputs.as_inputs`: a
+  run directory or a folder of runs, a :class:`~ticketlens.core.run.Run`, typed masks
+  (:class:`~ticketlens.analysis.inputs.TicketMasks`, or a result that is masks such as
+  :func:`magnitude_mask`'s), ``(run, arm)``, the older ``(name, anatomy, masks)`` tuples, or
+  a list of these;
+- ``by=`` names the level where an analysis has more than one (``overlap``: weight, head,
+  neuron, ffn), and is accepted with its one level elsewhere (``survival``/``graph``: unit,
+  ``sparsity_profile``: role) so generic code can pass it; ``round=`` picks a run's IMP round
+  (default: the ticket) where the analysis reads masks;
+- the result is a frozen dataclass deriving :class:`~ticketlens.core.result.Result`, exported
+  as ``tl.<Name>``, whose ``to_dict()`` is plain JSON (None where a number is missing);
+- a problem with the inputs is one :class:`~ticketlens.core.errors.AnalysisError` (a
+  :class:`~ticketlens.core.errors.TicketlensError`, and a ``ValueError``), one line.
 
-- ``tl.find(cfg, out) -> Run``, ``tl.transfer(run, out, task=...) -> Run``,
-  ``tl.import_masks(paths, out, fmt=...) -> list[Run]``, ``tl.open_run(path) -> Run``.
+==========================================================  ==============================
+``tl.overlap(runs, *, by="weight", round=None)``            :class:`OverlapResult`
+``tl.methods_overlap(run, *, by="weight")``                 :class:`OverlapResult`
+``tl.survival(run, *, by="unit", round=None)``              :class:`SurvivalResult`
+``tl.sparsity_profile(run, *, by="role")``                  :class:`ProfileResult`
+``tl.graph(run, *, by="unit", round=None)``                 :class:`NetworkResult`
+``tl.sweep_stats(runs, *, by="weight", ...)``               :class:`SweepStats`
+``tl.early_bird(run)``                                      :class:`EarlyBirdResult` | None
+``tl.attribute(run, *, texts=(), n=16, units=False, ...)``  :class:`AttributionResult`
+``tl.magnitude_mask(run_or_weights, sparsity, *, scope)``   :class:`MagnitudeMask`
+``tl.export(run, out, *, round=None)``                      :class:`ExportResult`
+==========================================================  ==============================
 
-``tl.export(run, out) -> ExportResult`` writes a ticket as an HF model folder (physically
-smaller when whole heads or neurons are pruned) and ``tl.load_pruned(folder)`` loads it.
+Results of results: ``tl.group_summary(OverlapResult, groups) -> GroupSummary``,
+``tl.runs_graph(OverlapResult) -> RunsGraphResult``. The commands that make runs return
+:class:`~ticketlens.core.run.Run` objects: ``tl.find(cfg, out)``, ``tl.transfer(run, out,
+task=...)``, ``tl.import_masks(paths, out, fmt=...)`` (a list), ``tl.open_run(path)``,
+``tl.runs(*paths)``; ``tl.load_pruned(folder)`` loads what ``tl.export`` wrote.
 """
 
 from __future__ import annotations
@@ -25,10 +45,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ticketlens.analysis.inputs import RunsOrMasks, one_run
 from ticketlens.core.config import DataConfig, FindConfig
-from ticketlens.core.run import Run, open_run
+from ticketlens.core.run import Run, find_runs, open_run
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from ticketlens.analysis.results import AttributionResult
+    from ticketlens.exporter import ExportResult
 
 PathLike = str | os.PathLike[str]
 
@@ -44,17 +71,18 @@ def find(cfg: FindConfig | None = None, out: PathLike = "runs/ticket", *,
     return open_run(_find(cfg or FindConfig(), out, reporter=reporter, overwrite=overwrite))
 
 
-def transfer(run: Run | PathLike, out: PathLike, *, task: str | DataConfig,
+def transfer(run: RunsOrMasks, out: PathLike, *, task: str | DataConfig,
              overwrite: bool = False, progress: bool = False) -> Run:
     """Train ``run``'s ticket on ``task`` (a task name, or a full :class:`DataConfig`)
     beside the new task's dense model and a random mask; returns the new run."""
     from ticketlens.pruning.progress import Reporter, RichReporter
     from ticketlens.pruning.transfer import transfer as _transfer
 
+    source = one_run(run, what="transfer", needs="its weights and settings")
     data = task if isinstance(task, DataConfig) else DataConfig(task=task)
-    source = run.path if isinstance(run, Run) else run
     reporter = RichReporter() if progress else Reporter()
-    return open_run(_transfer(source, data, out, reporter=reporter, overwrite=overwrite))
+    return open_run(_transfer(source.path, data, out, reporter=reporter,
+                              overwrite=overwrite))
 
 
 def import_masks(paths: Sequence[PathLike] | PathLike, out: PathLike, *, fmt: str,
@@ -68,46 +96,33 @@ def import_masks(paths: Sequence[PathLike] | PathLike, out: PathLike, *, fmt: st
                                          model=model, task=task, seed=seed)]
 
 
-def attribute(run: Run | PathLike, *, texts: Sequence[str] = (),
-              pairs: Sequence[str] | None = None, n: int = 16, units: bool = False,
-              k: int = 3, n_steps: int = 32) -> Any:
-    """Token (and with ``units``, head/neuron) attribution of the dense model and its
-    ticket (captum); an :class:`~ticketlens.analysis.results.AttributionResult`."""
-    from ticketlens.analysis.attribution import attribute_run
-
-    r = run if isinstance(run, Run) else open_run(run)
-    return attribute_run(r, texts=texts, pairs=pairs, n=n, units=units, k=k, n_steps=n_steps)
-
-
-def magnitude_mask(weights: Any, sparsity: float, *, scope: str = "global") -> dict[str, Any]:
-    """One-shot magnitude pruning of ``weights`` (name -> tensor, e.g. a run's
-    ``weights("rewind")`` restricted to its prunable names) to ``sparsity``: numpy bool
-    masks, ranked across all tensors (``global``) or per tensor (``tensor``)."""
-    from ticketlens.core.masks import as_bool
-    from ticketlens.pruning import ops
-
-    masks = ops.magnitude_prune(weights, ops.ones_like(weights), sparsity, scope)
-    return {n: as_bool(m) for n, m in masks.items()}
-
-
 def runs(*paths: PathLike) -> list[Run]:
     """Every run at or below ``paths`` (a run directory or a folder of runs), opened."""
-    from ticketlens.core.run import find_runs
-
     return [open_run(p) for path in paths for p in find_runs(path)]
 
 
-def export(run: Run | PathLike, out: PathLike, *, round: int | None = None,
-           slice: bool = True, overwrite: bool = False) -> Any:
+def attribute(run: RunsOrMasks, *, texts: Sequence[str] = (),
+              pairs: Sequence[str] | None = None, n: int = 16, units: bool = False,
+              k: int = 3, n_steps: int = 32) -> AttributionResult:
+    """Token (and with ``units``, head/neuron) attribution of the dense model and its
+    ticket (captum) of one run made by ``find``."""
+    from ticketlens.analysis.attribution import attribute_run
+
+    r = one_run(run, what="attribute", needs="its dense and ticket weights")
+    return attribute_run(r, texts=texts, pairs=pairs, n=n, units=units, k=k, n_steps=n_steps)
+
+
+def export(run: RunsOrMasks, out: PathLike, *, round: int | None = None,
+           slice: bool = True, overwrite: bool = False) -> ExportResult:
     """Write ``run``'s ticket (or round ``round``) to ``out`` as an HF model folder with the
-    mask baked in, sliced where whole heads or FFN neurons are removable; an
-    :class:`~ticketlens.exporter.ExportResult`."""
+    mask baked in, sliced where whole heads or FFN neurons are removable."""
     from ticketlens.exporter import export_run
 
-    return export_run(run, out, round=round, slice=slice, overwrite=overwrite)
+    r = one_run(run, what="export", needs="its trained weights")
+    return export_run(r, out, round=round, slice=slice, overwrite=overwrite)
 
 
-def load_pruned(path: PathLike) -> Any:
+def load_pruned(path: PathLike) -> PreTrainedModel:
     """The model in a folder written by ``ticketlens export`` (sliced or not), in eval mode;
     safetensors only, no remote code."""
     from ticketlens.exporter import load_pruned as _load

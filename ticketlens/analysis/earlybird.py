@@ -10,17 +10,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ticketlens.analysis.inputs import RunsOrMasks, one_run
 from ticketlens.core.errors import RunFormatError
+from ticketlens.core.result import Result
 
 
 @dataclass(frozen=True)
-class EarlyBirdDraw:
+class EarlyBirdDraw(Result):
     step: int
     distance: float | None  # normalised Hamming distance to the previous draw (None: first)
 
 
 @dataclass(frozen=True)
-class EarlyBirdResult:
+class EarlyBirdResult(Result):
     every: int  # a mask was drawn every this many dense steps
     epsilon: float  # stop when the last ``window`` distances are all below this
     window: int
@@ -38,15 +40,16 @@ class EarlyBirdResult:
         """The share of the dense run's steps that early-bird saved."""
         return self.steps_saved / self.dense_steps if self.dense_steps else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {"every": self.every, "epsilon": self.epsilon, "window": self.window,
                 "draws": [{"step": d.step, "distance": d.distance} for d in self.draws],
                 "stopped_at": self.stopped_at, "dense_steps": self.dense_steps,
                 "steps_saved": self.steps_saved, "saved_fraction": self.saved_fraction}
 
 
-def early_bird(run: Any) -> EarlyBirdResult | None:
+def early_bird(run: RunsOrMasks) -> EarlyBirdResult | None:
     """The run's early-bird record, typed; None when the run was found without it."""
+    run = one_run(run, what="early_bird", needs="the early-bird record of its manifest")
     d = run.manifest.extra.get("early_bird")
     if d is None:
         return None

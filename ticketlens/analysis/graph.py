@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
 
+from ticketlens.analysis.inputs import RunsOrMasks, check_by, one_input
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.masks import Masks, as_bool
+from ticketlens.core.result import Result
 from ticketlens.core.units import head_name, neuron_name
+
+if TYPE_CHECKING:
+    from ticketlens.analysis.overlap import OverlapResult
 
 
 def _residual_counts(anatomy: Anatomy, masks: Masks, layer: int) -> dict[str, np.ndarray]:
@@ -64,7 +69,7 @@ def _residual_counts(anatomy: Anatomy, masks: Masks, layer: int) -> dict[str, np
 
 
 @dataclass(frozen=True)
-class NetworkResult:
+class NetworkResult(Result):
     graph: nx.DiGraph
     cut_from_input: tuple[str, ...]
     cut_from_output: tuple[str, ...]
@@ -75,7 +80,7 @@ class NetworkResult:
     num_edges: int
     removable: tuple[str, ...] = field(default=())
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {
             "num_units": self.num_units, "num_edges": self.num_edges,
             "cut_from_input": list(self.cut_from_input),
@@ -126,13 +131,13 @@ def network_graph(anatomy: Anatomy, masks: Masks) -> NetworkResult:
                          inner.number_of_edges(), tuple(sorted(set(cut_out))))
 
 
-def graph(run: Any, *, round: int | None = None) -> NetworkResult:
-    """The surviving network of ``run`` at ``round`` (default: the ticket); ``run`` may also
-    be an ``(anatomy, weight masks)`` pair or a ``(name, anatomy, weight masks)`` tuple."""
-    if isinstance(run, tuple):
-        anatomy, masks = run[-2], run[-1]
-        return network_graph(anatomy, masks)
-    return network_graph(run.anatomy, run.mask(round))
+def graph(run: RunsOrMasks, *, by: str = "unit", round: int | None = None) -> NetworkResult:
+    """The surviving network of heads and neurons (``by="unit"``, the only level) of one
+    ticket: a run at ``round`` (default: the ticket), or typed masks, in any form
+    :mod:`ticketlens.analysis.inputs` reads (``(anatomy, masks)`` too)."""
+    check_by(by, ("unit",), what="graph")
+    item = one_input(run, what="graph")
+    return network_graph(item.anatomy, item.mask(round))
 
 
 def _strongest_path(g: nx.DiGraph, stages) -> tuple[tuple[str, ...], float]:
@@ -162,17 +167,17 @@ def _strongest_path(g: nx.DiGraph, stages) -> tuple[tuple[str, ...], float]:
 
 
 @dataclass(frozen=True)
-class RunsGraphResult:
+class RunsGraphResult(Result):
     graph: nx.Graph
     communities: tuple[tuple[str, ...], ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {"nodes": list(self.graph.nodes),
                 "edges": [{"a": a, "b": b, **d} for a, b, d in self.graph.edges(data=True)],
                 "communities": [list(c) for c in self.communities]}
 
 
-def runs_graph(result: Any, alpha: float = 0.01) -> RunsGraphResult:
+def runs_graph(result: OverlapResult, alpha: float = 0.01) -> RunsGraphResult:
     """Runs joined where overlap is above chance; ``result`` is an OverlapResult."""
     g = nx.Graph()
     g.add_nodes_from(result.names)

@@ -13,8 +13,9 @@ under independence, and *super-survivors* (items kept by every mask) observed vs
 Each pair also says how much of ``a`` the mask ``b`` keeps (``a_kept_by_b = I / |A|``) and
 its chance level ``E[I] / |A|``.
 
-An item may also be ``(run, arm)``: the mask of a control of the run (``"oneshot"``,
-``"method_wanda"``, ...), or ``"ticket"``; :func:`method_items` lists a run's ticket and its
+Inputs are read by :mod:`ticketlens.analysis.inputs` (runs, typed masks, ``(run, arm)``: the
+mask of a control of the run, ``"oneshot"``, ``"method_wanda"``, ..., or ``"ticket"``);
+:func:`method_items` lists a run's ticket and its
 one-shot arms (``find --compare-methods``), :func:`methods_overlap` compares them.
 """
 
@@ -22,20 +23,32 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ticketlens.analysis.bits import Bits, from_bool, from_readers
-from ticketlens.core.masks import pack
+from ticketlens.analysis.inputs import (
+    Input,
+    RunsOrMasks,
+    TicketMasks,
+    arm_masks,
+    as_inputs,
+    check_by,
+    label,
+    one_run,
+)
+from ticketlens.core.errors import AnalysisError
+from ticketlens.core.result import Result
+from ticketlens.core.run import Run
 
 BY = ("weight", "head", "neuron", "ffn")
 
 
 @dataclass(frozen=True)
-class PairOverlap:
+class PairOverlap(Result):
     a: str
     b: str
     kept_a: int
@@ -54,14 +67,14 @@ class PairOverlap:
 
 
 @dataclass(frozen=True)
-class LayerOverlap:
+class LayerOverlap(Result):
     layer: int
     jaccard_mean: float
     jaccard_chance_mean: float
 
 
 @dataclass(frozen=True)
-class OverlapResult:
+class OverlapResult(Result):
     by: str
     names: tuple[str, ...]
     total: int
@@ -72,15 +85,15 @@ class OverlapResult:
     super_survivors_expected: float
     per_layer: tuple[LayerOverlap, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {
             "by": self.by, "names": list(self.names), "total": self.total,
-            "pairs": [asdict(p) for p in self.pairs],
+            "pairs": list(self.pairs),
             "fleiss_kappa": self.fleiss_kappa,
             "fleiss_kappa_chance": self.fleiss_kappa_chance,
             "super_survivors": {"observed": self.super_survivors_observed,
                                 "expected": self.super_survivors_expected},
-            "per_layer": [asdict(x) for x in self.per_layer],
+            "per_layer": list(self.per_layer),
         }
 
     def matrix(self, field: str = "jaccard") -> np.ndarray:
@@ -145,42 +158,22 @@ def fleiss_kappa_from_counts(kept: np.ndarray, inter_sum: float, n_items: int,
 
 
 # ----------------------------------------------------------------------------- inputs
-def _bits_for(items: Sequence[Any], by: str,
+def _bits_for(items: Sequence[Input], by: str,
               round: int | None = None) -> tuple[list[str], Bits]:
-    """Names and bits of runs / ``(name, anatomy, masks)`` tuples at level ``by``."""
-    names, anatomies, getters = [], [], []
-    for it in items:
-        if isinstance(it, tuple) and len(it) == 2:
-            it = arm_item(*it)
-        if isinstance(it, tuple):
-            name, anatomy, masks = it
-            names.append(name)
-            anatomies.append(anatomy)
-            getters.append(("masks", masks))
-        else:
-            names.append(_run_label(it))
-            anatomies.append(it.anatomy)
-            getters.append(("run", it))
-    a0 = anatomies[0]
-    for a, n in zip(anatomies[1:], names[1:]):
+    """Names and bits of runs / typed masks at level ``by``."""
+    names = [label(it) for it in items]
+    a0 = items[0].anatomy
+    for it, n in zip(items[1:], names[1:]):
+        a = it.anatomy
         if a.shapes != a0.shapes or (a.num_layers, a.num_heads) != (a0.num_layers, a0.num_heads):
-            raise ValueError(f"{n} is of another architecture than {names[0]}; overlap needs "
-                             "tickets of one architecture")
+            raise AnalysisError(f"{n} is of another architecture than {names[0]}; overlap "
+                                "needs tickets of one architecture")
     if by == "weight":
         layers = {t.name: t.layer for t in a0.tensors}
         sizes = {t.name: int(np.prod(t.shape)) for t in a0.tensors}
-        readers = [partial(src.read_packed_into, round_index=round) if kind == "run" else
-                   partial(_pack_into, src) for kind, src in getters]
+        readers = [partial(it.read_packed_into, round_index=round) for it in items]
         return names, from_readers(readers, sizes, layers)
-    units = []
-    for kind, src in getters:
-        if kind == "run":
-            u = src.units(round)
-        else:
-            from ticketlens.core.structure import unit_masks
-
-            u = unit_masks(a0, src)
-        units.append(u)
+    units = [it.units(round) for it in items]
     if by == "ffn":
         return names, from_bool([{"ffn": np.asarray(u.ffn)} for u in units], {"ffn": -1})
     field = {"head": "head", "neuron": "neuron"}[by]
@@ -189,64 +182,47 @@ def _bits_for(items: Sequence[Any], by: str,
     return names, from_bool(per_layer, {f"L{la}": la for la in range(a0.num_layers)})
 
 
-def _pack_into(masks: Any, out: dict[str, np.ndarray]) -> None:
-    for name, buf in out.items():
-        buf[...] = pack(masks[name])
-
-
-def _run_label(run: Any) -> str:
-    return f"{run.task}/s{run.seed}" if run.seed is not None else run.name
-
-
 ONESHOT_ARMS = ("method_magnitude", "method_wanda", "method_sparsegpt", "oneshot")
 
 
-def arm_item(run: Any, arm: str, label: str | None = None) -> tuple[str, Any, Any]:
-    """``(name, anatomy, weight masks)`` of a run's arm: ``"ticket"`` (the ticket round) or a
-    control that trained a mask of its own (any other arm: a one-line ``ValueError``)."""
-    from ticketlens.core.record import control_label
-
-    if arm == "ticket":
-        return (label or f"{_run_label(run)} ticket"), run.anatomy, run.mask()
-    rec = run.controls.get(arm)
-    if rec is None or not rec.mask:
-        have = [c for c, r in run.controls.items() if r.mask]
-        raise ValueError(f"{run.path}: has no control {arm!r} with a mask of its own "
-                         f"(it has: {', '.join(['ticket', *have])})")
-    return (label or f"{_run_label(run)} {control_label(arm)}"), run.anatomy, \
-        run.control_mask(arm)
+def arm_item(run: Run, arm: str, label: str | None = None) -> TicketMasks:
+    """The masks of a run's arm: ``"ticket"`` (the ticket round) or a control that trained a
+    mask of its own (any other arm: a one-line :class:`AnalysisError`). Kept for callers of
+    the tuple era: it is :func:`ticketlens.analysis.inputs.arm_masks`."""
+    return arm_masks(run, arm, label)
 
 
-def method_items(run: Any) -> list[tuple[str, Any, Any]]:
+def method_items(run: RunsOrMasks) -> list[TicketMasks]:
     """The run's ticket, then each one-shot arm it trained (``--compare-methods`` controls,
     the one-shot magnitude control), labelled ``ticket``, ``Wanda``, ..."""
     from ticketlens.core.record import control_label
 
-    arms = [a for a in ONESHOT_ARMS if a in run.controls and run.controls[a].mask]
+    r = one_run(run, what="methods overlap", needs="its one-shot method controls")
+    arms = [a for a in ONESHOT_ARMS if a in r.controls and r.controls[a].mask]
     if not arms:
-        raise ValueError(f"{run.path}: has no one-shot method controls; add them with "
-                         f"`ticketlens find ... --compare-methods wanda,sparsegpt,magnitude "
-                         f"--out {run.path}` (the same options as the run)")
-    return [arm_item(run, "ticket", "ticket"),
-            *(arm_item(run, a, control_label(a)) for a in arms)]
+        raise AnalysisError(f"{r.path}: has no one-shot method controls; add them with "
+                            f"`ticketlens find ... --compare-methods wanda,sparsegpt,magnitude "
+                            f"--out {r.path}` (the same options as the run)")
+    return [arm_masks(r, "ticket", "ticket"),
+            *(arm_masks(r, a, control_label(a)) for a in arms)]
 
 
-def methods_overlap(run: Any, *, by: str = "weight") -> OverlapResult:
+def methods_overlap(run: RunsOrMasks, *, by: str = "weight") -> OverlapResult:
     """How much of the run's ticket each one-shot method keeps (pairs ``ticket`` vs each
     method first: ``a_kept_by_b``), and the methods among themselves, with chance levels."""
     return overlap(method_items(run), by=by)
 
 
 # ----------------------------------------------------------------------------- analysis
-def overlap(items: Sequence[Any], *, by: str = "weight",
+def overlap(runs_or_masks: RunsOrMasks, *, by: str = "weight",
             round: int | None = None) -> OverlapResult:
     """Pairwise and set-level overlap of two or more tickets (see the module doc): runs (at
-    ``round``, default each run's ticket), ``(name, anatomy, weight masks)`` tuples or
-    ``(run, arm)`` pairs (:func:`arm_item`)."""
-    if by not in BY:
-        raise ValueError(f"by must be one of {', '.join(BY)}; got {by!r}")
+    ``round``, default each run's ticket), typed masks or ``(run, arm)`` pairs, in any form
+    :func:`ticketlens.analysis.inputs.as_inputs` reads."""
+    check_by(by, BY, what="overlap")
+    items = as_inputs(runs_or_masks, what="overlap")
     if len(items) < 2:
-        raise ValueError("overlap needs at least two tickets")
+        raise AnalysisError("overlap needs at least two tickets")
     names, bits = _bits_for(items, by, round)
     return overlap_bits(names, bits, by)
 
@@ -306,7 +282,7 @@ def _per_layer(bits: Bits, kept: np.ndarray, inter: np.ndarray) -> tuple[LayerOv
 
 
 @dataclass(frozen=True)
-class GroupSummary:
+class GroupSummary(Result):
     """Mean pair figures within groups (e.g. tasks) and across them."""
 
     within_jaccard: float
@@ -315,9 +291,6 @@ class GroupSummary:
     across_jaccard: float
     across_chance: float
     across_pairs: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def group_summary(result: OverlapResult, groups: dict[str, str]) -> GroupSummary:

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from ticketlens.core.errors import RunFormatError
+from ticketlens.core.result import Result
+
+
+def _float(v: Any) -> float:
+    """A stored number: ``to_dict`` writes a missing one (NaN) as None."""
+    return float("nan") if v is None else float(v)
 
 
 @dataclass(frozen=True)
-class UnitImportanceResult:
+class UnitImportanceResult(Result):
     kind: str
     importance: np.ndarray  # (layers, units) of the dense model
     alive: np.ndarray  # (layers, units) bool: alive in the ticket
@@ -24,7 +30,7 @@ class UnitImportanceResult:
     kept: np.ndarray  # (layers, units) the ticket's kept fraction of each unit's weights
     spearman_importance_kept: float  # do important units keep more of their weights?
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {"kind": self.kind, "importance": self.importance.tolist(),
                 "alive": self.alive.tolist(), "kept": self.kept.tolist(),
                 "share_surviving": self.share_surviving, "share_chance": self.share_chance,
@@ -33,13 +39,13 @@ class UnitImportanceResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UnitImportanceResult:
         return cls(str(d["kind"]), np.asarray(d["importance"], dtype=float),
-                   np.asarray(d["alive"], dtype=bool), float(d["share_surviving"]),
-                   float(d["share_chance"]), np.asarray(d["kept"], dtype=float),
-                   float(d["spearman_importance_kept"]))
+                   np.asarray(d["alive"], dtype=bool), _float(d["share_surviving"]),
+                   _float(d["share_chance"]), np.asarray(d["kept"], dtype=float),
+                   _float(d["spearman_importance_kept"]))
 
 
 @dataclass(frozen=True)
-class TokenAttribution:
+class TokenAttribution(Result):
     text: str
     text_pair: str | None
     tokens: tuple[str, ...]
@@ -67,9 +73,24 @@ class TokenAttribution:
     def target_text(self) -> str:
         return "the score" if self.regression else f"class {self.target}"
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TokenAttribution:
+        """Read back what ``to_dict`` wrote (None where a number was NaN)."""
+        kinds = {f.name: f.type for f in fields(cls)}
+        vals: dict[str, Any] = {}
+        for k, v in d.items():
+            if k not in kinds:
+                continue
+            if isinstance(v, list):
+                v = tuple(_float(x) for x in v) if k in ("dense", "ticket") else tuple(v)
+            elif v is None and kinds[k] == "float":
+                v = float("nan")
+            vals[k] = v
+        return cls(**vals)
+
 
 @dataclass(frozen=True)
-class AttributionResult:
+class AttributionResult(Result):
     k: int
     items: tuple[TokenAttribution, ...]
     units: tuple[UnitImportanceResult, ...] = ()
@@ -90,21 +111,17 @@ class AttributionResult:
                 "ticket": float(np.mean([i.evidence_share_ticket for i in rows])),
                 "chance": float(np.mean([i.evidence_chance for i in rows])), "n": len(rows)}
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {"k": self.k, "mean_spearman": self.mean_spearman,
                 "mean_topk_agreement": self.mean_topk_agreement,
                 "ground_truth": self.evidence_means(),
                 "max_abs_delta": max(max(abs(i.dense_delta), abs(i.ticket_delta))
                                      for i in self.items),
-                "items": [asdict(i) for i in self.items],
-                "units": [u.to_dict() for u in self.units]}
+                "items": list(self.items), "units": list(self.units)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AttributionResult:
-        names = {f.name for f in fields(TokenAttribution)}
-        items = tuple(TokenAttribution(**{k: tuple(v) if isinstance(v, list) else v
-                                          for k, v in it.items() if k in names})
-                      for it in d.get("items", []))
+        items = tuple(TokenAttribution.from_dict(it) for it in d.get("items", []))
         units = tuple(UnitImportanceResult.from_dict(u) for u in d.get("units", []))
         return cls(int(d.get("k", 0)), items, units)
 

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from ticketlens.analysis.inputs import RunsOrMasks, check_by, one_input, one_run
 from ticketlens.core.anatomy import Anatomy
+from ticketlens.core.result import Result
 from ticketlens.core.structure import (
     ALIVE,
     BLIND,
@@ -26,7 +28,7 @@ ROLE_LABEL = {"q": "Q", "k": "K", "v": "V", "qkv": "QKV", "o": "O", "ffn_in": "F
 
 
 @dataclass(frozen=True)
-class HeadSurvival:
+class HeadSurvival(Result):
     unit: str
     layer: int
     head: int
@@ -40,7 +42,7 @@ class HeadSurvival:
 
 
 @dataclass(frozen=True)
-class LayerNeurons:
+class LayerNeurons(Result):
     layer: int
     kept_in: np.ndarray  # (intermediate,) kept fraction of each neuron's input side
     kept_out: np.ndarray  # (intermediate,)
@@ -54,7 +56,7 @@ class LayerNeurons:
 
 
 @dataclass(frozen=True)
-class LayerStates:
+class LayerStates(Result):
     """How many of a layer's heads and FFN neurons are in each state (``core.structure``):
     heads alive / blind / constant / dead, neurons alive / constant / dead. ``dead_heads``
     and ``dead_neurons`` count the constant and the dead together (gone in every view)."""
@@ -71,12 +73,12 @@ class LayerStates:
     def dead_neurons(self) -> int:
         return self.neurons["constant"] + self.neurons["dead"]
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {"layer": self.layer, "heads": dict(self.heads), "neurons": dict(self.neurons)}
 
 
 @dataclass(frozen=True)
-class SurvivalResult:
+class SurvivalResult(Result):
     round: int
     sparsity: float
     num_layers: int
@@ -134,10 +136,10 @@ class SurvivalResult:
     def head(self, unit: str) -> HeadSurvival:
         return next(h for h in self.heads if h.unit == unit)
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {
             "round": self.round, "sparsity": self.sparsity,
-            "heads": [h.__dict__ for h in self.heads],
+            "heads": list(self.heads),
             "dead_heads": self.dead_heads,
             "blind_heads": self.blind_heads,
             "state_counts": self.state_counts(),
@@ -161,16 +163,16 @@ def _head_weight_counts(anatomy: Anatomy) -> np.ndarray:
     return out
 
 
-def survival(run: Any, *, round: int | None = None) -> SurvivalResult:
-    """Per-head and per-neuron survival of ``run`` at ``round`` (default: the ticket; -1 the
-    last round). ``run`` may also be a ``(name, anatomy, weight masks)`` tuple."""
-    if isinstance(run, tuple):
-        _, anatomy, masks = run
-        r = -1 if round is None else round
-    else:
-        anatomy = run.anatomy
-        r = run.round_index(round)
-        masks = run.mask(r)
+def survival(run: RunsOrMasks, *, by: str = "unit",
+             round: int | None = None) -> SurvivalResult:
+    """Per-head and per-neuron survival (``by="unit"``, the only level) of one ticket: a run
+    at ``round`` (default: the ticket; -1 the last round), or typed masks (their result's
+    ``round`` is -1), in any form :mod:`ticketlens.analysis.inputs` reads."""
+    check_by(by, ("unit",), what="survival")
+    item = one_input(run, what="survival")
+    anatomy = item.anatomy
+    r = item.round_index(round)
+    masks = item.mask(r)
     hk_t, nk_t = head_kept_fractions(anatomy, masks), neuron_kept_fractions(anatomy, masks)
     states = states_from_fractions(hk_t, nk_t)  # computed once, from the fractions below
     hk = hk_t  # (L, H, 4)
@@ -204,7 +206,7 @@ def survival(run: Any, *, round: int | None = None) -> SurvivalResult:
 
 
 @dataclass(frozen=True)
-class ProfileResult:
+class ProfileResult(Result):
     """Sparsity per layer and weight type (Q, K, V, O, FFN in, FFN out) across rounds."""
 
     rounds: tuple[int, ...]
@@ -212,18 +214,17 @@ class ProfileResult:
     roles: tuple[str, ...]
     sparsity: np.ndarray  # (rounds, layers, roles), NaN where a layer has no such tensor
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {"rounds": list(self.rounds), "layers": list(self.layers),
                 "roles": [ROLE_LABEL.get(r, r) for r in self.roles],
-                "sparsity": np.where(np.isnan(self.sparsity), None,
-                                     self.sparsity).tolist()}
+                "sparsity": self.sparsity}  # NaN (no such tensor) -> None
 
 
-def sparsity_profile(run: Any, *, by: str = "role") -> ProfileResult:
+def sparsity_profile(run: RunsOrMasks, *, by: str = "role") -> ProfileResult:
     """Sparsity per layer and weight role (``by="role"``, the only grouping), every round,
-    from the manifest's per-tensor sparsity (no mask file is read)."""
-    if by != "role":
-        raise ValueError(f"sparsity_profile groups by role only; got by={by!r}")
+    from the manifest's per-tensor sparsity (no mask file is read): one run."""
+    check_by(by, ("role",), what="sparsity_profile")
+    run = one_run(run, what="sparsity_profile", needs="the per-round sparsity it records")
     anatomy: Anatomy = run.anatomy
     roles = tuple(dict.fromkeys(t.role for t in anatomy.tensors))
     layers = tuple(sorted({t.layer for t in anatomy.tensors}))

@@ -40,13 +40,17 @@ from typing import Any
 import numpy as np
 
 from ticketlens.analysis.equivalence import decide, equivalence, superiority
-from ticketlens.analysis.overlap import overlap
+from ticketlens.analysis.inputs import RunsOrMasks, as_runs, check_by
+from ticketlens.analysis.overlap import BY, overlap
+from ticketlens.core.config import flatten
+from ticketlens.core.errors import AnalysisError
 from ticketlens.core.record import HIGHER_IS_BETTER
+from ticketlens.core.result import Result
 from ticketlens.pruning.verdict import CONTROLS, at_ceiling, learned_margin
 
 
 @dataclass(frozen=True)
-class Estimate:
+class Estimate(Result):
     mean: float
     low: float  # the confidence interval (NaN with one value)
     high: float
@@ -57,7 +61,7 @@ class Estimate:
         """Half the interval's width (NaN with one value): what ``mean ± half`` prints."""
         return (self.high - self.low) / 2
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {**asdict(self), "half_width": self.half_width}
 
 
@@ -76,7 +80,7 @@ def estimate(values: Sequence[float], confidence: float = 0.95) -> Estimate:
 
 
 @dataclass(frozen=True)
-class PairedTest:
+class PairedTest(Result):
     control: str
     test: str  # what was computed, in words
     statistic: float
@@ -86,23 +90,20 @@ class PairedTest:
     margin: float
     beats: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class RoundStats:
+class RoundStats(Result):
     index: int  # the IMP round (0 = dense)
     sparsity: Estimate
     metric: Estimate  # over the seeds that reached this round (``metric.n``)
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {"round": self.index, "sparsity": self.sparsity.to_dict(),
                 "metric": self.metric.to_dict()}
 
 
 @dataclass(frozen=True)
-class GroupStats:
+class GroupStats(Result):
     task: str
     model: str
     settings: str  # the settings that tell this group from the others ("" if none)
@@ -121,7 +122,7 @@ class GroupStats:
     headline: str = ""  # the verdict's reason in one line (what decided it)
     seeds_needed: int | None = None  # inconclusive: seeds for 80% power at the spread seen
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {"task": self.task, "model": self.model, "settings": self.settings,
                 "metric": self.metric, "seeds": list(self.seeds),
                 "sparsity": self.sparsity.to_dict(), "dense": self.dense.to_dict(),
@@ -135,7 +136,7 @@ class GroupStats:
 
 
 @dataclass(frozen=True)
-class CrossTask:
+class CrossTask(Result):
     model: str
     settings: str
     same_seed_jaccard: float
@@ -145,12 +146,9 @@ class CrossTask:
     cross_seed_chance: float
     cross_seed_pairs: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class OverlapMatrix:
+class OverlapMatrix(Result):
     """Weight Jaccard of the tickets of every pair of runs of one model and settings, rows and
     columns ordered by task then seed (diagonal 1), and each pair's chance level."""
 
@@ -162,25 +160,25 @@ class OverlapMatrix:
     jaccard: tuple[tuple[float, ...], ...]
     chance: tuple[tuple[float, ...], ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {**asdict(self), "names": list(self.names), "tasks": list(self.tasks),
                 "seeds": list(self.seeds), "jaccard": [list(r) for r in self.jaccard],
                 "chance": [list(r) for r in self.chance]}
 
 
 @dataclass(frozen=True)
-class SweepStats:
+class SweepStats(Result):
     confidence: float
     alpha: float
     groups: tuple[GroupStats, ...]
     cross_task: tuple[CrossTask, ...]
     matrices: tuple[OverlapMatrix, ...] = ()
+    by: str = "weight"  # the level of the seed agreement and the cross-task overlap
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {"confidence": self.confidence, "alpha": self.alpha,
-                "groups": [g.to_dict() for g in self.groups],
-                "cross_task": [c.to_dict() for c in self.cross_task],
-                "matrices": [m.to_dict() for m in self.matrices]}
+                "groups": list(self.groups), "cross_task": list(self.cross_task),
+                "matrices": list(self.matrices)}
 
 
 def _settings_key(run: Any) -> str:
@@ -193,16 +191,10 @@ def _settings_key(run: Any) -> str:
 
 def _settings_labels(keys: Sequence[str]) -> dict[str, str]:
     """Each settings key as the fields that differ between the keys ("" when one key)."""
-    flat = {k: _flatten(json.loads(k)) for k in keys}
+    flat = {k: flatten(json.loads(k)) for k in keys}
     varying = sorted({f for d in flat.values() for f in d
                       if len({json.dumps(x.get(f)) for x in flat.values()}) > 1})
     return {k: ",".join(f"{f.split('.')[-1]}={flat[k].get(f)}" for f in varying) for k in keys}
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        return {k: v for key, sub in d.items() for k, v in _flatten(sub, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): d}
 
 
 def _improvement(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
@@ -230,14 +222,20 @@ def _paired(control: str, ticket: np.ndarray, other: np.ndarray, metric: str,
                       float(res.statistic), p, len(d), float(d.mean()), margin, p < alpha)
 
 
-def sweep_stats(runs: Sequence[Any], *, confidence: float = 0.95, alpha: float = 0.05,
-                tolerance: float | None = None, control_margin: float | None = None,
+def sweep_stats(runs: RunsOrMasks, *, by: str = "weight", confidence: float = 0.95,
+                alpha: float = 0.05, tolerance: float | None = None,
+                control_margin: float | None = None,
                 required: tuple[str, ...] = CONTROLS) -> SweepStats:
-    """Statistics over the seeds of ``runs`` (complete runs of ``find``; see the module doc).
-    ``tolerance`` and ``control_margin`` default to each run's own settings."""
-    runs = [r for r in runs if r.complete and r.rounds and r.rounds[0].metrics]
+    """Statistics over the seeds of ``runs`` (complete runs of ``find``, in any form
+    :mod:`ticketlens.analysis.inputs` reads, e.g. a sweep's folder; see the module doc).
+    ``by`` is the level at which the seed agreement and the cross-task overlap compare the
+    tickets (``overlap``'s levels). ``tolerance`` and ``control_margin`` default to each
+    run's own settings."""
+    check_by(by, BY, what="sweep_stats")
+    runs = [r for r in as_runs(runs, what="sweep_stats", needs="their metrics and controls")
+            if r.complete and r.rounds and r.rounds[0].metrics]
     if not runs:
-        raise ValueError("no complete runs with metrics to summarise")
+        raise AnalysisError("no complete runs with metrics to summarise")
     keys = {id(r): _settings_key(r) for r in runs}
     labels = _settings_labels(sorted(set(keys.values())))
     groups: dict[tuple[str, str, str], list[Any]] = {}
@@ -247,14 +245,14 @@ def sweep_stats(runs: Sequence[Any], *, confidence: float = 0.95, alpha: float =
     for (task, model, key), members in sorted(groups.items()):
         members.sort(key=lambda r: (r.seed is None, r.seed))
         out.append(_group(task, model, labels[key], members, confidence, alpha, tolerance,
-                          control_margin, required))
-    cross, matrices = _across_tasks(groups, labels)
-    return SweepStats(confidence, alpha, tuple(out), cross, matrices)
+                          control_margin, required, by))
+    cross, matrices = _across_tasks(groups, labels, by)
+    return SweepStats(confidence, alpha, tuple(out), cross, matrices, by)
 
 
 def _group(task: str, model: str, label: str, runs: list[Any], confidence: float,
            alpha: float, tolerance: float | None, control_margin: float | None,
-           required: tuple[str, ...]) -> GroupStats:
+           required: tuple[str, ...], by: str = "weight") -> GroupStats:
     metric = runs[0].metric
     prune = runs[0].manifest.config.get("prune", {})
     tol = float(prune.get("tolerance", 0.01)) if tolerance is None else tolerance
@@ -310,7 +308,7 @@ def _group(task: str, model: str, label: str, runs: list[Any], confidence: float
          for c, vals in controls.items()], required, blocked)
     parts += decision.parts
     status = decision.status
-    o = overlap(runs, by="weight") if len(runs) >= 2 else None
+    o = overlap(runs, by=by) if len(runs) >= 2 else None
     return GroupStats(
         task, model, label, metric, tuple(r.seed for r in runs),
         estimate([r.ticket.sparsity for r in runs], confidence), estimate(dense, confidence),
@@ -333,8 +331,8 @@ def _rounds(runs: list[Any], metric: str, confidence: float) -> tuple[RoundStats
                  for i, rds in sorted(by_index.items()))
 
 
-def _across_tasks(groups: Mapping[tuple[str, str, str], list[Any]], labels: Mapping[str, str]
-                  ) -> tuple[tuple[CrossTask, ...], tuple[OverlapMatrix, ...]]:
+def _across_tasks(groups: Mapping[tuple[str, str, str], list[Any]], labels: Mapping[str, str],
+                  by: str = "weight") -> tuple[tuple[CrossTask, ...], tuple[OverlapMatrix, ...]]:
     by_model: dict[tuple[str, str], list[Any]] = {}
     for (_, model, key), runs in groups.items():
         by_model.setdefault((model, key), []).extend(runs)
@@ -343,7 +341,7 @@ def _across_tasks(groups: Mapping[tuple[str, str, str], list[Any]], labels: Mapp
         if len(runs) < 2:
             continue
         runs = sorted(runs, key=lambda r: (r.task, r.seed is None, r.seed))
-        o = overlap(runs, by="weight")
+        o = overlap(runs, by=by)
         matrices.append(OverlapMatrix(
             model, labels[key], o.names, tuple(r.task for r in runs),
             tuple(r.seed for r in runs),

@@ -37,22 +37,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     from ticketlens.analysis.overlap import group_summary, method_items, overlap
-    from ticketlens.core.errors import TicketlensError
+    from ticketlens.core.errors import ConfigError
+    from ticketlens.core.run import Run
 
     by = "weight" if ns.by == "layer" else ns.by
-    try:
-        items, runs = _items(ns.runs)
-        if ns.methods:
-            if len(runs) != 1 or any(isinstance(i, tuple) for i in items):
-                raise ValueError("compare --methods takes one run directory")
-            items = method_items(runs[0])
-            runs = runs * len(items)
-        if len(items) < 2:
-            raise ValueError("compare needs at least two runs (or RUN@ARM items)")
-        result = overlap(items, by=by)
-    except ValueError as exc:
-        raise TicketlensError(str(exc)) from None
-    arms = any(isinstance(i, tuple) for i in items)
+    items, runs = _items(ns.runs)
+    if ns.methods:
+        if len(runs) != 1 or not isinstance(items[0], Run):
+            raise ConfigError("compare --methods takes one run directory")
+        items = method_items(runs[0])
+        runs = runs * len(items)
+    if len(items) < 2:
+        raise ConfigError("compare needs at least two runs (or RUN@ARM items)")
+    result = overlap(items, by=by)
+    arms = not all(isinstance(i, Run) for i in items)
     tasks = {name: r.task for name, r in zip(result.names, runs, strict=True)}
     groups = group_summary(result, tasks) if len(set(tasks.values())) > 1 else None
     if ns.json:
@@ -68,9 +66,10 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def _items(args: list[str]) -> tuple[list, list]:
-    """The items to compare (runs, or ``(run, arm)`` for ``RUN@ARM``) and each one's run."""
+    """The items to compare (runs, or the arm's masks for ``RUN@ARM``) and each one's run."""
     from pathlib import Path
 
+    from ticketlens.analysis.inputs import arm_masks
     from ticketlens.core.config import ONESHOT_METHODS
     from ticketlens.core.run import find_runs, open_run
 
@@ -82,7 +81,7 @@ def _items(args: list[str]) -> tuple[list, list]:
             run = open_run(path)
             if arm in ONESHOT_METHODS and arm not in run.controls:
                 arm = f"method_{arm}"
-            items.append((run, arm))
+            items.append(arm_masks(run, arm))
             runs.append(run)
             continue
         for p in find_runs(arg):

@@ -248,6 +248,8 @@ def _print_rounds(con, r) -> bool:
     from rich.markup import escape
     from rich.table import Table
 
+    from ticketlens.report.fmt import pct
+
     m, metric = r.manifest, r.metric
     t = Table(title="IMP rounds")
     units = any(rd.unit_sparsity for rd in r.rounds)  # structured (find --granularity)
@@ -258,7 +260,7 @@ def _print_rounds(con, r) -> bool:
         mark = " *" if rd.index == m.ticket_round else ""
         us = rd.unit_sparsity or {}
         t.add_row(f"{rd.index}{mark}", f"{rd.sparsity:.1%}",
-                  *((_pct(us.get("head")), _pct(us.get("neuron"))) if units else ()),
+                  *(pct(us.get(k), missing="–") for k in ("head", "neuron") if units),
                   f"{rd.metrics.get(metric, float('nan')):.4f}",
                   f"{rd.metrics.get('loss', float('nan')):.4f}", str(rd.steps),
                   f"{rd.wall_time_s:.1f}s")
@@ -309,10 +311,6 @@ def _print_verdict(con, r) -> None:
         con.print(f"[{colour}]{v.label}[/{colour}]: {escape(v.reason)}")
     else:
         con.print("no verdict yet (the run is incomplete: run the same `find` to resume)")
-
-
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{v:.1%}"
 
 
 def _units_line(counts: dict) -> str:

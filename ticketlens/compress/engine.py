@@ -37,7 +37,7 @@ from ticketlens.compress.result import (
     pareto_flags,
 )
 from ticketlens.compress.store import Stored, read_variant, write_variant
-from ticketlens.core.config import FindConfig
+from ticketlens.core.config import FindConfig, flatten
 from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.run import Run, open_run
 
@@ -71,23 +71,12 @@ def _distill_settings(run: Run, distilled: Run) -> dict[str, Any]:
         b.train, distill=False, distill_alpha=a.train.distill_alpha,
         distill_temperature=a.train.distill_temperature))
     if same != a:
-        ours, theirs = _flat(a.to_dict()), _flat(same.to_dict())
+        ours, theirs = flatten(a.to_dict()), flatten(same.to_dict())
         diff = next(k for k in ours if ours[k] != theirs.get(k))
         raise ConfigError(f"--distilled {distilled.path}: other settings than {run.path} "
                           f"({diff}: {ours[diff]!r} in RUN, {theirs.get(diff)!r} in RUN2); it "
                           "must be the same `find` with --distill")
     return {"alpha": b.train.distill_alpha, "temperature": b.train.distill_temperature}
-
-
-def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"lr": 1}}`` -> ``{"train.lr": 1}``."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 # --------------------------------------------------------------------------- variants

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -308,3 +309,17 @@ class FindConfig:
             prune=build(PruneConfig, d.get("prune", {})),
             seed=int(d.get("seed", 0)),
         )
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested configuration with dotted keys: ``{"train": {"lr": 1}}`` ->
+    ``{"train.lr": 1}``; ``prefix`` starts every key (``flatten(d, "config")`` ->
+    ``{"config.train.lr": 1}``). An empty section adds no key."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out

@@ -1,4 +1,9 @@
-"""The one exception family users see as a single clear line (see ``ticketlens.cli.main``)."""
+"""The one exception family users see as a single clear line (see ``ticketlens.cli.main``).
+
+Every error the library raises on purpose is a :class:`TicketlensError`; the CLI prints it as
+``ticketlens: error: <message>`` (exit code 2) and the TUI shows its message, neither wraps it
+again. Analyses raise :class:`AnalysisError`.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,13 @@ class DataError(TicketlensError):
 
 class ModelError(TicketlensError):
     """A model cannot be found, loaded or understood."""
+
+
+class AnalysisError(TicketlensError, ValueError):
+    """An analysis cannot be computed on the inputs given (too few tickets, tickets of
+    different architectures, an unknown ``by=`` level, a run without the round or arm asked
+    for). Also a ``ValueError``, so code written when analyses raised ``ValueError`` still
+    catches it."""
 
 
 def first_line(exc: BaseException) -> str:

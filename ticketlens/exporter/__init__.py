@@ -27,12 +27,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ticketlens.core.errors import ConfigError, ModelError, RunFormatError
 from ticketlens.core.io import TMP_PREFIX, write_json_atomic
+from ticketlens.core.result import Result
 from ticketlens.core.run import Run, open_run
 
 EXPORT_FORMAT = "ticketlens.exporter"
@@ -44,7 +45,7 @@ __all__ = ["ExportResult", "export_run", "load_pruned"]
 
 
 @dataclass(frozen=True)
-class ExportResult:
+class ExportResult(Result):
     """What ``export`` wrote. ``heads_kept``/``neurons_kept`` count the units that still
     contribute (all of them when not sliced; silent units kept only to pad GQA groups are
     listed per layer in ``ticketlens.json``). Sizes count every parameter (tied ones once);
@@ -67,9 +68,6 @@ class ExportResult:
     file_bytes: int
     max_abs_diff: float
     tokenizer: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def export_run(run: Run | str | os.PathLike[str], out: str | os.PathLike[str], *,

@@ -15,10 +15,11 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def num(v: Any, spec: str = ".3f") -> str:
-    """``v`` in format ``spec``; ``n/a`` for None or NaN; never a signed zero ("-0.000")."""
+def num(v: Any, spec: str = ".3f", *, missing: str = NA) -> str:
+    """``v`` in format ``spec``; ``missing`` (``n/a``) for None or NaN; never a signed zero
+    ("-0.000")."""
     if _missing(v):
-        return NA
+        return missing
     s = format(v, spec)
     mantissa = s.split("e")[0].split("E")[0]
     if s.startswith("-") and not any(c in "123456789" for c in mantissa):
@@ -26,9 +27,10 @@ def num(v: Any, spec: str = ".3f") -> str:
     return s
 
 
-def pct(v: Any, digits: int = 1) -> str:
-    """A fraction as a percentage: ``pct(0.8)`` -> ``80.0%``."""
-    return num(v, f".{digits}%")
+def pct(v: Any, digits: int = 1, *, missing: str = NA) -> str:
+    """A fraction as a percentage: ``pct(0.8)`` -> ``80.0%``; ``missing`` for None or NaN
+    (the terminal views write "–")."""
+    return num(v, f".{digits}%", missing=missing)
 
 
 def p_value(p: Any) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ticketlens.core.config import flatten
 from ticketlens.core.record import control_label
 
 # Known controls first, in this order; any other arm follows by name.
@@ -70,12 +71,6 @@ def _value(metrics: Mapping[str, float], metric: str) -> float | None:
     return None if v is None or v != v else float(v)  # NaN: not measured
 
 
-def _flatten(d: Any, prefix: str) -> list[tuple[str, Any]]:
-    if isinstance(d, Mapping):
-        return [kv for k, v in d.items() for kv in _flatten(v, f"{prefix}.{k}")]
-    return [(prefix, d)]
-
-
 def _settings(run: Any) -> list[tuple[str, Any]]:
     m = run.manifest
     items = [("path", str(run.path)), ("model", run.model_name),
@@ -83,7 +78,7 @@ def _settings(run: Any) -> list[tuple[str, Any]]:
              ("status", m.status), ("rewind", m.rewind.mode if m.rewind else None)]
     for section, values in (("config", m.config), ("versions", m.versions),
                             ("import", m.extra.get("import") or {})):
-        items += _flatten(values, section)
+        items += flatten(values, section).items()
     return items
 
 

@@ -26,6 +26,7 @@ from textual.widgets import (
 
 from ticketlens.analysis.earlybird import early_bird
 from ticketlens.core.run import control_label
+from ticketlens.report.fmt import pct
 from ticketlens.tui import record
 from ticketlens.tui.compress_panel import compress_panel
 from ticketlens.tui.methods_panel import methods_panel
@@ -146,7 +147,7 @@ class RunScreen(Screen):
                       Text(m), "dev loss", "steps", "time")
         for x in r.rounds:
             us = x.unit_sparsity or {}
-            cells = (_pct(us.get("head")), _pct(us.get("neuron"))) if units else ()
+            cells = tuple(pct(us.get(k), missing="–") for k in ("head", "neuron") if units)
             t.add_row(str(x.index), f"{x.sparsity:.1%}", *cells, _fmt(x.metrics.get(m)),
                       _fmt(x.metrics.get("loss")), str(x.steps), f"{x.wall_time_s:.1f}s")
 
@@ -318,10 +319,6 @@ class RunScreen(Screen):
         out.append(item.target_text if item.regression else
                    record.label_name(self.run, item.target), style="bold")
         self.app.call_from_thread(self.query_one("#attr-out", Static).update, out)
-
-
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{v:.1%}"
 
 
 def _dead(dead: int, constant: int) -> str:

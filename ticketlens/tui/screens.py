@@ -139,10 +139,11 @@ class OverlapScreen(Screen):
     @work(thread=True, exclusive=True)
     def _compute(self) -> None:
         from ticketlens.analysis.overlap import overlap
+        from ticketlens.core.errors import TicketlensError
 
         try:
             res = {by: overlap(self.runs, by=by) for by in ("weight", "head")}
-        except ValueError as exc:
+        except TicketlensError as exc:  # its message is the one line to show
             self.app.call_from_thread(self.query_one("#ov-summary", Static).update,
                                       Text(str(exc)))
             return

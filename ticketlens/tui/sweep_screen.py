@@ -74,12 +74,13 @@ class SweepScreen(Screen):
     @work(thread=True, exclusive=True)
     def _compute(self) -> None:
         from ticketlens.analysis.sweep import sweep_stats
+        from ticketlens.core.errors import TicketlensError
 
         try:
             stats = sweep_stats(self.runs)
-        except ValueError as exc:
+        except TicketlensError as exc:  # its message is the one line to show
             self.app.call_from_thread(self.query_one("#sweep-title", Static).update,
-                                      Text(f"sweep {self.path}: {exc}"))
+                                      Text(str(exc)))
             return
         self.app.call_from_thread(self._draw, stats)
 
