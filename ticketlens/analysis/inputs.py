@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -49,8 +49,8 @@ class TicketMasks(Result, Mapping[str, np.ndarray]):
     It has one round, the last: ``round=`` other than None or -1 is an error."""
 
     name: str
-    anatomy: Anatomy
-    masks: Mapping[str, np.ndarray]
+    anatomy: Anatomy = field(repr=False)
+    masks: Mapping[str, np.ndarray] = field(repr=False)
 
     def __post_init__(self) -> None:
         shapes = self.anatomy.shapes

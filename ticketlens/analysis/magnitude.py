@@ -11,7 +11,7 @@ of every analysis: ``tl.overlap([run, tl.magnitude_mask(run, run.ticket.sparsity
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,10 +31,10 @@ class MagnitudeMask(Result, Mapping[str, np.ndarray]):
     ``anatomy`` (from a run, or given) also an analysis input (:meth:`as_ticket`)."""
 
     name: str
-    masks: Mapping[str, np.ndarray]
+    masks: Mapping[str, np.ndarray] = field(repr=False)
     sparsity: float  # asked for; ``achieved_sparsity`` is what the rounding gave
     scope: str
-    anatomy: Anatomy | None = None
+    anatomy: Anatomy | None = field(default=None, repr=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.masks[name]
