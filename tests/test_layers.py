@@ -32,7 +32,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("report", "tui"),              # views: figures and screens from result types
     ("api",),                       # the public call shapes behind `tl.*`
     ("cli",),                       # thin commands
-    ("__init__", "__main__"),       # the public namespace; `python -m ticketlens`
+    ("__init__", "__main__", "exports"),  # the public namespace (`exports`: its lazy table,
+                                          # stdlib only); `python -m ticketlens`
 )
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

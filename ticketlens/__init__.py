@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ticketlens.exports import __dir__, __getattr__  # noqa: F401  (PEP 562: lazy names)
-
 from ticketlens.core.version import __version__
+from ticketlens.exports import __dir__, __getattr__  # noqa: F401  (PEP 562: lazy names)
 
 __all__ = [  # noqa: RUF022  (grouped as in ticketlens.exports.EXPORTS; a test checks both)
     "__version__", "FindConfig", "ModelConfig", "DataConfig", "TrainConfig", "PruneConfig", "Run",
