@@ -41,7 +41,7 @@ def test_report_structure_offline_and_size(sample_report):
     for name in FIGURES:
         assert re.search(rf'id="fig-\d\d-{name}"', text), name
     assert text.count("<script type='text/javascript'>") == 1  # plotly.js embedded once
-    assert len(re.findall(r"plotly\.js v\d", text)) == 1
+    assert len(re.findall(r"plotly\.js[^\n]{0,30} v\d", text)) == 1
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=[\"']?https?:", text)
     assert not re.search(r"@import\s+url\(\s*[\"']?https?:", text)
     runs = len(list(SAMPLE_MASKS.glob("*/manifest.json")))
@@ -170,41 +170,65 @@ def test_report_shows_no_nan_negative_zero_or_p_zero(sample_report):
     assert "p < 1e-300" in everything  # the tiny p-values, said as such
 
 
-def test_runs_have_their_own_colour_and_controls_their_own_marker(sample_report):
-    fig = _figures(sample_report.read_text())["accuracy"]
-    runs = len(list(SAMPLE_MASKS.glob("*/manifest.json")))
-    tickets = [t for t in fig["data"] if t["name"].startswith("ticket ·")]
-    assert len(tickets) == runs
-    assert len({t["line"]["color"] for t in tickets}) == runs  # no two runs share a colour
-    symbols: dict[str, set] = {}
+def _legend_entries(fig: dict) -> list[tuple[str, tuple]]:
+    """(name, look) of every legend entry of a figure: the look is what a reader tells
+    entries apart by (mode, marker symbol and colour, line colour and dash, fill)."""
+    out = []
     for t in fig["data"]:
-        control = t["name"].split(" · ")[0]
-        if control not in ("ticket", "dense"):
-            symbols.setdefault(control, set()).add(t["marker"]["symbol"])
-    assert set(symbols) == {"random mask", "random reinit"}
-    assert all(len(s) == 1 for s in symbols.values()), symbols  # one shape per control
-    shapes = [next(iter(s)) for s in symbols.values()]
-    assert len(set(shapes)) == len(shapes) and "circle" not in shapes, shapes
+        if t.get("showlegend") is False or not t.get("name"):
+            continue
+        if t["type"] == "heatmap":
+            continue
+        marker, line = t.get("marker", {}), t.get("line", {})
+        mode = t.get("mode", "bar" if t["type"] == "bar" else "lines+markers")
+        look = (t["type"], mode, marker.get("symbol", "circle") if "markers" in mode else None,
+                marker.get("color") or line.get("color"),
+                line.get("dash", "solid") if "lines" in mode else None)
+        out.append((t["name"], look))
+    return out
+
+
+def test_every_run_has_its_own_panel_and_every_series_one_legend_entry(sample_report):
+    """Small multiples: one panel per run (so no run hides under another: the agreement runs
+    all sit at accuracy 1.0), each series once in the legend, no two entries alike, and a
+    control never drawn on top of the ticket or of another control."""
+    fig = _figures(sample_report.read_text())["accuracy"]
+    views = [run_view(open_run(p.parent)) for p in sorted(SAMPLE_MASKS.glob("*/manifest.json"))]
+    titles = [a["text"] for a in fig["layout"]["annotations"]]
+    assert sorted(t.split(" (")[0] for t in titles if t) == sorted(v.label for v in views)
+    rounds = [t for t in fig["data"] if t["legendgroup"] == "rounds"]
+    assert len(rounds) == len(views) and len({t["xaxis"] for t in rounds}) == len(views)
+    entries = _legend_entries(fig)
+    names = [n for n, _ in entries]
+    assert names == list(dict.fromkeys(names)), names  # each once
+    assert {"random mask control", "random reinit control", "the ticket (round chosen)",
+            "dense model (round 0)"} <= set(names)
+    assert len({look for _, look in entries}) == len(entries), entries
+    for v in views:  # the controls sit right of the ticket, apart from each other
+        axis = next(t["xaxis"] for t in rounds
+                    if t["hovertemplate"].startswith(f"{html.escape(v.label)}<br>round"))
+        xs = [t["x"][0] for t in fig["data"] if t["xaxis"] == axis and t["mode"] == "markers"]
+        assert len(set(xs)) == len(xs) == 1 + len(v.controls), xs
 
 
 def test_twelve_runs_and_three_controls_stay_apart():
-    """More runs than today's sample, and a one-shot control: still a colour per run, a shape
-    per control, and the title names each shape."""
+    """More runs than today's sample, and a one-shot control: still a panel per run, a
+    shape and a colour per control, each named once in the legend."""
     view = run_view(open_run(next(SAMPLE_MASKS.glob("*/manifest.json")).parent))
     oneshot = ControlPoint("oneshot", "one-shot magnitude", Point(view.ticket.sparsity, 0.5))
     views = [replace(view, label=f"{view.task} · seed {s}", seed=s,
                      controls=(*view.controls, oneshot)) for s in range(12)]
-    fig = F.accuracy_vs_sparsity(views)
-    tickets = [t for t in fig.data if t.name.startswith("ticket ·")]
-    assert len({t.line.color for t in tickets}) == 12
+    fig = json.loads(F.accuracy_vs_sparsity(views).to_json())
+    assert len({t["xaxis"] for t in fig["data"]}) == 12
     by_control: dict[str, set] = {}
-    for t in fig.data:
-        if t.mode == "markers":
-            by_control.setdefault(t.name.split(" · ")[0], set()).add(t.marker.symbol)
+    for t in fig["data"]:
+        if t["name"].endswith(" control"):
+            by_control.setdefault(t["name"], set()).add((t["marker"]["symbol"],
+                                                         t["marker"]["color"]))
     assert len(by_control) == 3 and all(len(s) == 1 for s in by_control.values())
-    assert len(set.union(*by_control.values())) == 3
-    title = fig.layout.title.text
-    assert all(label in title for label in ("random mask", "random reinit", "one-shot"))
+    looks = set.union(*by_control.values())
+    assert len({s for s, _ in looks}) == 3 and len({c for _, c in looks}) == 3
+    assert len(_legend_entries(fig)) == 6  # dense, IMP rounds, the ticket, three controls
 
 
 def test_every_axis_writes_small_numbers_plainly(sample_report):
@@ -223,27 +247,58 @@ def test_every_axis_writes_small_numbers_plainly(sample_report):
 
 
 # The report for sample_masks/ took 5,353,465 bytes (plotly.js as text, 17-digit floats, the
-# full plotly_white template in each of 33 figures); it must stay at most half of that.
-# Measured after the change: 2,177,949 bytes (plotly.js 4.1.1 gzip+base64: 1,958,508 of them).
-BYTES_BEFORE = 5_353_465
+# full plotly_white template in each of 33 figures), then 2,219,110 (plotly.py's full
+# plotly.js gzip+base64: 1,958,508 of them); with the vendored cartesian bundle (660,776 as
+# embedded) 0.93 MB. Most of what is left is plotly.js: the figures' JSON is a fraction of it.
+BYTES_BEFORE = 2_219_110
 
 
-def test_report_is_at_most_half_its_former_size(sample_report):
-    assert sample_report.stat().st_size <= BYTES_BEFORE // 2
+def test_report_is_well_under_half_its_former_size(sample_report):
+    from ticketlens.report.page import _plotly_js
+
+    size = sample_report.stat().st_size
+    assert size <= BYTES_BEFORE // 2
+    _, packed = _plotly_js()
+    assert size - len(packed) <= 0.6 * len(packed)  # the figures: less than the library
 
 
-def test_plotly_js_is_embedded_whole(sample_report):
+def test_plotly_js_is_embedded_whole_and_matches_plotly_py(sample_report):
     """The figures need no network: the page carries plotly.js itself (compressed), byte for
-    byte the one plotly.py ships, and its licence header in plain text."""
+    byte the vendored cartesian bundle (its sha256 in report/vendor/README.md), of the very
+    version plotly.py writes its figures for, and its licence header in plain text."""
+    import hashlib
+
     from plotly.offline import get_plotlyjs
+
+    from ticketlens.report.page import VENDORED, _version
 
     text = sample_report.read_text()
     packed = re.findall(r'<script type="application/octet-stream" id="plotlyjs-gzip">'
                         r"([A-Za-z0-9+/=]+)</script>", text)
     assert len(packed) == 1
-    assert gzip.decompress(base64.b64decode(packed[0])).decode() == get_plotlyjs()
-    version = re.search(r"plotly\.js v[\d.]+", get_plotlyjs()).group(0)
-    assert version in text.split('id="plotlyjs-gzip"')[1]  # in the loader, after the payload
+    source = gzip.decompress(base64.b64decode(packed[0])).decode()
+    assert source == gzip.decompress(VENDORED.read_bytes()).decode()
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    assert digest in (VENDORED.parent / "README.md").read_text()
+    assert _version(source) == _version(get_plotlyjs()) is not None
+    header = re.match(r"\s*/\*.*?\*/", source, re.S).group(0).strip()
+    assert header in text.split('id="plotlyjs-gzip"')[1]  # in the loader, after the payload
+
+
+def test_plotly_py_full_bundle_when_the_vendored_one_is_another_version(monkeypatch):
+    """A plotly.py whose plotly.js is not the vendored version gets its own full bundle."""
+    from plotly.offline import get_plotlyjs
+
+    from ticketlens.report import page
+
+    page._plotly_js.cache_clear()
+    monkeypatch.setattr(page, "_version", lambda src: "cartesian" if "cartesian" in
+                        src[:200] else "full")
+    try:
+        _, packed = page._plotly_js()
+        assert gzip.decompress(base64.b64decode(packed)).decode() == get_plotlyjs()
+    finally:
+        page._plotly_js.cache_clear()
 
 
 def test_seeds_section_draws_the_sweep_statistics(sample_report):
@@ -256,15 +311,18 @@ def test_seeds_section_draws_the_sweep_statistics(sample_report):
     section = text[text.index("<section id='seeds'>"):]
     section = section[:section.index("</section>")]
     for g in stats.groups:
-        assert f"<td>{g.task}</td>" in section and f"<td>{g.verdict}</td>" in section
+        assert f"<td>{g.task}</td>" in section and f"'>{g.verdict}</span></td>" in section
         assert fmt.num(g.dense.mean, ".4f") in section
     [cross] = stats.cross_task
     assert f"held fixed {fmt.num(cross.same_seed_jaccard)}" in section
     figure = json.loads(re.search(r'data-figure="fig-\d+-seeds">(.*?)</script>', section,
                                   re.S).group(1))
-    dense = next(t for t in figure["data"] if t["name"] == f"{stats.groups[0].task}: dense")
     g = stats.groups[0]
-    assert dense["error_y"]["array"][0] == pytest.approx(g.dense.half_width, abs=1e-4)
+    dense = next(t for t in figure["data"] if t["name"] == "dense model")
+    high = min(g.dense.high, 1.0)  # accuracy: the interval clipped to [0, 1]
+    assert dense["error_y"]["array"][0] == pytest.approx(high - g.dense.mean, abs=1e-4)
+    assert dense["error_y"]["arrayminus"][0] == pytest.approx(g.dense.mean - max(
+        g.dense.low, 0.0), abs=1e-4)
 
 
 # ----------------------------------------------------------------------------- structured
@@ -320,7 +378,7 @@ def test_early_bird_step_is_marked(structured_report):
 def test_rounds_hover_shows_unit_sparsity_and_exports_their_sizes(structured_report):
     text = structured_report[1]
     ticket = next(t for t in _figures(text)["accuracy"]["data"]
-                  if t["name"].startswith("ticket"))
+                  if t["legendgroup"] == "rounds")
     assert ticket["customdata"][-1] == [8, "<br>heads pruned 25.0%, neurons pruned 50.0%"]
     assert "%{customdata[1]}" in ticket["hovertemplate"]
     table = text.split("<table class='exports'>")[1].split("</table>")[0]
@@ -344,4 +402,8 @@ def test_weight_runs_have_no_early_bird_or_unit_sparsity(sample_report):
     figures = _figures(text)
     assert not any(name.startswith("early-bird") for name in figures)
     assert "heads pruned" not in json.dumps(figures["accuracy"])
-    assert "neuron-states-0" in figures
+    from ticketlens.analysis.survival import survival
+
+    lost = F.has_lost_neurons(survival(open_run(sorted(SAMPLE_MASKS.glob("*/manifest.json"))[0]
+                                                .parent)))
+    assert ("neuron-states-0" in figures) == lost  # drawn only when not all one colour

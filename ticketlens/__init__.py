@@ -24,6 +24,7 @@ __all__ = [  # noqa: RUF022  (grouped as in ticketlens.exports.EXPORTS; a test c
     "OverlapMatrix", "early_bird", "EarlyBirdResult", "EarlyBirdDraw", "attribute",
     "AttributionResult", "TokenAttribution", "UnitImportanceResult", "magnitude_mask",
     "MagnitudeMask", "export", "ExportResult", "load_pruned",
+    "figure",
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
@@ -64,7 +65,16 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         SweepStats,
         sweep_stats,
     )
-    from ticketlens.api import attribute, export, find, import_masks, load_pruned, runs, transfer
+    from ticketlens.api import (
+        attribute,
+        export,
+        figure,
+        find,
+        import_masks,
+        load_pruned,
+        runs,
+        transfer,
+    )
     from ticketlens.core.config import (
         DataConfig,
         FindConfig,

@@ -128,3 +128,15 @@ def load_pruned(path: PathLike) -> PreTrainedModel:
     from ticketlens.exporter import load_pruned as _load
 
     return _load(path)
+
+
+def figure(result: Any, *, kind: str | None = None) -> Any:
+    """The plotly figure the report draws for ``result``: a run or a list of runs (metric vs
+    sparsity), or an analysis result (``OverlapResult``, ``SurvivalResult``,
+    ``ProfileResult``, ``AttributionResult``, ``SweepStats``, ``OverlapMatrix``,
+    ``EarlyBirdResult``, ``CompressResult``). ``kind`` picks one where the report draws
+    several (``ticketlens.report.draw.kinds(result)`` lists them). In a notebook the figure
+    shows inline; ``fig.write_html(path)`` saves it."""
+    from ticketlens.report.draw import figure as _figure
+
+    return _figure(result, kind=kind)

@@ -86,6 +86,8 @@ EXPORTS: dict[str, str] = {
     "export": "ticketlens.api",
     "ExportResult": "ticketlens.exporter",
     "load_pruned": "ticketlens.api",
+    # the report's figure of a run or a result, for a notebook
+    "figure": "ticketlens.api",
 }
 
 def __getattr__(name: str) -> Any:

@@ -12,12 +12,14 @@ import plotly.graph_objects as go
 
 from ticketlens.compress.result import CompressResult, read_compress
 from ticketlens.report import fmt
-from ticketlens.report.figures import _finish, esc
+from ticketlens.report.draw import Drawn, draws
+from ticketlens.report.figures import _finish, _titled, esc
 
-__all__ = ["compress_figure", "compress_html", "compress_table"]
+__all__ = ["compress_drawn", "compress_figure", "compress_html", "compress_table"]
 
 
-def compress_figure(res: CompressResult, title: str) -> go.Figure:
+@draws(CompressResult, "compress")
+def compress_drawn(res: CompressResult) -> Drawn:
     """Metric (y) vs megabytes on disk (x, log) of every measured cell; the Pareto front is
     the line through the Pareto-optimal cells, which are drawn filled."""
     cells = [c for c in res.cells if c.variant is not None]
@@ -40,8 +42,20 @@ def compress_figure(res: CompressResult, title: str) -> go.Figure:
             customdata=[[esc(c.variant), fmt.num(c.ratio, ".2f")] for c in sel],
             hovertemplate="%{text} (%{customdata[0]})<br>%{x} MB, %{customdata[1]}× smaller"
                           "<br>" + esc(res.metric) + " %{y}<extra></extra>"))
-    return _finish(fig, title, 420, xaxis=dict(title="MB on disk", type="log"),
-                   yaxis=dict(title=esc(res.metric)))
+    _finish(fig, f"{esc(res.metric)} vs size on disk (Pareto front marked)", 420,
+            xaxis=dict(title="size on disk (MB, log scale)", type="log"),
+            yaxis=dict(title=esc(res.metric)))
+    caption = ("<b>What each compression costs.</b> Each point is one way of storing the "
+               "model (dense or ticket, quantized or not, distilled or not: the cell's name "
+               "beside it): x its file size in megabytes on a log scale, y its "
+               f"{esc(res.metric)} on the dev set. Filled points are Pareto-optimal (no other "
+               "cell is both smaller and better), joined by the dotted front; open points are "
+               "dominated.")
+    return Drawn(fig, caption)
+
+
+def compress_figure(res: CompressResult, title: str | None = None) -> go.Figure:
+    return _titled(compress_drawn(res).figure, title)
 
 
 def compress_table(res: CompressResult) -> str:
@@ -69,6 +83,5 @@ def compress_html(run: Any, doc: Any, i: int) -> None:
     if res is None:
         return
     doc.add(f"<h4>Compression (quantize = {html.escape(res.cell_scheme)})</h4>")
-    doc.fig(compress_figure(res, f"{fmt.text(res.metric)} vs bytes on disk (Pareto front "
-                            "marked)"), f"compress-{i}")
+    doc.fig(compress_drawn(res), f"compress-{i}")
     doc.add(compress_table(res))

@@ -61,3 +61,44 @@ def sig(values: Any, digits: int = 4) -> Any:
     if not math.isfinite(values):
         return None
     return float(f"{values:.{digits}g}") + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+# The range a metric can take (a confidence interval is clipped to it where drawn or written).
+METRIC_RANGE = {"accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "mcc": (-1.0, 1.0),
+                "pearson": (-1.0, 1.0), "spearman": (-1.0, 1.0), "perplexity": (1.0, None)}
+
+
+def clip_interval(metric: str, low: Any, high: Any) -> tuple[Any, Any, bool]:
+    """``(low, high, clipped)``: the interval cut to ``metric``'s range (``METRIC_RANGE``);
+    ``clipped`` says whether either end was cut. NaN ends stay NaN (no interval)."""
+    lo, hi = METRIC_RANGE.get(metric, (None, None))
+    clipped = False
+    if not _missing(low) and lo is not None and low < lo:
+        low, clipped = lo, True
+    if not _missing(high) and hi is not None and high > hi:
+        high, clipped = hi, True
+    return low, high, clipped
+
+
+def range_text(metric: str) -> str:
+    """``"[0, 1]"``: the range of ``metric`` in words, for captions ("" when unbounded)."""
+    lo, hi = METRIC_RANGE.get(metric, (None, None))
+    if lo is None and hi is None:
+        return ""
+    left = format(lo, "g") if lo is not None else "−∞"
+    right = format(hi, "g") if hi is not None else "∞"
+    return f"[{left}, {right}]"
+
+
+def prose(s: Any) -> str:
+    """Text from the lower layers as users read it: control names by their labels
+    (``random_mask`` -> ``random mask``), an infinite t statistic said in words."""
+    import re
+
+    from ticketlens.core.record import CONTROL_NAMES
+
+    out = text(s)
+    out = re.sub(r"\bt = -?inf\b", "t undefined (the paired differences are all equal)", out)
+    out = re.sub(r"\b(" + "|".join(map(re.escape, CONTROL_NAMES)) + r")\b",
+                 lambda m: CONTROL_NAMES[m.group(1)], out)
+    return out

@@ -75,8 +75,8 @@ def _mb(n: Any) -> float | None:
 def structured_html(run: Any, s: Any, doc: Any, i: int,
                     exports: Mapping[Path, list[dict]] | None = None) -> None:
     """Add the run's neuron states, early-bird draws and export sizes to ``doc``."""
-    doc.fig(F.neuron_states_figure(s, "FFN neurons per layer: alive, constant, dead"),
-            f"neuron-states-{i}")
+    if F.has_lost_neurons(s):  # else one colour: the histogram's caption gives the counts
+        doc.fig(F.neuron_states_drawn(s), f"neuron-states-{i}")
     bird = early_bird(run)
     if bird is not None:
         note = (f"Early-bird: the mask settled at step {bird.stopped_at} of "
@@ -87,8 +87,7 @@ def structured_html(run: Any, s: Any, doc: Any, i: int,
         doc.add(f"<p class='early-bird'>{e(note)}; a mask drawn every {e(bird.every)} steps, "
                 f"stop when {e(bird.window)} distances in a row are below "
                 f"{fmt.num(bird.epsilon, 'g')}.</p>")
-        doc.fig(F.early_bird_figure(bird, "Early-bird: mask distance between draws during "
-                                    "dense training"), f"early-bird-{i}")
+        doc.fig(F.early_bird_drawn(bird), f"early-bird-{i}")
     mine = (exports or {}).get(Path(run.path).resolve())
     if mine:
         doc.add("<p>Exports (<code>ticketlens export</code>): sizes</p>" + _export_table(mine))
