@@ -498,7 +498,7 @@ def attribution_tokens_drawn(attr: Any, max_texts: int = 4) -> Drawn:
                                colorbar=dict(title="relative<br>attribution"),
                                hovertemplate="%{y}<br>%{text}: %{z:.2f}<extra></extra>"))
     _finish(fig, "Token attribution, dense model vs ticket", 140 + 34 * len(ylab),
-            xaxis_title="token position")
+            xaxis_title="token position", yaxis_title="dev text, model")
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(showticklabels=False)
     caption = (f"<b>Which words each model relies on</b>, for {len(items)} dev texts: the "

@@ -81,6 +81,8 @@ def seed_arms_drawn(stats: SweepStats) -> Drawn:
             shown.add(key)
         fig.update_yaxes(title_text=f"{esc(g.metric)} (mean over seeds)" if col == 1 else None,
                          row=row, col=col)
+        fig.update_xaxes(title_text="arm, at the ticket's sparsity" if row == rows else None,
+                         row=row, col=col)
     _finish(fig, f"Each arm over seeds: mean and {ci} interval", 130 + 320 * rows,
             legend=dict(orientation="h", y=-0.15, x=0))
     caption = (f"<b>The verdict over seeds, drawn.</b> One panel per task: the dense model, "
