@@ -462,7 +462,8 @@ def test_every_figure_has_a_caption_and_named_axes(sample_report):
             titled = [a for k, a in axes.items() if k[0] == letter and
                       (a.get("title") or {}).get("text")]
             assert titled, (name, letter)
-    assert "±" not in _page_text(text)  # intervals are written as "low to high"
+    # intervals are written "low to high", never as an unlabelled "mean ± x"
+    assert not re.search(r"\d\s*±\s*\d", _page_text(text))
 
 
 def test_no_two_legend_entries_look_alike_and_every_series_has_one(sample_report):
@@ -518,7 +519,8 @@ def test_tl_figure_draws_every_result_type_as_the_report_does(structured_report)
     from ticketlens.analysis.earlybird import early_bird
     from ticketlens.analysis.results import stored_attribution
     from ticketlens.compress.result import Cell, CompressResult
-    from ticketlens.report import draw
+    from ticketlens.report import gallery
+    from ticketlens.report.draw import DRAWERS
 
     runs = tl.runs(str(SAMPLE_MASKS))
     stats = tl.sweep_stats(runs)
@@ -531,15 +533,16 @@ def test_tl_figure_draws_every_result_type_as_the_report_does(structured_report)
                tl.sparsity_profile(runs[0]), stored_attribution(runs[0]), stats,
                stats.matrices[0], bird, compress]
     covered = {list if isinstance(r, list | tl.Run) else type(r) for r in results}
-    draw._load()
-    assert covered == set(draw._DRAWERS)
+    assert covered == set(DRAWERS)
     for r in results:
-        for kind in draw.kinds(r):
+        for kind in gallery.kinds(r):
             fig = tl.figure(r, kind=kind)
             assert fig.data and fig.layout.title.text, (type(r).__name__, kind)
     assert tl.figure(runs[0]).layout.title.text == tl.figure(runs).layout.title.text
     with pytest.raises(TypeError, match="no figure for a int"):
         tl.figure(3)
+    with pytest.raises(TypeError, match="no figure for a list"):
+        tl.figure([1, 2])
     with pytest.raises(ValueError, match="no 'pie' figure"):
         tl.figure(stats, kind="pie")
     page = _figures(build_report_text(runs))

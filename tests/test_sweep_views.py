@@ -85,29 +85,37 @@ def test_report_draws_bands_the_matrix_and_the_verdicts(sweep_dir, stats, tmp_pa
     text = out.read_text(encoding="utf-8")
     curves = _figure(text, "seeds-curves")
     traces = curves["data"]
-    # per group: dense band (2 traces) + line, IMP band (2) + line, ticket, 2 controls
-    assert len(traces) == 9 * len(stats.groups)
+    # per group: dense band (2 traces) + line, IMP band (2) + line; the arms are in "seeds"
+    assert len(traces) == 6 * len(stats.groups)
     g = stats.groups[0]
     band = next(t for t in traces if t.get("name") == "IMP rounds band")
     upper = traces[traces.index(band) - 1]
     assert band["fill"] == "tonexty"
-    assert band["y"] == pytest.approx([r.metric.low for r in g.rounds], abs=1e-4)
-    assert upper["y"] == pytest.approx([r.metric.high for r in g.rounds], abs=1e-4)
+    # accuracy: the bands clipped to [0, 1]
+    assert band["y"] == pytest.approx([max(r.metric.low, 0.0) for r in g.rounds], abs=1e-4)
+    assert upper["y"] == pytest.approx([min(r.metric.high, 1.0) for r in g.rounds], abs=1e-4)
     assert band["x"] == pytest.approx([r.sparsity.mean for r in g.rounds], abs=1e-4)
     dense_band = next(t for t in traces if t.get("name") == "dense band")
-    assert dense_band["y"] == pytest.approx([g.dense.low] * 2, abs=1e-5)
-    reinit = next(t for t in traces if t.get("name") == "random reinit")
-    assert reinit["error_y"]["array"][0] == pytest.approx(
-        g.controls["random_reinit"].half_width, abs=1e-4)
-    matrix = _figure(text, "seeds-overlap-0")["data"][0]
+    assert dense_band["y"] == pytest.approx([max(g.dense.low, 0.0)] * 2, abs=1e-5)
+    reinit = next(t for t in _figure(text, "seeds")["data"]
+                  if t.get("name") == "random reinit control")
+    est = g.controls["random_reinit"]
+    assert reinit["error_y"]["array"][0] == pytest.approx(min(est.high, 1.0) - est.mean,
+                                                          abs=1e-4)  # clipped to [0, 1]
+    # the seed x task matrix compares the runs the overlap section compares: drawn there once
+    assert "seeds-overlap-0" not in text
+    matrix = _figure(text, "overlap-0")["data"][0]
     [m] = stats.matrices
-    assert matrix["x"] == list(m.names) and matrix["y"] == list(m.names)
-    assert np.allclose(np.array(matrix["z"], dtype=float), np.array(m.jaccard), atol=1e-3)
+    assert matrix["x"] == list(m.names) and matrix["y"] == list(m.names)  # task, then seed
+    off = ~np.eye(len(m.names), dtype=bool)  # the diagonal is left blank
+    assert np.allclose(np.array(matrix["z"], dtype=float)[off], np.array(m.jaccard)[off],
+                       atol=1e-3)
     section = text[text.index("<section id='seeds'>"):]
     for grp in stats.groups:  # the verdict table, and each verdict's reason in one line
-        assert f"<td>{grp.task}</td>" in section and f"<td>{grp.verdict}</td>" in section
-        assert grp.headline and f"<b>{grp.verdict}</b>: {html.escape(grp.headline)}</p>" \
-            in section
+        assert f"<td>{grp.task}</td>" in section and f"'>{grp.verdict}</span></td>" in section
+        said = html.escape(grp.headline.replace("`", ""))  # commands set as <code>
+        assert grp.headline and f"<b>{grp.verdict}</b>: {said}</p>" in re.sub(
+            r"</?code>", "", section)
 
 
 def test_inspect_opens_a_sweep_as_a_group_and_drills_down(sweep_dir, stats):

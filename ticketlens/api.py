@@ -135,8 +135,8 @@ def figure(result: Any, *, kind: str | None = None) -> Any:
     sparsity), or an analysis result (``OverlapResult``, ``SurvivalResult``,
     ``ProfileResult``, ``AttributionResult``, ``SweepStats``, ``OverlapMatrix``,
     ``EarlyBirdResult``, ``CompressResult``). ``kind`` picks one where the report draws
-    several (``ticketlens.report.draw.kinds(result)`` lists them). In a notebook the figure
+    several (``ticketlens.report.gallery.kinds(result)`` lists them). In a notebook the figure
     shows inline; ``fig.write_html(path)`` saves it."""
-    from ticketlens.report.draw import figure as _figure
+    from ticketlens.report.gallery import figure as _figure
 
     return _figure(result, kind=kind)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any
 
 from ticketlens.analysis.overlap import overlap
@@ -57,8 +58,12 @@ random positions; the <i>random reinit</i> keeps the ticket's mask but starts fr
 random weights. The <b>verdict</b> of a run is <i>winning</i> when the ticket is within the
 tolerance of dense and beats every control by more than a margin, <i>not winning</i> when it
 does not, and <i>inconclusive</i> when the run cannot tell (for example the dense model did
-not learn the task). Over several seeds the verdict is decided by paired tests across the
-seeds.</p>
+not learn the task). One seed cannot separate a ticket from seed-to-seed noise; over several
+seeds the verdict is statistical: the ticket matches dense when the 90% interval of ticket −
+dense lies within ± the tolerance (two one-sided tests), and beats a control when a one-sided
+paired t-test across the seeds shows it ahead by more than the margin. A sweep verdict is
+<i>not winning</i> only on evidence; otherwise it is <i>inconclusive</i> and says how many
+seeds would decide it.</p>
 <p>Sections: <b>Summary</b> (one row per run), <b>Accuracy vs sparsity</b> (every run's IMP
 curve and controls), <b>Over seeds</b> (means, intervals and tests when a task has two or more
 seeds), <b>Overlap</b> (do the tickets keep the same weights?) and <b>Runs</b> (what each
@@ -179,9 +184,17 @@ def _test_text(t: Any) -> str:
 
 
 def sweep_reason(g: Any) -> str:
-    """The sweep verdict's reason, one line (the analysis layer's words: ``GroupStats``),
-    control names as users read them."""
-    return e(fmt.prose(g.reason))
+    """The sweep verdict's reason in one line (``GroupStats.headline``: what decided it),
+    then every number it rests on (``GroupStats.reason``), in the analysis layer's words with
+    control names as users read them and commands set as code."""
+    def words(x: str) -> str:
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", e(fmt.prose(x)))
+
+    headline = getattr(g, "headline", "") or ""
+    if not headline:
+        return words(g.reason)
+    return (f"{words(headline)}<details><summary>all the numbers</summary>{words(g.reason)}"
+            "</details>")
 
 
 def _seed_table(stats: Any) -> str:
