@@ -190,11 +190,10 @@ def sweep_reason(g: Any) -> str:
     def words(x: str) -> str:
         return re.sub(r"`([^`]+)`", r"<code>\1</code>", e(fmt.prose(x)))
 
-    headline = getattr(g, "headline", "") or ""
-    if not headline:
-        return words(g.reason)
-    return (f"{words(headline)}<details><summary>all the numbers</summary>{words(g.reason)}"
-            "</details>")
+    if not g.headline:
+        return words(g.reason) + "</p>"
+    return (f"{words(g.headline)}</p><details><summary>all the numbers</summary>"
+            f"{words(g.reason)}</details>")
 
 
 def _seed_table(stats: Any) -> str:
