@@ -38,6 +38,7 @@ Results of results: ``tl.group_summary(OverlapResult, groups) -> GroupSummary``,
 :class:`~ticketlens.core.run.Run` objects: ``tl.find(cfg, out)``, ``tl.transfer(run, out,
 task=...)``, ``tl.import_masks(paths, out, fmt=...)`` (a list), ``tl.open_run(path)``,
 ``tl.runs(*paths)``; ``tl.load_pruned(folder)`` loads what ``tl.export`` wrote.
+``tl.figure(result_or_runs, *, kind=None)`` is the plotly figure the report draws for it.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ticketlens.analysis.inputs import RunsOrMasks, one_run
 from ticketlens.core.config import DataConfig, FindConfig
 from ticketlens.core.run import Run, find_runs, open_run
 
 if TYPE_CHECKING:
+    from plotly.graph_objects import Figure
     from transformers import PreTrainedModel
 
     from ticketlens.analysis.results import AttributionResult
@@ -130,7 +132,7 @@ def load_pruned(path: PathLike) -> PreTrainedModel:
     return _load(path)
 
 
-def figure(result: Any, *, kind: str | None = None) -> Any:
+def figure(result: Any, *, kind: str | None = None) -> Figure:
     """The plotly figure the report draws for ``result``: a run or a list of runs (metric vs
     sparsity), or an analysis result (``OverlapResult``, ``SurvivalResult``,
     ``ProfileResult``, ``AttributionResult``, ``SweepStats``, ``OverlapMatrix``,
