@@ -13,11 +13,16 @@ drawn at the stop, trained from the rewind point like any round.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from ticketlens.pruning.setup import Setup
 
 
 @dataclass
@@ -67,3 +72,48 @@ def resolve_every(text: str, total_steps: int, steps_per_epoch: int) -> int:
     if text == "auto":
         return max(1, round(0.05 * total_steps))
     return max(1, Steps.parse(text).resolve(steps_per_epoch))
+
+
+def dense_early_bird(setup: Setup, model: torch.nn.Module, kinds: Sequence[str],
+                     not_before: int = 0) -> EarlyBird:
+    """The stop check of ``find --early-bird``'s dense phase: each draw is the mask at the
+    target sparsity of ``model``'s weights as they train, by magnitude (``--scope``) for
+    weights, by ``--importance`` for the unit ``kinds`` (heads, neurons)."""
+    import torch
+
+    from ticketlens.pruning import ops, structured
+    from ticketlens.pruning.arms import derive_seed
+
+    p = setup.cfg.prune
+    names = setup.anatomy.names
+    params = dict(model.named_parameters())
+
+    def draw() -> np.ndarray:
+        weights = {n: params[n].detach() for n in names}
+        if not kinds:
+            ones = ops.ones_like(weights)
+            m = ops.magnitude_prune(weights, ones, p.target_sparsity, p.scope,
+                                    groups=ops.layer_groups(setup.anatomy))
+            return torch.cat([m[n].reshape(-1) for n in names]).numpy()
+        scores = structured.model_scores(model, setup, kinds, derive_seed(
+            setup.cfg.seed, "early-bird", len(bird.draws)))
+        parts = []
+        for k in kinds:
+            n = scores[k].shape[1]
+            keep = round((1 - p.target_sparsity) * (n if p.scope == "layer" else scores[k].size))
+            parts.append(structured.prune_units_to(scores[k], keep, p.scope).reshape(-1))
+        return np.concatenate(parts)
+
+    bird = EarlyBird(draw, resolve_every(p.early_bird_every, setup.total_steps,
+                                         setup.steps_per_epoch),
+                     p.early_bird_epsilon, p.early_bird_window, not_before=not_before)
+    return bird
+
+
+def stop_line(record: dict[str, Any]) -> str:
+    """What ``find`` prints after the dense phase (``record``: :meth:`EarlyBird.record`)."""
+    if record["stopped_at"] is not None:
+        return (f"early-bird: the mask settled at step {record['stopped_at']} of "
+                f"{record['dense_steps']} ({record['steps_saved']} dense steps saved)")
+    return (f"early-bird: the mask did not settle (epsilon {record['epsilon']}, window "
+            f"{record['window']}); dense trained all {record['dense_steps']} steps")

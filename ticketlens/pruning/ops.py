@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ticketlens.core import masks as M
+from ticketlens.core.anatomy import Anatomy
 
 TorchMasks = dict[str, torch.Tensor]
 
@@ -22,6 +23,14 @@ def to_torch(masks: Mapping[str, Any]) -> TorchMasks:
     """Masks (numpy bool arrays from a run, or tensors) as CPU bool tensors."""
     return {n: m.to("cpu", torch.bool) if isinstance(m, torch.Tensor)
             else torch.from_numpy(M.as_bool(m).copy()) for n, m in masks.items()}
+
+
+def layer_groups(anatomy: Anatomy) -> list[list[str]]:
+    """The prunable tensors of each layer (``--scope layer`` for weights)."""
+    groups: dict[int, list[str]] = {}
+    for t in anatomy.tensors:
+        groups.setdefault(t.layer, []).append(t.name)
+    return list(groups.values())
 
 
 def ones_like(weights: Mapping[str, Any]) -> TorchMasks:

@@ -1,6 +1,8 @@
 """The search's decisions as pure functions of the recorded rounds (tested directly).
 
 - :func:`next_amount`: how much of the remaining weights the next round prunes;
+- :func:`next_amounts`: the same for the search's schedule (one-shot, N:M, early-bird,
+  weights or each kind of unit);
 - :func:`finished`: whether IMP stops (target reached, or the first drop with
   ``stop_on_drop``);
 - :func:`ticket_round`: which round is the ticket;
@@ -11,8 +13,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from ticketlens.core.config import PruneConfig
 from ticketlens.core.masks import prune_amount_for_round
 from ticketlens.core.record import RoundRecord
 from ticketlens.pruning.verdict import matches_dense
@@ -21,6 +24,20 @@ from ticketlens.pruning.verdict import matches_dense
 def next_amount(kept: int, total: int, rate: float, target_sparsity: float) -> float:
     """Share of the ``kept`` weights to prune next (0 when the target is reached)."""
     return prune_amount_for_round(kept, total, rate, target_sparsity)
+
+
+def next_amounts(p: PruneConfig, r: int, kept: Mapping[str, tuple[int, int]],
+                 nm: Sequence[int] = ()) -> dict[str, float]:
+    """Share of the remaining weights (``{"weight": x}``) or of each kind of unit to prune
+    after round ``r``. ``kept``: (kept, total) after round ``r`` of ``"weight"`` or of each
+    unit kind; ``nm``: :func:`nm_schedule` with ``--pattern N:M``."""
+    if p.method != "imp":  # one-shot: round 1 prunes to the target, and is the last
+        return {"weight": p.target_sparsity if r == 0 else 0.0}
+    if nm:  # k_r of every M kept after round r
+        return {"weight": 0.0 if r + 1 >= len(nm) else 1.0 - nm[r + 1] / nm[r]}
+    # early-bird: the ticket is the mask drawn at the stop, at the target in one step
+    rate = p.target_sparsity if p.early_bird else p.rate
+    return {k: next_amount(n, total, rate, p.target_sparsity) for k, (n, total) in kept.items()}
 
 
 def last_matching(rounds: Sequence[RoundRecord], metric: str, tolerance: float) -> int | None:

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ticketlens.pruning.setup import Setup
 
 KINDS = {"head": ("head",), "neuron": ("neuron",), "unit": ("head", "neuron")}
 
@@ -204,6 +207,45 @@ def gradient_importance(model: torch.nn.Module, anatomy: Anatomy, kinds: Iterabl
         norm = v.pow(2).sum(-1, keepdim=True).sqrt()
         out[k] = (v / torch.where(norm > 0, norm, torch.ones_like(norm))).numpy()
     return out
+
+
+def model_scores(model: torch.nn.Module, setup: Setup, kinds: Iterable[str],
+                 seed: int) -> dict[str, np.ndarray]:
+    """Unit scores of ``model``'s weights as they are now, by ``--importance``: the
+    magnitude of the prunable weights, or the gradient over ``--importance-batches``
+    training batches drawn with ``seed``."""
+    kinds = tuple(kinds)
+    names = setup.anatomy.names
+    if setup.cfg.prune.importance == "magnitude":
+        params = dict(model.named_parameters())
+        return magnitude_importance(setup.anatomy, {n: params[n].detach() for n in names},
+                                    kinds)
+    from ticketlens.data.batching import batch_stream
+    from ticketlens.pruning import objectives
+    from ticketlens.pruning.train import to_device
+
+    make = objectives.batch_fn(setup, setup.train, seed)
+    stream = batch_stream(setup.train, setup.cfg.train.batch_size, seed)
+    device = next(model.parameters()).device
+    batches = (to_device(make(next(stream)), device)
+               for _ in range(setup.cfg.prune.importance_batches))
+    return gradient_importance(model, setup.anatomy, kinds, batches)
+
+
+def state_scores(model: torch.nn.Module, setup: Setup, kinds: Iterable[str],
+                 state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor],
+                 seed: int) -> dict[str, np.ndarray]:
+    """Unit scores of the trained weights ``state`` under ``masks`` (gradient importance
+    loads them into ``model`` first)."""
+    kinds = tuple(kinds)
+    if setup.cfg.prune.importance == "magnitude":
+        return magnitude_importance(setup.anatomy, {n: state[n] for n in setup.anatomy.names},
+                                    kinds)
+    from ticketlens.pruning.masking import MaskEnforcer
+
+    model.load_state_dict(state)
+    MaskEnforcer(model, masks).apply_to_weights()
+    return model_scores(model, setup, kinds, seed)
 
 
 # ----------------------------------------------------------------------------- selection

@@ -156,6 +156,26 @@ def make_accelerator(tcfg: TrainConfig) -> Runtime:
     return Runtime(Accelerator(cpu=cpu, mixed_precision="no"), precision)
 
 
+def check_same_on_all_ranks(acc: Any, masks: dict[str, torch.Tensor], names: list[str],
+                            r: int) -> dict[str, Any] | None:
+    """Every process computes round ``r``'s mask from the same synchronised weights; check
+    that they agree (a checksum per rank, gathered) before anyone trains on it. Returns the
+    manifest's ``extra["processes"]`` record under several processes (None alone)."""
+    world = acc.num_processes
+    if world == 1:
+        return None
+    import hashlib
+
+    from ticketlens.core.masks import pack
+
+    h = hashlib.sha256(b"".join(pack(masks[n]).tobytes() for n in names))
+    mine = torch.tensor([int(h.hexdigest()[:15], 16)], device=acc.device)
+    sums = acc.gather(mine).tolist()
+    if len(set(sums)) != 1:
+        raise RuntimeError(f"round {r}: the {world} processes computed different masks")
+    return {"count": world, "mask_check": f"identical on {world} ranks"}
+
+
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """Move a batch to ``device``; to CUDA through pinned memory without blocking the host
     (the copy overlaps the previous step's kernels)."""

@@ -88,14 +88,16 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
     step = step if step < setup.total_steps else 0
     search = _TransferSearch(setup, writer, None, reporter, start=start,
                              ticket=ops.to_torch(src.mask()), step=step)
-    search.manifest = search.manifest.with_extra(transfer={
+    rec = search.recorder
+    rec.add_extra(transfer={
         "source": str(src.path.resolve()), "source_task": src.task,
         "source_round": src.ticket_round, "source_sparsity": src.ticket.sparsity,
         "head_reinitialised": mismatched,
         **({"teacher": "the dense arm of this transfer (round 0, on the new task)"}
            if cfg.train.distill else {}),
     })
-    search.save(dataclasses.replace(search.manifest, status="running"))
+    rec.update(status="running")
+    rec.save()
     seed = derive_seed(cfg.seed, "transfer")
     arms = (("dense", ops.ones_like(search.mask(1))), ("ticket", search.mask(1)))
     for i, (label, masks) in enumerate(arms):
@@ -104,24 +106,23 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
                                            loss_fn=search.arm_loss() if i else None))
         if i == 0:
             rw = writer.weights("rewind", start)
-            assert search.manifest.rewind is not None
-            search.manifest = dataclasses.replace(
-                search.manifest, rewind=dataclasses.replace(search.manifest.rewind, weights=rw),
-                weights={"rewind": rw, "dense": writer.weights(0, search.trainer.state())})
-        search._record_round(i, masks, res, amount=0.0)
+            assert rec.manifest.rewind is not None
+            rec.update(rewind=dataclasses.replace(rec.manifest.rewind, weights=rw),
+                       weights={"rewind": rw, "dense": writer.weights(0, search.trainer.state())})
+        rec.round(i, masks, search.trainer.state(), res, amount=0.0)
     plan = RandomMask().plan(search, 1)
     mask_rel = writer.mask(RandomMask.name, plan.masks)
     res = search.trainer.train(ArmSpec("transfer: random mask", plan.start_state, plan.masks,
                                        step, seed, loss_fn=search.arm_loss()))
-    search.manifest = search.manifest.with_arm(RandomMask.name, ArmRecord(
+    rec.arm(RandomMask.name, ArmRecord(
         sparsity=M.sparsity(plan.masks), metrics=res.metrics, steps=res.steps,
         wall_time_s=res.wall_time_s, ticket_round=1, mask=mask_rel))
-    search.manifest = dataclasses.replace(
-        search.manifest, ticket_round=1,
-        weights={**search.manifest.weights, "ticket": writer.paths.rel(writer.paths.weights(1))})
-    v = verdict(search.manifest, cfg.prune.tolerance, required=(RandomMask.name,),
+    rec.update(ticket_round=1,
+               weights={**rec.manifest.weights, "ticket": writer.paths.rel(writer.paths.weights(1))})
+    v = verdict(rec.manifest, cfg.prune.tolerance, required=(RandomMask.name,),
                 control_margin=cfg.prune.control_margin)
-    search.save(dataclasses.replace(search.manifest, verdict=v, status="complete"))
+    rec.update(verdict=v, status="complete")
+    rec.save()
     reporter.line(f"[bold]{'TRANSFERS' if v.winning else 'DOES NOT TRANSFER'}[/bold]: "
                   f"{v.reason}")
     return out
