@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -34,11 +36,15 @@ PRESET = {"bert": "tiny-bert", "distilbert": "tiny-distilbert", "gpt2": "tiny-gp
 
 
 def write_run(out, family="bert", *, objective="classification", kill=None, biases=False,
-              weights=True, seed=0):
+              weights=True, seed=0, max_length=None, length_in=("config", "tokenizer")):
     """A two-round run of a tiny ``family`` model: round 1 keeps a random 50% of each
     matrix, then ``kill(anatomy, masks)`` prunes whole slices. ``biases``: Llama with
-    attention and MLP biases."""
+    attention and MLP biases. ``max_length``: the run's ``--max-length``, recorded where
+    ``length_in`` says (``find`` records it in both: its config, and the truncation its
+    tokenizer's ``encode`` leaves set in ``tokenizer.json``)."""
     tok = builtin_tokenizer()
+    if max_length and "tokenizer" in length_in:
+        tok.encode(["the movie was great"], None, max_length)
     loaded = build_preset(PRESET[family], vocab_size=tok.vocab_size, num_labels=2,
                           pad_id=tok.pad_id, seed=seed, objective=objective)
     model = loaded.model
@@ -73,6 +79,8 @@ def write_run(out, family="bert", *, objective="classification", kill=None, bias
                   "config": cfg},
         "anatomy": anatomy.to_dict(), "task": {"name": "sentiment"}, "rounds": rounds,
         "weights": files, "ticket_round": 1, "tokenizer": {"file": "tokenizer.json"},
+        **({"config": {"data": {"max_length": max_length}}}
+           if max_length and "config" in length_in else {}),
     }))
     return open_run(out)
 
@@ -142,6 +150,52 @@ def test_any_ticket_loads_with_stock_classes(family, objective, tmp_path):
     meta = json.loads((tmp_path / "out" / "ticketlens.json").read_text())
     assert meta["round"] == 1 and meta["sparsity"] == 0.5 and meta["objective"] == objective
     assert meta["units"]["heads"]["kept"] == meta["units"]["heads"]["total"]
+
+
+@pytest.mark.parametrize("length_in", [("config", "tokenizer"), ("config",), ("tokenizer",)])
+def test_exported_tokenizer_keeps_the_runs_max_length(length_in, tmp_path):
+    """The model saw at most the run's --max-length tokens (48 here; tiny-bert has 128
+    positions): the exported tokenizer says so (model_max_length, and the truncation in its
+    tokenizer.json) and truncates as the run's own tokenizer did."""
+    run = write_run(tmp_path / "run", max_length=48, length_in=length_in)
+    export_run(run, tmp_path / "out")
+    tok = tf.AutoTokenizer.from_pretrained(tmp_path / "out")
+    assert tok.model_max_length == 48
+    saved = json.loads((tmp_path / "out" / "tokenizer.json").read_text())
+    assert saved["truncation"]["max_length"] == 48
+    long = " ".join(["the movie was great"] * 40)  # 160 words, 162 tokens with [CLS] [SEP]
+    ours = builtin_tokenizer().encode([long], None, 48).input_ids[0]
+    assert len(ours) == 48 and tok(long, truncation=True)["input_ids"] == ours
+
+
+def test_a_run_without_a_max_length_keeps_the_models_positions(tmp_path):
+    run = write_run(tmp_path / "run")  # an imported run: no config, no truncation
+    export_run(run, tmp_path / "out")
+    tok = tf.AutoTokenizer.from_pretrained(tmp_path / "out")
+    assert tok.model_max_length == run.manifest.model.config["max_position_embeddings"]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o755), (0o027, 0o750), (0o077, 0o700)])
+def test_export_folder_respects_the_umask(umask, mode, tmp_path):
+    """The folder is written as a temporary one and renamed into place: it must get the
+    permissions mkdir gives (0o777 & ~umask; ``mkdtemp`` alone gives 0o700), its files
+    those open() gives (0o666 & ~umask), so the other users of a shared machine can read
+    the model when the umask lets them."""
+    run = write_run(tmp_path / "run")
+    old = os.umask(umask)
+    try:
+        export_run(run, tmp_path / "out")
+        (tmp_path / "again").mkdir()  # an existing folder replaced (--overwrite)
+        (tmp_path / "again" / "x").write_text("old")
+        export_run(run, tmp_path / "again", overwrite=True)
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "out", tmp_path / "again"):
+        assert stat.S_IMODE(folder.stat().st_mode) == mode
+        files = list(folder.iterdir())
+        assert {"config.json", "tokenizer.json", "ticketlens.json"} <= {f.name for f in files}
+        assert all(stat.S_IMODE(f.stat().st_mode) == 0o666 & ~umask for f in files), \
+            {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files}
 
 
 @pytest.mark.parametrize(("family", "biases"), [

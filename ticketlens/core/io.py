@@ -32,7 +32,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         fault.point("write", path)  # TICKETLENS_FAULT=kill:write:N (tests): dies here
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use what open() would
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; use what open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -44,7 +44,8 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's umask (``os.umask`` can only be read by setting it: set back at once)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
