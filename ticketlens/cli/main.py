@@ -30,6 +30,8 @@ COMMANDS = {
     "export": ("ticketlens.cli.export", "write a ticket as a Hugging Face model folder, smaller when whole heads or neurons are pruned"),
     "transfer": ("ticketlens.cli.transfer", "train a run's ticket on another task, beside "
                  "dense and a random mask"),
+    "roles": ("ticketlens.cli.roles", "what each attention head attends to, its pattern "
+              "type, and which roles the ticket keeps against chance"),
     "compress": ("ticketlens.cli.compress", "dense and ticket quantized and distilled: metric, "
                  "bytes on disk, the 8-cell table and its Pareto front"),
     "stability": ("ticketlens.cli.stability", "instability analysis: the error barrier between "

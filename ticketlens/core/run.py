@@ -15,6 +15,7 @@
       compress.json                  `ticketlens compress`: the 8-cell table (optional)
       analysis/attribution.json      `ticketlens attribute --save` (optional)
       analysis/stability.json        `ticketlens stability`: error barriers by round (optional)
+      analysis/roles.json            `ticketlens roles --save` (optional)
 
 ``open_run(path)`` is the public, read-only way in; it needs numpy and safetensors only
 (torch is imported by :meth:`Run.weights` alone). :class:`RunWriter` is the only code that
@@ -77,6 +78,11 @@ class RunPaths:
     def stability(self) -> Path:
         """``ticketlens stability``'s record (``pruning.stability``), one entry per round."""
         return self.root / "analysis" / "stability.json"
+
+    @property
+    def roles(self) -> Path:
+        """``ticketlens roles --save``: head roles and survival by role."""
+        return self.root / "analysis" / "roles.json"
 
     @property
     def compress(self) -> Path:
@@ -445,3 +451,8 @@ class RunWriter:
         if self.main:
             write_json_atomic(self.paths.stability, data)
         return self.paths.stability
+
+    def roles(self, data: Mapping[str, Any]) -> Path:
+        if self.main:
+            write_json_atomic(self.paths.roles, data)
+        return self.paths.roles

@@ -8,6 +8,10 @@ Presets are small random-init configs built locally (no download):
 ``tiny-gpt2``       GPT-2, 2 layers, 4 heads, n_embd 64 (fused Conv1D weights)
 ``tiny-llama``      Llama, 2 layers, 4 query heads, 2 key/value heads, hidden 64
 ==================  ==========================================================
+
+A model may also be a local folder, an HF hub id, or a ``.gguf`` file (llama.cpp's format:
+transformers reads it with ``from_pretrained(folder, gguf_file=name)`` and dequantizes the
+weights to fp32; it needs ``pip install 'ticketlens[gguf]'``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ PRESETS = ("tiny-bert", "tiny-distilbert", "tiny-gpt2", "tiny-llama")
 class LoadedModel:
     model: Any  # a transformers PreTrainedModel
     name: str
-    source: str  # "preset" | "folder" | "hub"
+    source: str  # "preset" | "folder" | "hub" | "gguf"
     pretrained: bool
     tokenizer_file: Path | None  # the model's own tokenizer.json, if it has one
 
@@ -96,11 +100,15 @@ def build_preset(name: str, *, vocab_size: int, num_labels: int, pad_id: int, se
 def _transformers_quiet(tf: Any) -> Iterator[None]:
     """transformers' logging at errors only for one call, then as it was."""
     level = tf.logging.get_verbosity()
+    bars = tf.utils.logging.is_progress_bar_enabled()
     tf.logging.set_verbosity_error()
+    tf.utils.logging.disable_progress_bar()  # GGUF loading draws bars on stderr
     try:
         yield
     finally:
         tf.logging.set_verbosity(level)
+        if bars:
+            tf.utils.logging.enable_progress_bar()
 
 
 def load_pretrained(name: str, *, num_labels: int, objective: str = "classification",
@@ -113,6 +121,9 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
     """
     import transformers as tf
 
+    gguf = gguf_source(name)
+    if gguf is not None:
+        name = gguf[0]
     folder = Path(name)
     is_folder = folder.is_dir()
     if not is_folder and _looks_like_path(name):
@@ -121,6 +132,8 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
     # "newly initialized" notes: the head is new by design (the level is put back)
     with _transformers_quiet(tf):
         kwargs: dict[str, Any] = {"local_files_only": True} if offline else {}
+        if gguf is not None:  # dequantized to fp32 (the engine trains in fp32)
+            kwargs.update(gguf_file=gguf[1])
         try:
             cfg = tf.AutoConfig.from_pretrained(name, num_labels=num_labels, **kwargs)
             if objective == "classification":
@@ -130,12 +143,17 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
                     cfg.pad_token_id = eos[0] if isinstance(eos, list | tuple) and eos else eos
             if objective == "classification":  # a checkpoint's head of another size is dropped
                 kwargs["ignore_mismatched_sizes"] = True
+            if gguf is not None:
+                kwargs["dtype"] = torch.float32
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)  # whatever HF initialises is seeded too
                 model = model_class(objective).from_pretrained(name, config=cfg, **kwargs)
             if objective == "classification":
                 init_task_head(model, seed)
         except OSError as exc:
+            if gguf is not None:
+                raise ModelError(f"{folder / gguf[1]}: not a loadable GGUF model "
+                                 f"({first_line(exc)})") from None
             if is_folder:
                 raise ModelError(f"{name}: not a loadable HF model folder ({first_line(exc)})") \
                     from None
@@ -143,11 +161,31 @@ def load_pretrained(name: str, *, num_labels: int, objective: str = "classificat
                 f"model {name!r} is not a preset ({', '.join(PRESETS)}), not a local folder, and "
                 f"not in the local HF cache{' (the hub is unreachable)' if offline else ''}"
             ) from None
-        except ValueError as exc:
-            raise ModelError(f"{name}: cannot build a {objective} model ({first_line(exc)})") \
+        except (ValueError, KeyError) as exc:  # GGUF: an unsupported architecture
+            where = name if gguf is None else str(folder / gguf[1])
+            raise ModelError(f"{where}: cannot build a {objective} model ({first_line(exc)})") \
                 from None
+    if gguf is not None:
+        return LoadedModel(model, str(folder / gguf[1]), "gguf", True,
+                           _tokenizer_file(name, local_only=True, gguf_file=gguf[1]))
     return LoadedModel(model, name, "folder" if is_folder else "hub", True,
                        _tokenizer_file(name, local_only=offline))
+
+
+def gguf_source(name: str) -> tuple[str, str] | None:
+    """``(folder, file name)`` when ``name`` is a ``.gguf`` file, else None; a missing file
+    or a missing ``gguf`` package is one clear error."""
+    path = Path(name).expanduser()
+    if path.suffix.lower() != ".gguf":
+        return None
+    if not path.is_file():
+        raise ModelError(f"{name}: no such GGUF file")
+    try:
+        import gguf  # noqa: F401  (transformers needs it to read the file)
+    except ImportError:
+        raise ModelError(f"{name}: reading a GGUF file needs the gguf package "
+                         "(pip install 'ticketlens[gguf]')") from None
+    return str(path.parent), path.name
 
 
 HEAD_MODULES = ("pre_classifier", "classifier", "score")  # BERT-style/DistilBERT, decoders
@@ -190,12 +228,15 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
 
 
-def _tokenizer_file(name: str, *, local_only: bool) -> Path | None:
+def _tokenizer_file(name: str, *, local_only: bool, gguf_file: str | None = None
+                    ) -> Path | None:
     """The model's ``tokenizer.json``: in its folder, or fetched to (or found in) the HF cache.
     A model with only a vocabulary (``vocab.txt``, a SentencePiece file) gets one converted by
     ``AutoTokenizer`` into a fast tokenizer, written to a temporary file."""
     folder = Path(name)
-    if folder.is_dir():
+    if gguf_file is not None:
+        pass  # the tokenizer is inside the GGUF file: converted below
+    elif folder.is_dir():
         if (folder / "tokenizer.json").is_file():
             return folder / "tokenizer.json"
     else:
@@ -210,7 +251,8 @@ def _tokenizer_file(name: str, *, local_only: bool) -> Path | None:
 
         import transformers as tf
 
-        tok = tf.AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+        extra = {"gguf_file": gguf_file} if gguf_file else {}
+        tok = tf.AutoTokenizer.from_pretrained(name, local_files_only=local_only, **extra)
         backend = getattr(tok, "backend_tokenizer", None) if tok.is_fast else None
         if backend is None:
             return None

@@ -68,7 +68,7 @@ def prepare(cfg: FindConfig) -> Setup:
                               num_labels=task.num_labels, pad_id=tokenizer.pad_id,
                               seed=cfg.seed, objective=objective)
     else:
-        local = None if Path(name).is_dir() else hub_offline()
+        local = None if Path(name).is_dir() or name.endswith(".gguf") else hub_offline()
         loaded = load_pretrained(name, num_labels=task.num_labels, objective=objective,
                                  local_only=local,
                                  seed=cfg.seed)

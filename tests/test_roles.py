@@ -1,0 +1,344 @@
+"""Head roles (``ticketlens roles``, ``tl.head_roles``): the measurements against hand
+computation, the pattern rule on hand-built maps, survival by role against scipy's
+hypergeometric distribution, a hand-wired induction circuit, the four model families."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import SAMPLE_MASKS, run_cli
+from scipy import stats
+
+from ticketlens.analysis import role_probe as P
+from ticketlens.analysis.head_roles import draw_examples, model_roles
+from ticketlens.analysis.roles import (
+    PATTERNS,
+    HeadRole,
+    HeadRolesResult,
+    RoleRules,
+    assign_roles,
+    holm,
+    role_findings,
+    roles_over_seeds,
+    survival_by_role,
+)
+from ticketlens.data.tokenizer import builtin_tokenizer
+from ticketlens.testing import induction_circuit, tiny_model
+
+TEXTS = ["the movie was great , really .", "a dull , boring film",
+         "i loved it", "not good at all , sadly .", "the plot was fine but slow"]
+
+
+# ----------------------------------------------------------------------------- patterns
+def _rows(a: np.ndarray) -> np.ndarray:
+    return a / a.sum(-1, keepdims=True)
+
+
+def _vertical(n: int, cols=(0, -1)) -> np.ndarray:
+    a = np.full((n, n), 0.01)
+    for c in cols:
+        a[:, c] = 1.0
+    return _rows(a)
+
+
+def _diagonal(n: int) -> np.ndarray:
+    a = np.full((n, n), 0.005)
+    a[np.arange(1, n), np.arange(n - 1)] = 1.0  # previous token
+    a[0, 0] = 1.0
+    return _rows(a)
+
+
+def _block(n: int, cut: int) -> np.ndarray:
+    a = np.full((n, n), 0.01)
+    a[:cut, :cut] = 1.0
+    a[cut:, cut:] = 1.0
+    return _rows(a)
+
+
+def test_hand_built_maps_get_each_kovaleva_type():
+    n = 16
+    assert P.classify_map(_vertical(n)) == "vertical"
+    assert P.classify_map(_diagonal(n)) == "diagonal"
+    assert P.classify_map(_rows(_vertical(n) + _diagonal(n))) == "vertical+diagonal"
+    # two segments: [CLS] a a a a a a [SEP] b b b b b b b [SEP]
+    assert P.classify_map(_block(n, 8), sep_positions=(7, 15)) == "block"
+    rng = np.random.default_rng(0)
+    assert P.classify_map(rng.dirichlet(np.ones(n), size=n)) == "heterogeneous"
+    # uniform attention is not a pattern, and one segment has no block
+    assert P.classify_map(np.full((n, n), 1 / n)) == "heterogeneous"
+    assert P.classify_map(_block(n, 8)) == "heterogeneous"
+    # causal maps: a sink + previous token, and uniform causal attention
+    causal = np.tril(np.ones((n, n)))
+    assert P.classify_map(_rows(causal), causal=True) == "heterogeneous"
+    sink = np.tril(np.full((n, n), 0.01))
+    sink[:, 0] = 1.0
+    assert P.classify_map(_rows(sink), causal=True) == "vertical"
+    assert P.classify_map(np.full((3, 3), 1 / 3)) == "n/a"  # no row sees MIN_KEYS keys
+
+
+def test_map_statistics_match_a_hand_computation():
+    """Attention to targets and entropy against loops over one batch of random maps."""
+    rng = np.random.default_rng(1)
+    B, H, n = 3, 2, 9
+    lengths = [9, 7, 5]
+    a = np.zeros((B, H, n, n))
+    for b, m in enumerate(lengths):
+        a[b, :, :m, :m] = rng.dirichlet(np.ones(m), size=(H, m))
+    valid = torch.tensor([[i < m for i in range(n)] for m in lengths])
+    sep = torch.zeros(B, n, dtype=torch.bool)
+    punct = torch.zeros(B, n, dtype=torch.bool)
+    for b, m in enumerate(lengths):
+        sep[b, m - 1] = True
+        punct[b, 2] = True
+    st, _, _ = P.map_statistics(torch.tensor(a), valid, sep, punct, causal=False)
+    for h in range(H):
+        want = {k: [] for k in ("first", "sep", "punct", "same", "prev", "next", "entropy",
+                                "entropy_norm")}
+        for b, m in enumerate(lengths):
+            for i in range(m):
+                row = a[b, h, i, :m]
+                want["first"].append(row[0])
+                want["sep"].append(row[m - 1])
+                want["punct"].append(row[2])
+                want["same"].append(row[i])
+                want["prev"].append(row[i - 1] if i > 0 else 0.0)
+                want["next"].append(row[i + 1] if i + 1 < m else 0.0)
+                ent = -(row * np.log(row)).sum()
+                want["entropy"].append(ent)
+                want["entropy_norm"].append(ent / math.log(m))
+        for k, vals in want.items():
+            s, c = st[k]
+            assert float(s[h] / c[h]) == pytest.approx(np.mean(vals), abs=1e-9), k
+
+
+def test_a_head_attending_90_percent_to_sep_is_reported_so():
+    """Head 0 gives 90% of every row to [SEP] (the last token), head 1 attends uniformly;
+    the ticket keeps head 0 only."""
+    n, B = 10, 4
+    a = np.full((B, 2, n, n), 1 / n)
+    a[:, 0] = 0.1 / (n - 1)
+    a[:, 0, :, n - 1] = 0.9
+    valid = torch.ones(B, n, dtype=torch.bool)
+    sep = torch.zeros(B, n, dtype=torch.bool)
+    sep[:, n - 1] = True
+    st, types, _ = P.map_statistics(torch.tensor(a), valid, sep, torch.zeros_like(sep), False)
+    means = {k: (s / c).numpy()[None] for k, (s, c) in st.items()}
+    counts = np.stack([(types.numpy() == j).sum(0) for j in range(5)], -1)[None]
+    heads = P.head_table(means, counts, RoleRules())
+    assert heads[0].sep == pytest.approx(0.9) and heads[1].sep == pytest.approx(0.1)
+    assert "sep" in heads[0].roles and "sep" not in heads[1].roles
+    assert heads[0].pattern == "vertical" and heads[1].pattern == "heterogeneous"
+    res = _result(heads, alive=[[True, False]])
+    assert res.with_role("sep") == ["L0H0"]
+    assert any(f.startswith("1 of the 1 surviving heads attend mostly to [SEP]")
+               for f in role_findings(res))
+
+
+# ----------------------------------------------------------------------------- survival
+def _head(layer: int, h: int, roles: tuple[str, ...], pattern: str = "heterogeneous"
+          ) -> HeadRole:
+    return HeadRole(f"L{layer}H{h}", layer, h, *([0.1] * 6), 1.0, 0.5, pattern,
+                    tuple(float(p == pattern) for p in PATTERNS), roles=(pattern, *roles))
+
+
+def _result(heads, alive, kept=None, **kw) -> HeadRolesResult:
+    alive = np.asarray(alive, dtype=bool)
+    kept = np.asarray(kept if kept is not None else alive.astype(float))
+    return HeadRolesResult("run", 1, "bert", False, True, 8, 0, tuple(range(8)),
+                           alive.shape[0], alive.shape[1], RoleRules(), tuple(heads), None,
+                           alive, kept, survival_by_role(heads, alive, kept), **kw)
+
+
+def test_survival_by_role_is_the_hypergeometric():
+    """16 heads, 8 attend to [SEP]; the ticket keeps 8 heads, 7 of them [SEP] heads."""
+    sep_heads = set(range(8))
+    kept_heads = {0, 1, 2, 3, 4, 5, 6, 8}
+    heads = [_head(i // 4, i % 4, ("sep",) if i in sep_heads else ()) for i in range(16)]
+    alive = np.zeros((4, 4), dtype=bool)
+    for i in kept_heads:
+        alive[i // 4, i % 4] = True
+    res = _result(heads, alive)
+    s = next(x for x in res.survival if x.role == "sep")
+    assert (s.heads, s.kept, s.total, s.total_kept) == (8, 7, 16, 8)
+    assert s.expected == pytest.approx(8 * 8 / 16)
+    # scipy.stats.hypergeom: P(X >= 7) for X ~ Hypergeom(M=16, n=8 sep heads, N=8 kept)
+    assert s.p_greater == pytest.approx(stats.hypergeom.sf(6, 16, 8, 8))
+    assert s.p_less == pytest.approx(stats.hypergeom.cdf(7, 16, 8, 8))
+    text = " ".join(role_findings(res))
+    assert "7 of the 8 surviving heads attend mostly to [SEP]" in text
+    assert "4.0 expected by chance" in text
+
+
+def test_holm_matches_a_hand_computation():
+    # p = (0.01, 0.04, 0.03, 0.2): sorted 0.01*4, 0.03*3, 0.04*2, 0.2*1 with monotonicity
+    assert holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
+
+
+def test_a_role_that_does_not_clear_alpha_is_stated_as_not_found():
+    heads = [_head(0, h, ("sep",) if h < 2 else ()) for h in range(4)]
+    res = _result(heads, [[True, False, True, False]])
+    sep = next(f for f in role_findings(res) if "[SEP]" in f)
+    assert "1 of the 2 surviving heads" in sep and "no difference from chance found" in sep
+
+
+def test_over_seeds_reports_mean_and_interval():
+    runs = []
+    for seed in range(3):
+        heads = [_head(0, h, ("sep",) if h < 4 else ()) for h in range(8)]
+        alive = np.array([[True] * 4 + [seed == 0, False, False, seed == 2]])
+        runs.append(_result(heads, alive))
+    out = roles_over_seeds(runs)
+    sep = next(r for r in out.roles if r.role == "sep")
+    rate = [1.0, 1.0, 1.0]
+    chance = [5 / 8, 4 / 8, 5 / 8]
+    diff = np.subtract(rate, chance)
+    half = stats.t.ppf(0.975, 2) * diff.std(ddof=1) / math.sqrt(3)
+    assert sep.difference.mean == pytest.approx(diff.mean())
+    assert sep.difference.low == pytest.approx(diff.mean() - half)
+    assert any(f.startswith("Over 3 runs") for f in out.findings())
+    json.dumps(out.to_dict())
+
+
+def test_roles_follow_the_rules():
+    h = _head(0, 0, ())
+    from dataclasses import replace
+
+    h = replace(h, first=0.6, entropy_norm=0.9, induction=0.5, previous_token=0.2)
+    assert assign_roles(h, RoleRules()) == ("heterogeneous", "first", "broad", "induction")
+    assert "induction" not in assign_roles(h, RoleRules(induction=0.6))
+
+
+# ----------------------------------------------------------------------------- models
+@pytest.mark.parametrize("family", ["bert", "distilbert", "gpt2", "llama"])
+def test_the_probe_leaves_the_model_and_its_outputs_unchanged(family):
+    tok = builtin_tokenizer()
+    objective = "clm" if family in ("gpt2", "llama") else "classification"
+    model = tiny_model(family, objective=objective, vocab_size=tok.vocab_size)
+    enc = tok.encode(TEXTS[:2], None, 32)
+    ids = torch.tensor([enc.input_ids[0][:5], enc.input_ids[1][:5]])
+    before_impl = model.config._attn_implementation
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        with P.eager_attention(model):
+            eager = model(input_ids=ids, output_attentions=True)
+        heads, _ = model_roles(model, tok, TEXTS)
+        after = model(input_ids=ids).logits
+    assert model.config._attn_implementation == before_impl
+    assert torch.equal(before, after)  # the probe changed nothing
+    torch.testing.assert_close(eager.logits, before, rtol=1e-5, atol=1e-5)  # eager == sdpa
+    layers = len(eager.attentions)
+    assert len(heads) == layers * eager.attentions[0].shape[1]
+    for h in heads:
+        assert 0.0 <= h.first <= 1.0 and h.entropy >= 0.0 and h.pattern in (*PATTERNS, "n/a")
+        assert h.roles and (h.induction is not None) == (family in ("gpt2", "llama"))
+        assert h.next == (0.0 if family in ("gpt2", "llama") else h.next)
+
+
+def test_gqa_reports_each_query_heads_own_pattern():
+    """tiny-llama: 4 query heads over 2 key/value heads; the maps the probe reads are the
+    query heads' (recomputed here from q_proj, k_proj and the rotary embedding)."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    model = tiny_model("llama", objective="clm", vocab_size=100)
+    ids = torch.randint(1, 100, (1, 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), P.eager_attention(model):
+        out = model(input_ids=ids, output_attentions=True, output_hidden_states=True)
+        attn = model.model.layers[0].self_attn
+        x = model.model.layers[0].input_layernorm(out.hidden_states[0])
+        d = attn.head_dim
+        q = attn.q_proj(x).view(1, 8, -1, d).transpose(1, 2)
+        k = attn.k_proj(x).view(1, 8, -1, d).transpose(1, 2)
+        cos, sin = model.model.rotary_emb(x, torch.arange(8)[None])
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)  # query head -> its KV head
+        s = q @ k.transpose(-1, -2) / math.sqrt(d)
+        s = s.masked_fill(torch.triu(torch.ones(8, 8, dtype=torch.bool), 1), -torch.inf)
+        want = s.softmax(-1)
+    assert out.attentions[0].shape[1] == 4
+    torch.testing.assert_close(out.attentions[0], want, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(out.attentions[0][0, 0], out.attentions[0][0, 1])  # same KV
+
+
+def test_hand_wired_induction_circuit_is_labelled():
+    model = induction_circuit(64)
+    probe = P.induction_probe(model, range(64), length=25, sequences=16, seed=0)
+    assert probe.previous_token[0, 0] > 0.95  # L0H0: previous-token head
+    assert probe.induction[1, 0] > 0.8  # L1H0: induction head
+    assert probe.induction[0].max() < 0.1 and probe.previous_token[1].max() < 0.2
+    first, second = probe.repeat_loss
+    assert second < 0.1 < first  # the circuit predicts the second copy
+    means = {k: np.zeros((2, 2)) for k in (*P.TARGETS, "entropy", "entropy_norm")}
+    heads = P.head_table(means, np.zeros((2, 2, 5)), RoleRules(), probe)
+    roles = {h.unit: h.roles for h in heads}
+    assert "previous_token" in roles["L0H0"] and "induction" in roles["L1H0"]
+    assert not any("induction" in r for u, r in roles.items() if u != "L1H0")
+
+
+@pytest.mark.slow
+def test_a_trained_attention_only_model_grows_an_induction_circuit():
+    """A 2-layer attention-only Llama trained on sequences that repeat random prefixes
+    (Olsson et al. 2022) has a previous-token head in layer 1 and an induction head in
+    layer 2, and the code labels them."""
+    from ticketlens.testing import train_induction_model
+
+    model = train_induction_model(steps=600, seed=0)
+    probe = P.induction_probe(model, range(64), length=20, sequences=32, seed=1)
+    means = {k: np.zeros(probe.induction.shape) for k in (*P.TARGETS, "entropy",
+                                                           "entropy_norm")}
+    heads = P.head_table(means, np.zeros((*probe.induction.shape, 5)), RoleRules(), probe)
+    assert probe.induction[1].max() > 0.8
+    assert any("induction" in h.roles for h in heads if h.layer == 1)
+    assert any("previous_token" in h.roles for h in heads if h.layer == 0)
+
+
+# ----------------------------------------------------------------------------- runs, CLI
+def test_examples_are_drawn_by_the_seed():
+    a, b = draw_examples(100, 10, 3), draw_examples(100, 10, 3)
+    assert a == b and len(set(a)) == 10 and a != draw_examples(100, 10, 4)
+    assert draw_examples(5, 256, 0) == (0, 1, 2, 3, 4)
+
+
+def test_cli_roles_json_on_a_sample_run(tmp_path, capsys):
+    from ticketlens.cli.main import main
+
+    run = tmp_path / "s0"
+    shutil.copytree(SAMPLE_MASKS / "sentiment-s0", run)
+    assert main(["roles", str(run), "--examples", "16", "--seed", "2", "--json",
+                 "--save"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["examples"] == 16 and data["seed"] == 2 and len(data["indices"]) == 16
+    assert data["indices"] == list(draw_examples(1000, 16, 2))  # the sample's dev: 1000
+    assert len(data["dense"]) == 16 and len(data["ticket"]) == 16
+    assert data["thresholds"]["pure_min"] == 0.5 and data["findings"]
+    assert json.loads((run / "analysis" / "roles.json").read_text())["indices"] == \
+        data["indices"]
+    # the same seed gives the same numbers
+    assert main(["roles", str(run), "--examples", "16", "--seed", "2", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["dense"] == data["dense"]
+
+
+def test_structured_ticket_uses_its_unit_masks(tmp_path):
+    from structured_run import make_structured_run
+
+    from ticketlens.analysis.head_roles import head_roles
+
+    run = make_structured_run(tmp_path / "st", early_bird=False)
+    res = head_roles(run, examples=8)
+    dead = {h.unit for h in res.dense if not res.alive[h.layer, h.head]}
+    assert dead == {"L0H1", "L1H2", "L2H3"}  # constant and dead heads; L0H0 blind = alive
+    assert res.structured and all((s.total, s.total_kept) == (16, 13) for s in res.survival)
+    for s in res.survival:  # kept heads with the role, counted from the unit masks
+        assert s.kept == sum(1 for h in res.dense if s.role in h.roles and h.unit not in dead)
+
+
+def test_cli_roles_bad_input_is_one_line(tmp_path):
+    res = run_cli("roles", str(SAMPLE_MASKS / "sentiment-s0"), "--examples", "0")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    res = run_cli("roles", str(tmp_path / "missing"))
+    assert res.returncode == 2 and "no such run" in res.stderr

@@ -1,0 +1,519 @@
+"""Head roles: what each attention head looks at, and which kinds of head a ticket keeps.
+
+Measured by :mod:`ticketlens.analysis.role_probe` (torch); this module holds the result types,
+the rules that turn measurements into roles, survival by role against chance, the summary over
+seeds, and the findings sentences. It needs numpy and scipy only.
+
+Per head, on K dev inputs (every number a mean over all query tokens of all inputs, as Clark
+et al. 2019 average): attention to the first token ([CLS], or a decoder's first token: an
+attention sink), to [SEP] / end-of-text tokens, to punctuation, to the query's own position
+(``same``), to the previous and to the next token; the attention entropy in nats and divided
+by the log of the number of keys the query sees. For causal models also Olsson et al.'s
+induction score and a previous-token score on repeated random tokens.
+
+**Pattern type** (Kovaleva et al. 2019's five): each attention map (one head, one input) gets
+three scores, each the mean over its eligible query rows (rows that see at least
+``MIN_KEYS`` keys) of the attention mass *above uniform*, scaled so that uniform attention
+scores 0 and all of the row's mass there scores 1, ``(mass - u) / (1 - u)`` with ``u`` the
+share of the row's keys in the set:
+
+- ``D`` (diagonal): mass on the keys at distance <= 1 (previous token, itself, next token);
+- ``V`` (vertical): mass on the ``VERTICAL_COLUMNS`` key columns that receive the most
+  attention over the map, outside that diagonal band;
+- ``G`` (block): mass on the keys of the query's own segment (segments are cut after each
+  [SEP]); only for inputs with two or more segments, as Kovaleva's block is intra-sentence
+  attention in sentence pairs.
+
+Then, in this order: vertical + diagonal when ``V >= MIXED_MIN`` and ``D >= MIXED_MIN`` and
+``V + D >= MIXED_SUM``; vertical when ``V >= PURE_MIN``; diagonal when ``D >= PURE_MIN``;
+block when ``G >= BLOCK_MIN``; heterogeneous otherwise. A head's type is the type of most of
+its maps (ties go to the earlier type in :data:`PATTERNS`); the share of each type is kept.
+Kovaleva et al. classified maps with a CNN trained on 400 hand-labelled maps; this rule is
+ours, and the thresholds are written here so a reader can disagree with them.
+
+**Roles** used for survival: the head's pattern type, and each of :data:`ATTENTION_ROLES`
+whose mean attention is at least ``RoleRules.mostly`` (0.5: "attends mostly to"), ``broad``
+when the normalised entropy is at least ``RoleRules.broad``, and for causal models
+``induction`` / ``previous_token`` at ``RoleRules.induction`` / ``RoleRules.previous_token``.
+
+**Survival by role**: of the heads alive in the ticket (the head states of
+:mod:`ticketlens.core.structure`; a structured ticket's unit masks), how many have the role,
+against the count expected if survival ignored roles, ``kept * with_role / heads``: the
+hypergeometric distribution, tested with Fisher's exact test (scipy; two-sided, and one-sided
+each way), Holm-adjusted over the roles tested in the run. Weight-level tickets rarely kill a
+head, so the kept fraction of each head's weights is compared too (role heads against the
+others, Mann-Whitney U).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ticketlens.core.errors import TicketlensError
+
+PATTERNS = ("vertical", "diagonal", "vertical+diagonal", "block", "heterogeneous")
+MIN_KEYS = 4  # a query row counts for the pattern scores when it sees at least this many keys
+VERTICAL_COLUMNS = 2  # Kovaleva's vertical stripes: [CLS] and [SEP], or a sink and one more
+MIXED_MIN = 0.2  # vertical + diagonal: both scores at least this ...
+MIXED_SUM = 0.6  # ... and together at least this
+PURE_MIN = 0.5  # vertical or diagonal alone
+BLOCK_MIN = 0.5  # block (two or more segments only)
+
+# attention targets measured for every head: field -> what "attends mostly to" it means
+ATTENTION_ROLES = ("first", "sep", "punct", "same", "prev", "next")
+
+
+class RolesError(TicketlensError):
+    """Head roles cannot be measured for this run or model (printed as one line)."""
+
+
+@dataclass(frozen=True)
+class RoleRules:
+    """Thresholds that turn a head's measurements into roles (recorded with the result)."""
+
+    mostly: float = 0.5  # mean attention to a target: "attends mostly to"
+    broad: float = 0.8  # normalised entropy: attends broadly (Clark et al.'s broad heads)
+    induction: float = 0.3  # induction score (uniform attention scores ~1/position, < 0.05)
+    previous_token: float = 0.5  # previous-token score on repeated random tokens
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def kovaleva_type(v: np.ndarray, d: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Pattern type index (into :data:`PATTERNS`) of maps with scores ``v``, ``d``, ``g``
+    (any shape; ``g`` NaN where the input has one segment; NaN ``v`` marks a map too short
+    to classify, returned as -1). The rule of the module docstring."""
+    v, d, g = (np.asarray(x, dtype=float) for x in (v, d, g))
+    out = np.full(np.broadcast(v, d, g).shape, PATTERNS.index("heterogeneous"), dtype=np.int64)
+    block = np.nan_to_num(g, nan=-1.0) >= BLOCK_MIN
+    out[block] = PATTERNS.index("block")
+    out[d >= PURE_MIN] = PATTERNS.index("diagonal")
+    out[v >= PURE_MIN] = PATTERNS.index("vertical")
+    mixed = (v >= MIXED_MIN) & (d >= MIXED_MIN) & (v + d >= MIXED_SUM)
+    out[mixed] = PATTERNS.index("vertical+diagonal")
+    out[np.isnan(v) | np.isnan(d)] = -1
+    return out
+
+
+@dataclass(frozen=True)
+class HeadRole:
+    """One head's measurements (means over the K inputs' query tokens) and roles."""
+
+    unit: str
+    layer: int
+    head: int
+    first: float  # attention to position 0 ([CLS], BOS or a decoder's first token)
+    sep: float  # to [SEP] / end-of-text tokens (NaN when no input has one)
+    punct: float  # to punctuation tokens
+    same: float  # to the query's own position
+    prev: float  # to the previous token
+    next: float  # to the next token (0 in causal models)
+    entropy: float  # nats
+    entropy_norm: float  # entropy / log(keys seen), rows with >= 2 keys
+    pattern: str  # the type of most maps (``n/a`` when no map was long enough)
+    pattern_shares: tuple[float, ...]  # share of the maps of each of PATTERNS
+    induction: float | None = None  # causal models: Olsson et al.'s induction score
+    previous_token: float | None = None  # causal models: on repeated random tokens
+    roles: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["pattern_shares"] = dict(zip(PATTERNS, self.pattern_shares, strict=True))
+        d["roles"] = list(self.roles)
+        return _clean(d)
+
+
+def assign_roles(h: HeadRole, rules: RoleRules) -> tuple[str, ...]:
+    """The roles of a measured head under ``rules`` (its pattern type first)."""
+    roles = [h.pattern] if h.pattern in PATTERNS else []
+    roles += [r for r in ATTENTION_ROLES if _ge(getattr(h, r), rules.mostly)]
+    if _ge(h.entropy_norm, rules.broad):
+        roles.append("broad")
+    if _ge(h.induction, rules.induction):
+        roles.append("induction")
+    if _ge(h.previous_token, rules.previous_token):
+        roles.append("previous_token")
+    return tuple(roles)
+
+
+def _ge(x: float | None, t: float) -> bool:
+    return x is not None and not math.isnan(x) and x >= t
+
+
+def role_label(role: str, causal: bool = False) -> str:
+    """What a head with ``role`` does, as the predicate of a sentence."""
+    return {
+        "vertical": "have a vertical pattern",
+        "diagonal": "have a diagonal pattern",
+        "vertical+diagonal": "have a vertical + diagonal pattern",
+        "block": "have a block pattern",
+        "heterogeneous": "have a heterogeneous pattern",
+        "first": ("attend mostly to the first token (an attention sink)" if causal
+                  else "attend mostly to [CLS]"),
+        "sep": "attend mostly to end-of-text" if causal else "attend mostly to [SEP]",
+        "punct": "attend mostly to punctuation",
+        "same": "attend mostly to the token itself",
+        "prev": "attend mostly to the previous token",
+        "next": "attend mostly to the next token",
+        "broad": "attend broadly (normalised entropy at or above the threshold)",
+        "induction": "are induction heads",
+        "previous_token": "are previous-token heads",
+    }.get(role, role)
+
+
+@dataclass(frozen=True)
+class RoleSurvival:
+    """Survival of the heads with one role (the dense model's roles) in the ticket."""
+
+    role: str
+    heads: int  # heads with the role
+    kept: int  # of them, alive in the ticket
+    total: int  # all heads
+    total_kept: int  # all heads alive in the ticket
+    expected: float  # role heads expected among the kept: total_kept * heads / total
+    p_value: float  # Fisher's exact test (the hypergeometric), two-sided
+    p_greater: float  # one-sided: more kept than chance
+    p_less: float  # one-sided: fewer kept than chance
+    p_adjusted: float = math.nan  # p_value, Holm-adjusted over the roles tested in the run
+    kept_fraction: float = math.nan  # mean kept fraction of the role heads' weights
+    kept_fraction_others: float = math.nan  # ... of the other heads
+    p_kept_fraction: float = math.nan  # Mann-Whitney U, two-sided
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+
+def survival_by_role(heads: Sequence[HeadRole], alive: np.ndarray, kept: np.ndarray
+                     ) -> tuple[RoleSurvival, ...]:
+    """For each role held by at least one head: kept heads with the role against chance.
+    ``alive`` (layers, heads) bool; ``kept`` (layers, heads) kept fraction of each head's
+    weights (NaN where unknown)."""
+    from scipy import stats
+
+    alive = np.asarray(alive, dtype=bool)
+    kept = np.asarray(kept, dtype=float)
+    n_total, n_kept = len(heads), int(sum(alive[h.layer, h.head] for h in heads))
+    roles = list(dict.fromkeys(r for h in heads for r in _order(h.roles)))
+    rows = []
+    for role in sorted(roles, key=_role_rank):
+        has = np.array([role in h.roles for h in heads])
+        on = np.array([bool(alive[h.layer, h.head]) for h in heads])
+        k, n = int((has & on).sum()), int(has.sum())
+        table = [[k, n - k], [n_kept - k, n_total - n - (n_kept - k)]]
+        p2 = float(stats.fisher_exact(table).pvalue)
+        pg = float(stats.fisher_exact(table, alternative="greater").pvalue)
+        pl = float(stats.fisher_exact(table, alternative="less").pvalue)
+        kf = np.array([kept[h.layer, h.head] for h in heads])
+        a, b = kf[has & ~np.isnan(kf)], kf[~has & ~np.isnan(kf)]
+        pk = float(stats.mannwhitneyu(a, b).pvalue) if len(a) and len(b) and \
+            np.ptp(np.concatenate([a, b])) > 0 else math.nan
+        rows.append(RoleSurvival(role, n, k, n_total, n_kept, n_kept * n / n_total, p2, pg,
+                                 pl, math.nan, float(a.mean()) if len(a) else math.nan,
+                                 float(b.mean()) if len(b) else math.nan, pk))
+    adjusted = holm([r.p_value for r in rows])
+    return tuple(RoleSurvival(**{**asdict(r), "p_adjusted": p})
+                 for r, p in zip(rows, adjusted, strict=True))
+
+
+def holm(p: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (the same order as ``p``)."""
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    out = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(p[i])))
+        out[i] = running
+    return out
+
+
+def _role_rank(role: str) -> int:
+    known = (*PATTERNS, *ATTENTION_ROLES, "broad", "induction", "previous_token")
+    return known.index(role) if role in known else len(known)
+
+
+def _order(roles: Sequence[str]) -> list[str]:
+    return sorted(roles, key=_role_rank)
+
+
+@dataclass(frozen=True)
+class HeadRolesResult:
+    """Roles of every head of the dense model and the ticket, and survival by role."""
+
+    run: str
+    round: int
+    model_type: str
+    causal: bool
+    structured: bool  # the run's ticket is made of unit masks
+    examples: int  # dev inputs measured
+    seed: int  # drew them (and the random tokens of the induction probe)
+    indices: tuple[int, ...]  # their positions in the dev split
+    num_layers: int
+    num_heads: int
+    rules: RoleRules
+    dense: tuple[HeadRole, ...]
+    ticket: tuple[HeadRole, ...] | None  # the round's trained weights, when the run has them
+    alive: np.ndarray  # (layers, heads) bool: alive in the round's mask
+    kept: np.ndarray  # (layers, heads) kept fraction of each head's weights
+    survival: tuple[RoleSurvival, ...]
+    induction_baseline: float | None = None  # the induction score of uniform attention
+    previous_token_baseline: float | None = None  # ... and the previous-token score
+    repeat_loss: tuple[float, float] | None = None  # LM loss, first and second copy (nats)
+    alpha: float = 0.05
+    sparsity: float = math.nan
+    notes: tuple[str, ...] = ()
+
+    def heads(self, which: str = "dense") -> tuple[HeadRole, ...]:
+        out = self.dense if which == "dense" else self.ticket
+        if out is None:
+            raise RolesError(f"{self.run}: round {self.round} has no trained weights stored; "
+                             "only the dense model's roles were measured")
+        return out
+
+    def grid(self, field: str, which: str = "dense") -> np.ndarray:
+        """(layers, heads) of a numeric :class:`HeadRole` field (NaN where None)."""
+        out = np.full((self.num_layers, self.num_heads), np.nan)
+        for h in self.heads(which):
+            v = getattr(h, field)
+            out[h.layer, h.head] = math.nan if v is None else float(v)
+        return out
+
+    def pattern_grid(self, which: str = "dense") -> np.ndarray:
+        """(layers, heads) index into :data:`PATTERNS` (-1 where no type)."""
+        out = np.full((self.num_layers, self.num_heads), -1, dtype=np.int64)
+        for h in self.heads(which):
+            out[h.layer, h.head] = PATTERNS.index(h.pattern) if h.pattern in PATTERNS else -1
+        return out
+
+    def head(self, unit: str, which: str = "dense") -> HeadRole:
+        try:
+            return next(h for h in self.heads(which) if h.unit == unit)
+        except StopIteration:
+            raise RolesError(f"no head {unit!r} (the model has {self.num_layers} layers of "
+                             f"{self.num_heads} heads)") from None
+
+    def with_role(self, role: str, which: str = "dense") -> list[str]:
+        return [h.unit for h in self.heads(which) if role in h.roles]
+
+    def pattern_kept(self) -> tuple[int, int]:
+        """(surviving heads whose ticket pattern type is their dense one, surviving heads
+        compared); (0, 0) without the ticket's roles."""
+        if self.ticket is None:
+            return 0, 0
+        same = n = 0
+        for d, t in zip(self.dense, self.ticket, strict=True):
+            if self.alive[d.layer, d.head] and d.pattern in PATTERNS:
+                n += 1
+                same += int(d.pattern == t.pattern)
+        return same, n
+
+    def findings(self) -> tuple[str, ...]:
+        return role_findings(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({
+            "run": self.run, "round": self.round, "model_type": self.model_type,
+            "causal": self.causal, "structured": self.structured, "examples": self.examples,
+            "seed": self.seed, "indices": list(self.indices), "num_layers": self.num_layers,
+            "num_heads": self.num_heads, "rules": self.rules.to_dict(),
+            "thresholds": pattern_thresholds(), "sparsity": self.sparsity,
+            "dense": [h.to_dict() for h in self.dense],
+            "ticket": None if self.ticket is None else [h.to_dict() for h in self.ticket],
+            "alive": self.alive.tolist(), "kept": self.kept.tolist(),
+            "survival": [s.to_dict() for s in self.survival],
+            "induction_baseline": self.induction_baseline,
+            "previous_token_baseline": self.previous_token_baseline,
+            "repeat_loss": None if self.repeat_loss is None else list(self.repeat_loss),
+            "alpha": self.alpha, "notes": list(self.notes),
+            "findings": list(self.findings()),
+        })
+
+
+def pattern_thresholds() -> dict[str, float]:
+    """The pattern rule's constants (recorded with every result)."""
+    return {"min_keys": MIN_KEYS, "vertical_columns": VERTICAL_COLUMNS,
+            "mixed_min": MIXED_MIN, "mixed_sum": MIXED_SUM, "pure_min": PURE_MIN,
+            "block_min": BLOCK_MIN}
+
+
+# ----------------------------------------------------------------------------- over seeds
+@dataclass(frozen=True)
+class RoleOverSeeds:
+    """One role over the runs of a sweep: the share of its heads kept against the share of
+    all heads kept, per run, as mean and confidence interval over runs."""
+
+    role: str
+    runs: int  # runs where some head has the role
+    rate: Any  # Estimate: kept / heads with the role
+    chance: Any  # Estimate: total_kept / total
+    difference: Any  # Estimate: rate - chance, per run
+    enriched: int  # runs where the role is kept more than chance (Holm-adjusted p < alpha)
+    depleted: int  # ... less than chance
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({"role": self.role, "runs": self.runs, "rate": self.rate.to_dict(),
+                       "chance": self.chance.to_dict(),
+                       "difference": self.difference.to_dict(), "enriched": self.enriched,
+                       "depleted": self.depleted})
+
+
+@dataclass(frozen=True)
+class RolesOverSeedsResult:
+    results: tuple[HeadRolesResult, ...]
+    roles: tuple[RoleOverSeeds, ...]
+    confidence: float = 0.95
+    alpha: float = 0.05
+    causal: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def findings(self) -> tuple[str, ...]:
+        return role_findings(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({"confidence": self.confidence, "alpha": self.alpha,
+                       "roles": [r.to_dict() for r in self.roles],
+                       "runs": [r.to_dict() for r in self.results],
+                       "findings": list(self.findings())})
+
+
+def roles_over_seeds(results: Sequence[HeadRolesResult], *, confidence: float = 0.95
+                     ) -> RolesOverSeedsResult:
+    """Survival by role over the runs of a sweep (each with its own dense roles)."""
+    from ticketlens.analysis.sweep import estimate
+
+    if not results:
+        raise RolesError("no runs to summarise")
+    alpha = results[0].alpha
+    roles = sorted({s.role for r in results for s in r.survival}, key=_role_rank)
+    rows = []
+    for role in roles:
+        found = [s for r in results for s in r.survival if s.role == role]
+        rate = [s.kept / s.heads for s in found]
+        chance = [s.total_kept / s.total for s in found]
+        rows.append(RoleOverSeeds(
+            role, len(found), estimate(rate, confidence), estimate(chance, confidence),
+            estimate([a - b for a, b in zip(rate, chance, strict=True)], confidence),
+            sum(s.p_adjusted < alpha and s.kept > s.expected for s in found),
+            sum(s.p_adjusted < alpha and s.kept < s.expected for s in found)))
+    return RolesOverSeedsResult(tuple(results), tuple(rows), confidence, alpha,
+                                any(r.causal for r in results))
+
+
+# ----------------------------------------------------------------------------- findings
+def _p(p: float) -> str:
+    if math.isnan(p):
+        return "n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def role_findings(result: HeadRolesResult | RolesOverSeedsResult) -> tuple[str, ...]:
+    """Plain sentences, each with its number and its chance level; a role whose test does
+    not clear ``alpha`` (after Holm's adjustment) is stated as not found."""
+    if isinstance(result, RolesOverSeedsResult):
+        return _sweep_findings(result)
+    r = result
+    out: list[str] = []
+    n_kept, n_total = int(r.alive.sum()), r.alive.size
+    if r.causal and r.dense and r.dense[0].induction is not None:
+        out += _causal_findings(r)
+    if n_kept == n_total:
+        out.append(f"All {n_total} heads survive in round {r.round}: survival cannot depend "
+                   "on the role (no head is dead); the kept weight fractions are compared "
+                   "instead.")
+    elif n_kept == 0:
+        out.append(f"No head survives in round {r.round}: survival by role is undefined.")
+    else:
+        for s in r.survival:
+            label = role_label(s.role, r.causal)
+            base = (f"{s.kept} of the {s.total_kept} surviving heads {label} "
+                    f"({s.heads} of {s.total} in the dense model); {s.expected:.1f} expected "
+                    f"by chance, {_p(s.p_value)}")
+            if s.p_adjusted < r.alpha:
+                more = "more" if s.kept > s.expected else "fewer"
+                out.append(f"{base}: {more} than chance (Holm-adjusted {_p(s.p_adjusted)}).")
+            else:
+                out.append(f"{base}: no difference from chance found (Holm-adjusted "
+                           f"{_p(s.p_adjusted)} >= {r.alpha:g}).")
+    if n_kept == n_total or r.structured is False:
+        for s in r.survival:
+            if math.isnan(s.p_kept_fraction) or s.heads == s.total:
+                continue
+            label = role_label(s.role, r.causal)
+            base = (f"Heads that {label} keep {s.kept_fraction:.1%} of their weights, the "
+                    f"other heads {s.kept_fraction_others:.1%} ({_p(s.p_kept_fraction)}, "
+                    "Mann-Whitney)")
+            if s.p_kept_fraction < r.alpha / max(1, len(r.survival)):
+                out.append(base + ": a difference (Bonferroni over the roles).")
+            elif n_kept == n_total:
+                out.append(base + ": no difference found.")
+    same, n = r.pattern_kept()
+    if n:
+        out.append(f"The ticket keeps the dense pattern type of {same} of its {n} surviving "
+                   f"heads ({same / n:.0%}).")
+    return tuple(out)
+
+
+def _causal_findings(r: HeadRolesResult) -> list[str]:
+    out = []
+    for role, field_, base in (("induction", "induction", r.induction_baseline),
+                               ("previous_token", "previous_token",
+                                r.previous_token_baseline)):
+        heads = [h for h in r.dense if role in h.roles]
+        thr = getattr(r.rules, role)
+        chance = "" if base is None else f"; uniform attention scores {base:.3f}"
+        if heads:
+            best = max(heads, key=lambda h: getattr(h, field_))
+            names = ", ".join(h.unit for h in heads[:6]) + (" ..." if len(heads) > 6 else "")
+            kept = sum(bool(r.alive[h.layer, h.head]) for h in heads)
+            out.append(f"{len(heads)} of {len(r.dense)} heads {role_label(role, True)} "
+                       f"(score >= {thr:g}: {names}; best {best.unit} "
+                       f"{getattr(best, field_):.2f}{chance}); {kept} of them survive.")
+        else:
+            top = max(r.dense, key=lambda h: getattr(h, field_) or 0.0)
+            out.append(f"No head {role_label(role, True).replace('are ', 'is an ')} "
+                       f"(score >= {thr:g}): not found (highest {top.unit} "
+                       f"{getattr(top, field_):.2f}{chance}).")
+    if r.repeat_loss is not None:
+        a, b = r.repeat_loss
+        out.append(f"The loss on repeated random tokens falls from {a:.2f} nats (first "
+                   f"copy) to {b:.2f} (second copy).")
+    return out
+
+
+def _sweep_findings(s: RolesOverSeedsResult) -> tuple[str, ...]:
+    out = []
+    level = f"{s.confidence:.0%} CI"
+    for r in s.roles:
+        d = r.difference
+        label = role_label(r.role, s.causal)
+        base = (f"Over {r.runs} runs, {r.rate.mean:.0%} of the heads that {label} survive, "
+                f"against {r.chance.mean:.0%} of all heads (difference {d.mean:+.1%}")
+        if r.runs < 2 or math.isnan(d.low):
+            out.append(base + "; one run, no interval): not established over seeds.")
+        elif d.low > 0 or d.high < 0:
+            way = "more" if d.low > 0 else "less"
+            out.append(base + f", {level} {d.low:+.1%} to {d.high:+.1%}): kept {way} than "
+                       f"chance ({r.enriched} of {r.runs} runs significant on their own).")
+        else:
+            out.append(base + f", {level} {d.low:+.1%} to {d.high:+.1%}): no difference "
+                       "from chance found.")
+    return tuple(out)
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe: NaN -> None, numpy scalars -> Python, tuples -> lists."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
