@@ -23,13 +23,16 @@ __all__ = [  # noqa: RUF022  (grouped as in ticketlens.exports.EXPORTS; a test c
     "SweepStats", "GroupStats", "Estimate", "PairedTest", "RoundStats", "CrossTask",
     "OverlapMatrix", "early_bird", "EarlyBirdResult", "EarlyBirdDraw", "attribute",
     "AttributionResult", "TokenAttribution", "UnitImportanceResult", "magnitude_mask",
-    "MagnitudeMask", "export", "ExportResult", "load_pruned",
+    "MagnitudeMask", "head_roles", "head_roles_over", "HeadRolesResult", "HeadRole",
+    "RoleSurvival", "RoleRules", "RolesOverSeedsResult", "RoleOverSeeds", "export",
+    "ExportResult", "load_pruned",
     "figure",
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from ticketlens.analysis.earlybird import EarlyBirdDraw, EarlyBirdResult, early_bird
     from ticketlens.analysis.graph import NetworkResult, RunsGraphResult, graph, runs_graph
+    from ticketlens.analysis.head_roles import head_roles, head_roles_over
     from ticketlens.analysis.inputs import TicketMasks, as_inputs
     from ticketlens.analysis.magnitude import MagnitudeMask, magnitude_mask
     from ticketlens.analysis.overlap import (
@@ -45,6 +48,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         AttributionResult,
         TokenAttribution,
         UnitImportanceResult,
+    )
+    from ticketlens.analysis.roles import (
+        HeadRole,
+        HeadRolesResult,
+        RoleOverSeeds,
+        RoleRules,
+        RolesOverSeedsResult,
+        RoleSurvival,
     )
     from ticketlens.analysis.survival import (
         HeadSurvival,

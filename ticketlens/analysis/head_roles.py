@@ -10,7 +10,6 @@ random tokens come from the same seed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,15 +82,16 @@ def head_roles(run: Any, *, round: int | None = None, examples: int = 256, seed:
                rules: RoleRules | None = None, alpha: float = 0.05) -> HeadRolesResult:
     """Roles of every head of ``run``'s dense model and of its round ``round`` (default the
     ticket) on ``examples`` dev inputs, and survival by role against chance. ``run`` is a
-    :class:`~ticketlens.core.run.Run` or a path; it needs the weights `find` stores."""
+    :class:`~ticketlens.core.run.Run` or a path (any one-run input of
+    :func:`ticketlens.analysis.inputs.as_inputs`); it needs the weights `find` stores."""
+    from ticketlens.analysis.inputs import one_run
     from ticketlens.analysis.survival import survival
     from ticketlens.core.config import FindConfig
-    from ticketlens.core.run import Run, open_run
     from ticketlens.data.tasks import load_task
     from ticketlens.data.tokenizer import TextTokenizer
     from ticketlens.models.load import model_from_run
 
-    r = run if isinstance(run, Run) else open_run(run)
+    r = one_run(run, what="head_roles", needs="the weights `find` stores")
     rules = rules or RoleRules()
     if not r.has_weights:
         raise RolesError(f"{r.path}: this run has no weights (imported masks?); head roles "
@@ -130,20 +130,13 @@ def head_roles(run: Any, *, round: int | None = None, examples: int = 256, seed:
         tuple(notes))
 
 
-def head_roles_over(runs: Sequence[Any] | str | os.PathLike[str], *, round: int | None = None,
+def head_roles_over(runs: Any, *, round: int | None = None,
                     examples: int = 256, seed: int = 0, rules: RoleRules | None = None,
                     alpha: float = 0.05, confidence: float = 0.95) -> RolesOverSeedsResult:
     """:func:`head_roles` of every run (a sweep folder, or runs), and survival by role over
     them: per role, the share kept against chance as mean and CI over runs."""
-    from ticketlens.core.run import find_runs, open_run
+    from ticketlens.analysis.inputs import as_inputs
 
-    items = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
-    opened = []
-    for x in items:
-        if isinstance(x, str | os.PathLike):
-            opened += [open_run(p) for p in find_runs(x)]
-        else:
-            opened.append(x)
     results = [head_roles(x, round=round, examples=examples, seed=seed, rules=rules,
-                          alpha=alpha) for x in opened]
+                          alpha=alpha) for x in as_inputs(runs, what="head_roles_over")]
     return roles_over_seeds(results, confidence=confidence)

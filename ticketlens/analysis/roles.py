@@ -48,13 +48,14 @@ others, Mann-Whitney U).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from ticketlens.core.errors import TicketlensError
+from ticketlens.core.errors import AnalysisError
+from ticketlens.core.result import Result
 
 PATTERNS = ("vertical", "diagonal", "vertical+diagonal", "block", "heterogeneous")
 MIN_KEYS = 4  # a query row counts for the pattern scores when it sees at least this many keys
@@ -68,21 +69,18 @@ BLOCK_MIN = 0.5  # block (two or more segments only)
 ATTENTION_ROLES = ("first", "sep", "punct", "same", "prev", "next")
 
 
-class RolesError(TicketlensError):
+class RolesError(AnalysisError):
     """Head roles cannot be measured for this run or model (printed as one line)."""
 
 
 @dataclass(frozen=True)
-class RoleRules:
+class RoleRules(Result):
     """Thresholds that turn a head's measurements into roles (recorded with the result)."""
 
     mostly: float = 0.5  # mean attention to a target: "attends mostly to"
     broad: float = 0.8  # normalised entropy: attends broadly (Clark et al.'s broad heads)
     induction: float = 0.3  # induction score (uniform attention scores ~1/position, < 0.05)
     previous_token: float = 0.5  # previous-token score on repeated random tokens
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def kovaleva_type(v: np.ndarray, d: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -102,7 +100,7 @@ def kovaleva_type(v: np.ndarray, d: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class HeadRole:
+class HeadRole(Result):
     """One head's measurements (means over the K inputs' query tokens) and roles."""
 
     unit: str
@@ -122,11 +120,10 @@ class HeadRole:
     previous_token: float | None = None  # causal models: on repeated random tokens
     roles: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+    def _data(self) -> Mapping[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["pattern_shares"] = dict(zip(PATTERNS, self.pattern_shares, strict=True))
-        d["roles"] = list(self.roles)
-        return _clean(d)
+        return d
 
 
 def assign_roles(h: HeadRole, rules: RoleRules) -> tuple[str, ...]:
@@ -168,7 +165,7 @@ def role_label(role: str, causal: bool = False) -> str:
 
 
 @dataclass(frozen=True)
-class RoleSurvival:
+class RoleSurvival(Result):
     """Survival of the heads with one role (the dense model's roles) in the ticket."""
 
     role: str
@@ -184,9 +181,6 @@ class RoleSurvival:
     kept_fraction: float = math.nan  # mean kept fraction of the role heads' weights
     kept_fraction_others: float = math.nan  # ... of the other heads
     p_kept_fraction: float = math.nan  # Mann-Whitney U, two-sided
-
-    def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
 
 
 def survival_by_role(heads: Sequence[HeadRole], alive: np.ndarray, kept: np.ndarray
@@ -217,7 +211,7 @@ def survival_by_role(heads: Sequence[HeadRole], alive: np.ndarray, kept: np.ndar
                                  pl, math.nan, float(a.mean()) if len(a) else math.nan,
                                  float(b.mean()) if len(b) else math.nan, pk))
     adjusted = holm([r.p_value for r in rows])
-    return tuple(RoleSurvival(**{**asdict(r), "p_adjusted": p})
+    return tuple(RoleSurvival(**{**_fields(r), "p_adjusted": p})
                  for r, p in zip(rows, adjusted, strict=True))
 
 
@@ -243,7 +237,7 @@ def _order(roles: Sequence[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class HeadRolesResult:
+class HeadRolesResult(Result):
     """Roles of every head of the dense model and the ticket, and survival by role."""
 
     run: str
@@ -316,8 +310,8 @@ class HeadRolesResult:
     def findings(self) -> tuple[str, ...]:
         return role_findings(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _clean({
+    def _data(self) -> Mapping[str, Any]:
+        return {
             "run": self.run, "round": self.round, "model_type": self.model_type,
             "causal": self.causal, "structured": self.structured, "examples": self.examples,
             "seed": self.seed, "indices": list(self.indices), "num_layers": self.num_layers,
@@ -332,7 +326,7 @@ class HeadRolesResult:
             "repeat_loss": None if self.repeat_loss is None else list(self.repeat_loss),
             "alpha": self.alpha, "notes": list(self.notes),
             "findings": list(self.findings()),
-        })
+        }
 
 
 def pattern_thresholds() -> dict[str, float]:
@@ -344,7 +338,7 @@ def pattern_thresholds() -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- over seeds
 @dataclass(frozen=True)
-class RoleOverSeeds:
+class RoleOverSeeds(Result):
     """One role over the runs of a sweep: the share of its heads kept against the share of
     all heads kept, per run, as mean and confidence interval over runs."""
 
@@ -356,30 +350,23 @@ class RoleOverSeeds:
     enriched: int  # runs where the role is kept more than chance (Holm-adjusted p < alpha)
     depleted: int  # ... less than chance
 
-    def to_dict(self) -> dict[str, Any]:
-        return _clean({"role": self.role, "runs": self.runs, "rate": self.rate.to_dict(),
-                       "chance": self.chance.to_dict(),
-                       "difference": self.difference.to_dict(), "enriched": self.enriched,
-                       "depleted": self.depleted})
-
 
 @dataclass(frozen=True)
-class RolesOverSeedsResult:
+class RolesOverSeedsResult(Result):
+    """:class:`HeadRolesResult` of every run and survival by role over them."""
+
     results: tuple[HeadRolesResult, ...]
     roles: tuple[RoleOverSeeds, ...]
     confidence: float = 0.95
     alpha: float = 0.05
     causal: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def findings(self) -> tuple[str, ...]:
         return role_findings(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _clean({"confidence": self.confidence, "alpha": self.alpha,
-                       "roles": [r.to_dict() for r in self.roles],
-                       "runs": [r.to_dict() for r in self.results],
-                       "findings": list(self.findings())})
+    def _data(self) -> Mapping[str, Any]:
+        return {"confidence": self.confidence, "alpha": self.alpha, "causal": self.causal,
+                "roles": self.roles, "runs": self.results, "findings": self.findings()}
 
 
 def roles_over_seeds(results: Sequence[HeadRolesResult], *, confidence: float = 0.95
@@ -506,14 +493,5 @@ def _sweep_findings(s: RolesOverSeedsResult) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _clean(x: Any) -> Any:
-    """JSON-safe: NaN -> None, numpy scalars -> Python, tuples -> lists."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    return x
+def _fields(x: Any) -> dict[str, Any]:
+    return {f.name: getattr(x, f.name) for f in fields(x)}
