@@ -241,9 +241,6 @@ def compress(run_path: str | Path, cfg: CompressConfig | None = None, *,
 
 def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: CompressConfig,
              reporter: Any, threads: int) -> CompressResult:
-    from ticketlens.models.load import uses_token_types
-    from ticketlens.pruning.manifest import library_versions
-    from ticketlens.pruning.objectives import evaluate_metrics
     from ticketlens.pruning.setup import prepare
     from ticketlens.pruning.train import make_accelerator
 
@@ -252,11 +249,7 @@ def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: Compress
         fcfg.train, device="cpu", precision="fp32"))
     setup = prepare(fcfg)
     acc = make_accelerator(fcfg.train)
-    model = setup.model
-    prunable = list(setup.anatomy.names)
-    aliases = tied_aliases(model)
     metric = run.metric
-    bs = fcfg.train.eval_batch_size
 
     def masks_of(r: Run) -> dict[str, torch.Tensor]:
         return {n: torch.from_numpy(m) for n, m in r.mask().items()}
@@ -266,65 +259,122 @@ def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: Compress
     if d_run is not None:
         models += [("distilled-dense", _born_again(setup, acc, run, distill, reporter), None),
                    ("distilled-ticket", d_run.weights("ticket"), masks_of(d_run))]
-
-    def evaluate(state: Mapping[str, torch.Tensor]) -> dict[str, float]:
-        model.load_state_dict(dict(state))
-        return evaluate_metrics(acc, model, setup, bs)
-
-    measured: list[tuple[str, str, str, dict[str, float], int, float, int]] = []
-    dyn_models: dict[str, torch.nn.Module] = {}
+    bench = _Bench(setup, acc, cfg, reporter, metric, fcfg.train.eval_batch_size)
     with _folder(cfg.keep_dir) as folder:
-        for label, state, masks in models:
-            sparsity = 0.0 if masks is None else 1.0 - float(
-                sum(int(m.sum()) for m in masks.values())) / sum(m.numel()
-                                                                 for m in masks.values())
-            schemes = ["fp32"] + (["fp16"] if masks is not None and cfg.fp16 else []) + \
-                list(cfg.schemes)
-            for scheme in schemes:
-                name = label if scheme == "fp32" else f"{label}+{cfg.scheme_label(scheme)}"
-                path = folder / f"{name}.safetensors"
-                payload: dict[str, int] = {}
-                if scheme == "dynamic-int8":
-                    model.load_state_dict(dict(state))
-                    qmodel = dynamic_int8(model)
-                    tensors, dq, ties = _dynamic_stored(qmodel, state, masks, aliases)
-                    size = write_variant(path, tensors, aliases=ties,
-                                         meta={"variant": name}, payload=payload)
-                    for n in prunable:
-                        check_zeros_kept(state[n], dq[n], f"{name}: {n}")
-                    metrics = evaluate_metrics(acc, qmodel, setup, bs)
-                    dyn_models[label] = qmodel
-                else:
-                    tensors = stored_tensors(state, prunable, scheme, masks, cfg.group, aliases)
-                    size = write_variant(path, tensors, aliases=aliases,
-                                         meta={"variant": name}, payload=payload)
-                    back = read_variant(path)
-                    for n in prunable:
-                        check_zeros_kept(state[n], back[n], f"{name}: {n}")
-                    metrics = evaluate(back)
-                reporter.line(f"{name:<34} {metric} {metrics[metric]:.4f}  "
-                              f"{size / 1e6:9.3f} MB")
-                measured.append((name, label, cfg.scheme_label(scheme), metrics, size,
-                                 sparsity, sum(payload[n] for n in prunable)))
-    dense_bytes, dense_prunable = measured[0][4], measured[0][6]
+        measured = [m for label, state, masks in models
+                    for m in bench.variants(folder, label, state, masks)]
     higher = metric != "perplexity"
-    flags = pareto_flags([(m[4], m[3][metric]) for m in measured], higher)
-    variants = tuple(VariantResult(name, label, scheme, {k: float(v) for k, v in mt.items()},
-                                   size, round(dense_bytes / size, 4), round(sp, 6), flag,
-                                   pb, round(dense_prunable / pb, 4))
-                     for (name, label, scheme, mt, size, sp, pb), flag in zip(
-                         measured, flags, strict=True))
+    variants = _variant_results(measured, metric, higher)
     cells = _cells(variants, cfg.scheme_label(cfg.cell_scheme), metric, higher)
-    latency: list[Latency] = []
-    if cfg.latency and "dense" in dyn_models:
-        model.load_state_dict(dict(models[0][1]))
+    latency = bench.latency(models[0][1], threads) if cfg.latency and "dense" in \
+        bench.dynamic else []
+    if d_run is not None:
+        distill = {**distill, "distill_cell": "born-again dense: retrained from the rewind "
+                   "point against the trained dense model", "prune_distill_cell":
+                   "the ticket of the --distilled run"}
+    return CompressResult(
+        run=str(run.path), metric=metric, higher_is_better=higher,
+        cell_scheme=cfg.scheme_label(cfg.cell_scheme), variants=variants, cells=cells,
+        latency=tuple(latency), distilled_run=str(d_run.path) if d_run else None,
+        distill=distill, notes=tuple(_notes(run, variants, cfg, metric)),
+        versions=_versions())
+
+
+# (name, label, scheme label, metrics, bytes, sparsity, bytes of the prunable tensors)
+_Measured = tuple[str, str, str, dict[str, float], int, float, int]
+
+
+class _Bench:
+    """Writes, reads back and evaluates each variant of one model (``compress``'s table),
+    keeping the dynamic-int8 models for the latency measurement."""
+
+    def __init__(self, setup: Any, acc: Any, cfg: CompressConfig, reporter: Any, metric: str,
+                 batch_size: int):
+        self.setup, self.acc, self.cfg, self.reporter = setup, acc, cfg, reporter
+        self.metric, self.batch_size = metric, batch_size
+        self.model = setup.model
+        self.prunable = list(setup.anatomy.names)
+        self.aliases = tied_aliases(self.model)
+        self.dynamic: dict[str, torch.nn.Module] = {}
+
+    def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
+        from ticketlens.pruning.objectives import evaluate_metrics
+
+        return evaluate_metrics(self.acc, model, self.setup, self.batch_size)
+
+    def variants(self, folder: Path, label: str, state: Mapping[str, torch.Tensor],
+                 masks: Mapping[str, torch.Tensor] | None) -> list[_Measured]:
+        """Every scheme of the model ``label`` (fp32, fp16 for tickets, ``cfg.schemes``)."""
+        cfg = self.cfg
+        sparsity = 0.0 if masks is None else 1.0 - float(
+            sum(int(m.sum()) for m in masks.values())) / sum(m.numel() for m in masks.values())
+        schemes = ["fp32"] + (["fp16"] if masks is not None and cfg.fp16 else []) + \
+            list(cfg.schemes)
+        out = []
+        for scheme in schemes:
+            name = label if scheme == "fp32" else f"{label}+{cfg.scheme_label(scheme)}"
+            payload: dict[str, int] = {}
+            metrics, size = self._variant(folder / f"{name}.safetensors", name, label, scheme,
+                                          state, masks, payload)
+            self.reporter.line(f"{name:<34} {self.metric} {metrics[self.metric]:.4f}  "
+                               f"{size / 1e6:9.3f} MB")
+            out.append((name, label, cfg.scheme_label(scheme), metrics, size, sparsity,
+                        sum(payload[n] for n in self.prunable)))
+        return out
+
+    def _variant(self, path: Path, name: str, label: str, scheme: str,
+                 state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] | None,
+                 payload: dict[str, int]) -> tuple[dict[str, float], int]:
+        """One variant written to ``path``, its pruned zeros checked, evaluated."""
+        model = self.model
+        if scheme == "dynamic-int8":
+            model.load_state_dict(dict(state))
+            qmodel = dynamic_int8(model)
+            tensors, dq, ties = _dynamic_stored(qmodel, state, masks, self.aliases)
+            size = write_variant(path, tensors, aliases=ties, meta={"variant": name},
+                                 payload=payload)
+            for n in self.prunable:
+                check_zeros_kept(state[n], dq[n], f"{name}: {n}")
+            self.dynamic[label] = qmodel
+            return self.evaluate(qmodel), size
+        tensors = stored_tensors(state, self.prunable, scheme, masks, self.cfg.group,
+                                 self.aliases)
+        size = write_variant(path, tensors, aliases=self.aliases, meta={"variant": name},
+                             payload=payload)
+        back = read_variant(path)
+        for n in self.prunable:
+            check_zeros_kept(state[n], back[n], f"{name}: {n}")
+        model.load_state_dict(dict(back))
+        return self.evaluate(model), size
+
+    def latency(self, dense: Mapping[str, torch.Tensor], threads: int) -> list[Latency]:
+        """Dense fp32 against dense dynamic int8, at each of ``LATENCY_BATCHES``."""
+        from ticketlens.models.load import uses_token_types
+
+        model = self.model
+        model.load_state_dict(dict(dense))
         vocab = int(model.config.vocab_size)
         types = uses_token_types(model.config)
-        for label, m in (("dense", model), ("dense+dynamic-int8", dyn_models["dense"])):
-            for b in LATENCY_BATCHES:
-                latency.append(Latency(label, b, LATENCY_TOKENS,
-                                       _latency(m, vocab, types, b, cfg.latency_repeats),
-                                       threads))
+        return [Latency(label, b, LATENCY_TOKENS,
+                        _latency(m, vocab, types, b, self.cfg.latency_repeats), threads)
+                for label, m in (("dense", model), ("dense+dynamic-int8", self.dynamic["dense"]))
+                for b in LATENCY_BATCHES]
+
+
+def _variant_results(measured: list[_Measured], metric: str,
+                     higher: bool) -> tuple[VariantResult, ...]:
+    """The table's rows: ratios against dense (the first row) and the Pareto flags."""
+    dense_bytes, dense_prunable = measured[0][4], measured[0][6]
+    flags = pareto_flags([(m[4], m[3][metric]) for m in measured], higher)
+    return tuple(VariantResult(name, label, scheme, {k: float(v) for k, v in mt.items()},
+                               size, round(dense_bytes / size, 4), round(sp, 6), flag,
+                               pb, round(dense_prunable / pb, 4))
+                 for (name, label, scheme, mt, size, sp, pb), flag in zip(
+                     measured, flags, strict=True))
+
+
+def _notes(run: Run, variants: tuple[VariantResult, ...], cfg: CompressConfig,
+           metric: str) -> list[str]:
     notes = [
         "non-prunable tensors (embeddings, norms, biases, task head) are stored float32 in "
         "every variant, except that torch's dynamic int8 quantizes every nn.Linear (head "
@@ -339,20 +389,18 @@ def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: Compress
     if recorded is not None and abs(recorded - dense_now) > 1e-6:
         notes.append(f"dense re-evaluated at {dense_now:.6f}; the run recorded "
                      f"{recorded:.6f}")
-    if d_run is not None:
-        distill = {**distill, "distill_cell": "born-again dense: retrained from the rewind "
-                   "point against the trained dense model", "prune_distill_cell":
-                   "the ticket of the --distilled run"}
+    return notes
+
+
+def _versions() -> dict[str, str]:
+    from ticketlens.pruning.manifest import library_versions
+
     versions = library_versions()
     with contextlib.suppress(Exception):
         from importlib import metadata
 
         versions["torchao"] = metadata.version("torchao")
-    return CompressResult(
-        run=str(run.path), metric=metric, higher_is_better=higher,
-        cell_scheme=cfg.scheme_label(cfg.cell_scheme), variants=variants, cells=cells,
-        latency=tuple(latency), distilled_run=str(d_run.path) if d_run else None,
-        distill=distill, notes=tuple(notes), versions=versions)
+    return versions
 
 
 def _cells(variants: tuple[VariantResult, ...], q: str, metric: str,

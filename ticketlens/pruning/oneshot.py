@@ -384,35 +384,17 @@ def oneshot_prune(
     ``in x in`` per matrix instead of ``in``) to report each layer's reconstruction error.
     ``progress(done_layers, None)`` after each group of :func:`layer_groups`.
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown one-shot method {method!r} (methods: {', '.join(METHODS)})")
-    if pattern is not None:
-        if sparsity is not None and abs(sparsity - pattern.sparsity) > 1e-9:
-            raise ConfigError(f"pattern {pattern} prunes {pattern.sparsity:g} of every matrix, "
-                              f"not the sparsity {sparsity:g} asked")
-        sparsity = pattern.sparsity
-    if sparsity is None or not 0.0 <= sparsity < 1.0:
-        raise ConfigError(f"one-shot sparsity must be in [0, 1), got {sparsity}")
-    names = list(anatomy.names if names is None else names)
-    unknown = sorted(set(names) - set(anatomy.names))
-    if unknown:
-        raise ConfigError(f"{unknown[0]}: not a prunable tensor of this model's anatomy")
-    infos = {n: anatomy.tensor(n) for n in names}
-    modules = {n: _module_of(model, n, infos[n].layout) for n in names}
-    if pattern is not None:
-        for n in names:
-            cols = _in_features(model.get_parameter(n), infos[n].layout)
-            if cols % pattern.m:
-                raise ConfigError(f"{n}: input dimension {cols} is not a multiple of M="
-                                  f"{pattern.m}, so it cannot hold the {pattern} pattern")
+    sparsity, modules = _checked(model, anatomy, names, method, sparsity, pattern)
+    names = list(modules)
     need_data = method != "magnitude" or measure_error
     if need_data and not calib_batches:
         raise ConfigError(f"one-shot {method} needs calibration batches")
+    infos = {n: anatomy.tensor(n) for n in names}
     params = {n: model.get_parameter(n) for n in names}
     device = next(iter(params.values())).device if params else torch.device("cpu")
-    cuda = device.type == "cuda"
-    if cuda:
+    if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    gram = method == "sparsegpt" or measure_error
 
     originals: dict[str, torch.Tensor] = {}
     masks: dict[str, torch.Tensor] = {}
@@ -427,33 +409,16 @@ def oneshot_prune(
                 t0 = time.perf_counter()
                 inputs: dict[str, _InputStats] = {}
                 if need_data:
-                    gram = method == "sparsegpt" or measure_error
                     inputs = {n: _InputStats(_in_features(params[n], infos[n].layout), gram,
                                              params[n].device) for n in group}
                     _collect(model, {n: modules[n] for n in group}, inputs, calib_batches,
                              forward)
                 for n in group:
                     t1 = time.perf_counter()
-                    p, layout = params[n], infos[n].layout
-                    W = (p.detach() if layout == "linear" else p.detach().t()).float()
-                    st = inputs.get(n)
-                    if method == "magnitude":
-                        keep = magnitude_mask(W, sparsity, pattern)
-                        new = W * keep
-                    elif method == "wanda":
-                        keep = wanda_mask(wanda_scores(W, st.sq), sparsity, pattern)
-                        new = W * keep
-                    else:
-                        new, keep = sparsegpt_prune(W, st.gram, sparsity, pattern,
-                                                    blocksize=blocksize, percdamp=percdamp)
-                    err = rel = None
-                    if st is not None and st.gram is not None:
-                        err = layer_error(W, new, st.gram)
-                        base = float(((W @ st.gram) * W).sum())
-                        rel = err / base if base > 0 else None
-                    if layout == "conv1d":
-                        new, keep = new.t(), keep.t()
-                    new = new.to(p.dtype).contiguous()
+                    p, st = params[n], inputs.get(n)
+                    new, keep, err, rel = _prune_matrix(
+                        p, infos[n].layout, st, method, sparsity, pattern,
+                        blocksize=blocksize, percdamp=percdamp)
                     originals[n] = p.data
                     p.data = new  # the later layers see this layer pruned
                     weights[n] = new
@@ -470,13 +435,72 @@ def oneshot_prune(
             params[n].data = original
         model.train(was_training)
     seconds = time.perf_counter() - t_start
-    if cuda:
-        peak, kind = int(torch.cuda.max_memory_allocated(device)), "cuda_max_allocated"
-    else:
-        peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, \
-            "process_max_rss"
+    peak, kind = _peak_memory(device)
     return OneShotResult(method, float(sparsity), str(pattern) if pattern else "unstructured",
                          masks, weights, tuple(stats), seconds, peak, kind)
+
+
+def _checked(model: torch.nn.Module, anatomy: Anatomy, names: Sequence[str] | None,
+             method: str, sparsity: float | None, pattern: Pattern | None
+             ) -> tuple[float, dict[str, torch.nn.Module]]:
+    """:func:`oneshot_prune`'s request checked (one line each): the sparsity (from the
+    pattern when left out), and the tensors to prune with their (linear) modules."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown one-shot method {method!r} (methods: {', '.join(METHODS)})")
+    if pattern is not None:
+        if sparsity is not None and abs(sparsity - pattern.sparsity) > 1e-9:
+            raise ConfigError(f"pattern {pattern} prunes {pattern.sparsity:g} of every matrix, "
+                              f"not the sparsity {sparsity:g} asked")
+        sparsity = pattern.sparsity
+    if sparsity is None or not 0.0 <= sparsity < 1.0:
+        raise ConfigError(f"one-shot sparsity must be in [0, 1), got {sparsity}")
+    names = list(anatomy.names if names is None else names)
+    unknown = sorted(set(names) - set(anatomy.names))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: not a prunable tensor of this model's anatomy")
+    modules = {n: _module_of(model, n, anatomy.tensor(n).layout) for n in names}
+    if pattern is not None:
+        for n in names:
+            cols = _in_features(model.get_parameter(n), anatomy.tensor(n).layout)
+            if cols % pattern.m:
+                raise ConfigError(f"{n}: input dimension {cols} is not a multiple of M="
+                                  f"{pattern.m}, so it cannot hold the {pattern} pattern")
+    return sparsity, modules
+
+
+def _prune_matrix(p: torch.Tensor, layout: str, st: _InputStats | None, method: str,
+                  sparsity: float, pattern: Pattern | None, *, blocksize: int,
+                  percdamp: float) -> tuple[torch.Tensor, torch.Tensor, float | None,
+                                            float | None]:
+    """One matrix pruned: (new weights in ``p``'s layout and dtype, its mask, the
+    reconstruction error and its share of ``||W X||^2`` when ``X X^T`` was gathered)."""
+    W = (p.detach() if layout == "linear" else p.detach().t()).float()  # (out, in)
+    if method == "magnitude":
+        keep = magnitude_mask(W, sparsity, pattern)
+        new = W * keep
+    elif method == "wanda":
+        assert st is not None
+        keep = wanda_mask(wanda_scores(W, st.sq), sparsity, pattern)
+        new = W * keep
+    else:
+        assert st is not None and st.gram is not None
+        new, keep = sparsegpt_prune(W, st.gram, sparsity, pattern, blocksize=blocksize,
+                                    percdamp=percdamp)
+    err = rel = None
+    if st is not None and st.gram is not None:
+        err = layer_error(W, new, st.gram)
+        base = float(((W @ st.gram) * W).sum())
+        rel = err / base if base > 0 else None
+    if layout == "conv1d":
+        new, keep = new.t(), keep.t()
+    return new.to(p.dtype).contiguous(), keep, err, rel
+
+
+def _peak_memory(device: torch.device) -> tuple[int, str]:
+    """The CUDA allocator's peak on a GPU, else the process's peak resident size."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device)), "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process_max_rss"
 
 
 def _in_features(p: torch.Tensor, layout: str) -> int:
