@@ -25,10 +25,18 @@ class Bits:
     def m(self) -> int:
         return self.words.shape[0]
 
+    def _spans(self) -> list[tuple[int, int, int]]:
+        """(stratum, first word, end word) of each stratum."""
+        starts = self.offsets.tolist()
+        return list(zip(range(len(starts)), starts, [*starts[1:], self.words.shape[1]]))
+
     def _per_stratum(self, words: np.ndarray) -> np.ndarray:
-        """Popcounts of ``words`` (..., W) summed per stratum -> (..., S) int64."""
-        counts = np.bitwise_count(words)
-        return np.add.reduceat(counts, self.offsets, axis=-1, dtype=np.int64)
+        """Popcounts of ``words`` (..., W) summed per stratum -> (..., S) int64 (summed in
+        ``uint32``, twice as fast as ``int64``: a stratum holds < 2^32 items)."""
+        out = np.empty((*words.shape[:-1], len(self.strata)), dtype=np.int64)
+        for s, lo, hi in self._spans():
+            out[..., s] = np.bitwise_count(words[..., lo:hi]).sum(axis=-1, dtype=np.uint32)
+        return out
 
     def kept(self) -> np.ndarray:
         """(m, S) items kept per mask and stratum."""
@@ -38,15 +46,14 @@ class Bits:
         """(m, m, S) items kept by both masks of each pair (diagonal = kept).
 
         Stratum by stratum, each mask against all after it at once: the (m, stratum) words
-        stay in cache, and the counts are summed in ``uint32`` (a stratum holds < 2^32
-        items), twice as fast as ``int64``."""
-        m, n_words = self.words.shape
+        stay in cache; counts summed in ``uint32`` as in :meth:`_per_stratum`."""
+        m = self.m
         out = np.zeros((m, m, len(self.strata)), dtype=np.int64)
-        ends = [*self.offsets[1:].tolist(), n_words]
-        widest = max((e - s for s, e in zip(self.offsets.tolist(), ends)), default=0)
+        spans = self._spans()
+        widest = max((hi - lo for _, lo, hi in spans), default=0)
         both = np.empty((m, widest), dtype=np.uint64)  # reused: no big temporaries
         counts = np.empty((m, widest), dtype=np.uint8)
-        for s, (lo, hi) in enumerate(zip(self.offsets.tolist(), ends)):
+        for s, lo, hi in spans:
             words = self.words[:, lo:hi]
             for a in range(m):
                 b, c = both[: m - a, : hi - lo], counts[: m - a, : hi - lo]
@@ -58,8 +65,12 @@ class Bits:
         return out
 
     def all_kept(self) -> np.ndarray:
-        """(S,) items kept by every mask."""
-        return self._per_stratum(np.bitwise_and.reduce(self.words, axis=0))
+        """(S,) items kept by every mask (stratum by stratum: in cache)."""
+        out = np.empty(len(self.strata), dtype=np.int64)
+        for s, lo, hi in self._spans():
+            every = np.bitwise_and.reduce(self.words[:, lo:hi], axis=0)
+            out[s] = np.bitwise_count(every).sum(dtype=np.uint32)
+        return out
 
 
 def _layout(sizes: dict[str, int]) -> np.ndarray:
