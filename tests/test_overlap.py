@@ -41,6 +41,25 @@ def test_pair_figures_by_hand():
     assert r.super_survivors_expected == pytest.approx(8 * (3 / 8) * (3 / 8) + 2 * 0.5 * 1.0)
 
 
+@pytest.mark.parametrize("sizes", [(130, 0, 64, 1), (0, 7), (5, 0)])
+def test_bit_counts_match_boolean_arrays_with_empty_and_ragged_strata(sizes):
+    """The packed counts (per stratum: kept, every pair's intersection, kept by all) equal
+    numpy's on the boolean arrays, for strata of 0 items and of sizes off the 64-bit words."""
+    rng = np.random.default_rng(len(sizes))
+    names = [f"t{i}" for i in range(len(sizes))]
+    masks = [{n: rng.random(k) < 0.6 for n, k in zip(names, sizes)} for _ in range(5)]
+    bits = from_bool(masks, dict.fromkeys(names, 0))
+    kept = [[int(m[n].sum()) for n in names] for m in masks]
+    assert bits.kept().tolist() == kept
+    inter = bits.intersections()
+    for a in range(5):
+        for b in range(5):
+            assert inter[a, b].tolist() == [int((masks[a][n] & masks[b][n]).sum())
+                                            for n in names]
+    assert bits.all_kept().tolist() == [int(np.logical_and.reduce([m[n] for m in masks]).sum())
+                                        for n in names]
+
+
 def test_chance_moments_match_scipy_hypergeom():
     ka, kb, n = np.array([30, 5, 0]), np.array([20, 7, 3]), np.array([100, 10, 4])
     mean, var = chance_intersection(ka, kb, n)
