@@ -72,7 +72,8 @@ def test_every_result_type_is_listed_frozen_and_exported():
             hints = typing.get_type_hints(obj, localns=known)
             assert "return" in hints and hints["return"] is not typing.Any, name
             for r in typing.get_args(hints["return"]) or (hints["return"],):
-                if inspect.isclass(r) and issubclass(r, ticketlens.Result):
+                if inspect.isclass(r) and dataclasses.is_dataclass(r):  # a result type
+                    assert issubclass(r, ticketlens.Result), f"{name} returns {r.__name__}"
                     assert r.__name__ in types, f"{name} returns unexported {r.__name__}"
 
 

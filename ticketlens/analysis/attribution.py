@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,10 @@ from scipy import stats
 
 from ticketlens.analysis.results import AttributionResult, TokenAttribution, UnitImportanceResult
 from ticketlens.core.anatomy import Anatomy
+
+if TYPE_CHECKING:
+    from ticketlens.core.run import Run
+    from ticketlens.data.tokenizer import TextTokenizer
 
 
 # ----------------------------------------------------------------------------- gates
@@ -193,7 +197,7 @@ def _shares(ad: np.ndarray, at: np.ndarray, ev: tuple[int, ...], content: list[i
 
 
 # ----------------------------------------------------------------------------- runs
-def load_pair(run: Any) -> tuple[torch.nn.Module, torch.nn.Module, Any]:
+def load_pair(run: Run) -> tuple[torch.nn.Module, torch.nn.Module, TextTokenizer]:
     """(dense model, ticket model, tokenizer) of a run made by ``find`` (eager attention)."""
     from ticketlens.core.errors import RunFormatError
     from ticketlens.data.tokenizer import TextTokenizer
@@ -211,7 +215,7 @@ def load_pair(run: Any) -> tuple[torch.nn.Module, torch.nn.Module, Any]:
     return dense, ticket, TextTokenizer.from_file(run.paths.tokenizer)
 
 
-def dev_sample(run: Any, n: int):
+def dev_sample(run: Run, n: int) -> tuple[Any, ...]:
     """The first ``n`` dev examples of the run's task: texts, pairs, labels, evidence."""
     from ticketlens.core.config import FindConfig
     from ticketlens.data.tasks import load_task
@@ -221,7 +225,7 @@ def dev_sample(run: Any, n: int):
     return task.texts, task.pairs, task.labels, task.evidence
 
 
-def attribute_run(run: Any, *, texts: Sequence[str] = (), pairs: Sequence[str] | None = None,
+def attribute_run(run: Run, *, texts: Sequence[str] = (), pairs: Sequence[str] | None = None,
                   n: int = 16, units: bool = False, k: int = 3, n_steps: int = 32,
                   unit_examples: int = 256) -> AttributionResult:
     """Token attribution on ``texts`` (else ``n`` dev examples), and unit importance."""

@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from ticketlens.core.result import Result
+
 POWER = 0.8  # the power a seed count is planned for
 MAX_SEEDS = 100_000  # beyond this, "more seeds" is not an answer (reported as None)
 
@@ -133,7 +135,7 @@ def seeds_for_superiority(delta: float, sd: float, margin: float, alpha: float =
 
 # --------------------------------------------------------------------------- decisions
 @dataclass(frozen=True)
-class Equivalence:
+class Equivalence(Result):
     """TOST of the mean paired difference (ticket - dense) against ``±tol``."""
 
     n: int
@@ -159,12 +161,12 @@ class Equivalence:
         """The interval's confidence level, ``1 - 2 alpha``."""
         return 1 - 2 * self.alpha
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {**asdict(self), "p": self.p, "level": self.level}
 
 
 @dataclass(frozen=True)
-class Superiority:
+class Superiority(Result):
     """One-sided test that the ticket beats a control by more than ``margin`` on average."""
 
     control: str
@@ -179,9 +181,6 @@ class Superiority:
     power_at_twice: float  # power these seeds had against mean = 2 margin
     decision: str  # beats | not beaten | undecided
     seeds_needed: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _clean(values: Sequence[float]) -> np.ndarray:
@@ -260,7 +259,7 @@ def superiority(control: str, differences: Sequence[float], margin: float,
 
 # --------------------------------------------------------------------------- the verdict
 @dataclass(frozen=True)
-class SweepDecision:
+class SweepDecision(Result):
     """The sweep verdict from the two claims (``status``), the clauses of its reason, the one
     line that says why (``headline``) and, when inconclusive, the seeds that would decide it
     at the observed spread with 80% power (None: none would, or it is decided)."""
@@ -270,7 +269,7 @@ class SweepDecision:
     headline: str
     seeds_needed: int | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def _data(self) -> dict[str, Any]:
         return {**asdict(self), "parts": list(self.parts)}
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ticketlens.core.errors import RunFormatError
 from ticketlens.core.result import Result
+
+if TYPE_CHECKING:
+    from ticketlens.core.run import Run
 
 
 def _float(v: Any) -> float:
@@ -130,7 +133,7 @@ class AttributionResult(Result):
         return next((u for u in self.units if u.kind == kind), None)
 
 
-def stored_attribution(run: Any) -> AttributionResult | None:
+def stored_attribution(run: Run) -> AttributionResult | None:
     """The attribution ``ticketlens attribute --save`` stored in ``run``, or None."""
     path = run.paths.attribution
     return load_attribution(path) if path.is_file() else None
