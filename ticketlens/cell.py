@@ -122,9 +122,17 @@ def cell_status(path: Path) -> str:
 
 
 def threads_per_worker(workers: int) -> int:
+    """Torch threads for each of ``workers`` local cells: the cores this process may run on
+    (its CPU affinity) shared out, never more than ``OMP_NUM_THREADS`` when the user set it
+    (as for ``find``: README, "threads")."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
+    n = max(1, cores // max(1, workers))
+    try:
+        cap = int(os.environ.get("OMP_NUM_THREADS", "0"))
+    except ValueError:
+        cap = 0  # not a number: torch ignores it too
+    return min(n, cap) if cap > 0 else n
 
 
 def run_cell(cell: Cell, root: Path, base: FindConfig, threads: int) -> dict[str, Any]:
@@ -137,7 +145,34 @@ def run_cell(cell: Cell, root: Path, base: FindConfig, threads: int) -> dict[str
     wall = round(time.perf_counter() - t0, 1)
     if proc.returncode == 0:
         return {"status": "complete", "wall_s": wall, "threads": threads}
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    error = lines[-1] if lines else f"exit code {proc.returncode}"
+    if proc.returncode < 0:  # what a killed process left on stderr is progress, not a reason
+        error = killed_by(-proc.returncode)
+    else:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        error = lines[-1] if lines else f"exit code {proc.returncode}"
     return {"status": "failed", "error": error.removeprefix("ticketlens: error: "),
             "exit_code": proc.returncode, "wall_s": wall, "threads": threads}
+
+
+_RESUME = "run the same sweep again and the cell resumes where it was"
+
+
+def killed_by(signum: int) -> str:
+    """A cell's process ended by signal ``signum``: which signal, the likely cause, and what
+    to do (one line)."""
+    import signal
+
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    what = f"{name} (signal {signum})"
+    if signum == signal.SIGKILL:
+        return (f"killed by {what}: out of memory? (the kernel's OOM killer sends it; "
+                "`dmesg` says) Give each cell more memory (fewer --workers, a smaller "
+                f"--batch-size), then {_RESUME}")
+    if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        return (f"killed by {what}: stopped from outside (a time limit, a shutdown, kill); "
+                f"{_RESUME}")
+    return (f"crashed with {what}: a fault in native code (torch or a library it loads); "
+            f"{_RESUME}, and report it if it crashes again")

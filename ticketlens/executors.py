@@ -1,7 +1,8 @@
 """Where a sweep's cells run (``ticketlens.sweep.run_sweep`` takes one of these):
 
 - :class:`LocalExecutor` (default): ``workers`` at once on this machine, each with
-  ``cores // workers`` torch threads (``OMP_NUM_THREADS``), so it never oversubscribes;
+  ``cores // workers`` torch threads (``OMP_NUM_THREADS``; never more than the user's
+  ``OMP_NUM_THREADS`` when it is set), so it never oversubscribes;
 - :class:`RayExecutor`: each cell a Ray task with ``num_cpus``/``num_gpus`` resources on an
   existing cluster, the cell's process started on the node Ray picks with ``num_cpus``
   threads (Ray sets ``CUDA_VISIBLE_DEVICES``);
@@ -44,7 +45,8 @@ class Executor(Protocol):
 
 @dataclass(frozen=True)
 class LocalExecutor:
-    """``workers`` cells at once on this machine, ``cores // workers`` threads each."""
+    """``workers`` cells at once on this machine, ``cores // workers`` threads each (at most
+    ``OMP_NUM_THREADS`` when set: :func:`~ticketlens.cell.threads_per_worker`)."""
 
     workers: int = 1
 

@@ -197,11 +197,14 @@ def run_sweep(grid: Grid, out: str | Path, *, workers: int = 1,
     executor.check()
     root.mkdir(parents=True, exist_ok=True)
     state = SweepState(root, grid, cells)
+    before = _previous_records(root)
     todo = []
     for c in cells:
         status = cell_status(c.path(root))
-        if status == "complete":
-            state.records[c.label] = {"status": "complete", "skipped": True}
+        if status == "complete":  # what the run that completed it recorded stays
+            old = before.get(c.label, {})
+            state.records[c.label] = {**(old if old.get("status") == "complete" else {}),
+                                      "status": "complete", "skipped": True}
         else:
             todo.append(c)
     state.save()
@@ -211,6 +214,20 @@ def run_sweep(grid: Grid, out: str | Path, *, workers: int = 1,
         state.save()
         emit(rec["status"], c, rec)
     return state
+
+
+def _previous_records(root: Path) -> dict[str, dict[str, Any]]:
+    """The cell records of the sweep manifest already in ``root`` (none when there is none,
+    or it cannot be read: it is rewritten), without the cells' own fields."""
+    if not (root / SWEEP_FILE).is_file():
+        return {}
+    try:
+        cells = read_sweep(root).get("cells", [])
+    except ConfigError:
+        return {}
+    own = set(Cell("", "", 0).to_dict())
+    return {str(c.get("path")): {k: v for k, v in c.items() if k not in own}
+            for c in cells if isinstance(c, dict)}
 
 
 def read_sweep(root: str | Path) -> dict[str, Any]:
