@@ -40,8 +40,39 @@ if TYPE_CHECKING:
 PathLike: TypeAlias = str | os.PathLike[str]
 
 
+class MaskMapping(Mapping[str, np.ndarray]):
+    """A read-only mapping tensor name -> numpy bool mask (True = kept) over the ``masks``
+    field of a result that is masks, with its counts."""
+
+    masks: Mapping[str, np.ndarray]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.masks[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.masks)
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    @property
+    def kept(self) -> int:
+        return int(sum(np.count_nonzero(m) for m in self.masks.values()))
+
+    @property
+    def total(self) -> int:
+        return int(sum(m.size for m in self.masks.values()))
+
+    @property
+    def pruned_fraction(self) -> float:
+        return 1 - self.kept / self.total if self.total else float("nan")
+
+    def kept_per_tensor(self) -> dict[str, int]:
+        return {n: int(np.count_nonzero(m)) for n, m in self.masks.items()}
+
+
 @dataclass(frozen=True, eq=False)
-class TicketMasks(Result, Mapping[str, np.ndarray]):
+class TicketMasks(Result, MaskMapping):
     """Typed weight masks: what an analysis needs of a ticket that is not a run (``name``
     labels it in results). ``masks`` holds a numpy bool array (True = kept) for every
     prunable tensor of ``anatomy``, of its shape; masks of other tensors are dropped. It is
@@ -66,16 +97,6 @@ class TicketMasks(Result, Mapping[str, np.ndarray]):
                                     f"model's tensor {tuple(shape)}")
             out[n] = m
         object.__setattr__(self, "masks", out)
-
-    # -- the mapping of masks
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.masks[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.masks)
-
-    def __len__(self) -> int:
-        return len(self.masks)
 
     # -- what analyses ask of a run, answered for the one set of masks
     @property
@@ -110,21 +131,13 @@ class TicketMasks(Result, Mapping[str, np.ndarray]):
         return unit_masks(self.anatomy, self.masks)
 
     @property
-    def kept(self) -> int:
-        return int(sum(np.count_nonzero(m) for m in self.masks.values()))
-
-    @property
-    def total(self) -> int:
-        return int(sum(m.size for m in self.masks.values()))
-
-    @property
     def sparsity(self) -> float:
-        return 1 - self.kept / self.total if self.total else float("nan")
+        return self.pruned_fraction
 
     def _data(self) -> Mapping[str, Any]:
         return {"name": self.name, "kept": self.kept, "total": self.total,
                 "sparsity": self.sparsity,
-                "kept_per_tensor": {n: int(np.count_nonzero(m)) for n, m in self.masks.items()}}
+                "kept_per_tensor": self.kept_per_tensor()}
 
 
 def _no_round(masks: TicketMasks, round: int | None) -> None:

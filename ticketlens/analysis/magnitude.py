@@ -10,13 +10,13 @@ of every analysis: ``tl.overlap([run, tl.magnitude_mask(run, run.ticket.sparsity
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ticketlens.analysis.inputs import RunsOrMasks, TicketMasks, label, one_run
+from ticketlens.analysis.inputs import MaskMapping, RunsOrMasks, TicketMasks, label, one_run
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.errors import AnalysisError
 from ticketlens.core.result import Result
@@ -25,7 +25,7 @@ SCOPES = ("global", "tensor")
 
 
 @dataclass(frozen=True, eq=False)
-class MagnitudeMask(Result, Mapping[str, np.ndarray]):
+class MagnitudeMask(Result, MaskMapping):
     """One-shot magnitude masks (numpy bool, True = kept) by tensor name. A read-only
     mapping name -> mask (as ``magnitude_mask`` returned before it was typed); with an
     ``anatomy`` (from a run, or given) also an analysis input (:meth:`as_ticket`)."""
@@ -36,26 +36,9 @@ class MagnitudeMask(Result, Mapping[str, np.ndarray]):
     scope: str
     anatomy: Anatomy | None = field(default=None, repr=False)
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.masks[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.masks)
-
-    def __len__(self) -> int:
-        return len(self.masks)
-
-    @property
-    def kept(self) -> int:
-        return int(sum(np.count_nonzero(m) for m in self.masks.values()))
-
-    @property
-    def total(self) -> int:
-        return int(sum(m.size for m in self.masks.values()))
-
     @property
     def achieved_sparsity(self) -> float:
-        return 1 - self.kept / self.total if self.total else float("nan")
+        return self.pruned_fraction
 
     def as_ticket(self) -> TicketMasks:
         """The masks as an analysis input (needs the anatomy)."""
@@ -68,7 +51,7 @@ class MagnitudeMask(Result, Mapping[str, np.ndarray]):
         return {"name": self.name, "sparsity": self.sparsity, "scope": self.scope,
                 "achieved_sparsity": self.achieved_sparsity, "kept": self.kept,
                 "total": self.total,
-                "kept_per_tensor": {n: int(np.count_nonzero(m)) for n, m in self.masks.items()}}
+                "kept_per_tensor": self.kept_per_tensor()}
 
 
 def magnitude_mask(run_or_weights: RunsOrMasks | Mapping[str, Any], sparsity: float, *,
