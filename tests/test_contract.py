@@ -180,3 +180,16 @@ def test_cli_prints_analysis_errors_in_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("ticketlens: error: ") and "no control 'no_such_arm'" in err
     assert len(err.splitlines()) == 1
+
+
+def test_info_prints_a_one_seed_sweep_from_its_json_safe_dict(runs, capsys, monkeypatch):
+    """info's sweep table reads SweepStats.to_dict(): one seed has no seed agreement (None
+    in the dict, NaN before) and is printed as before, "nan"."""
+    from ticketlens.cli.info import print_sweep
+
+    monkeypatch.setenv("COLUMNS", "250")  # the whole table on one line per row
+    stats = tl.sweep_stats(runs[:1]).to_dict()
+    assert stats["groups"][0]["seed_kappa"] is None
+    print_sweep({"sweep": "one", "cells": {"complete": 1}, "statistics": stats, "failed": []})
+    out = capsys.readouterr().out
+    assert "nan (nan)" in out and "sentiment" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -117,12 +118,15 @@ def print_sweep(summary: dict) -> None:
         return
     conf = f"{stats['confidence']:.0%}"
 
+    def f(v: float | None, spec: str) -> str:  # to_dict() writes a NaN as None
+        return format(math.nan if v is None else v, spec)
+
     def ci(e: dict) -> str:
         if e["n"] == 0:
             return "n/a"
         if e["n"] < 2:
-            return f"{e['mean']:.4f}"
-        return f"{e['mean']:.4f} ± {e['half_width']:.4f}"
+            return f(e["mean"], ".4f")
+        return f"{f(e['mean'], '.4f')} ± {f(e['half_width'], '.4f')}"
 
     t = Table(title=f"over seeds: mean ± half of the {conf} interval (t)")
     controls = sorted({c for g in stats["groups"] for c in g["controls"]})
@@ -132,10 +136,10 @@ def print_sweep(summary: dict) -> None:
             "task", "model", "settings", "verdict") else "right")
     for g in stats["groups"]:
         t.add_row(escape(g["task"]), escape(Path(g["model"]).name), escape(g["settings"]),
-                  str(len(g["seeds"])), f"{g['sparsity']['mean']:.1%}", ci(g["dense"]),
+                  str(len(g["seeds"])), f(g["sparsity"]["mean"], ".1%"), ci(g["dense"]),
                   ci(g["ticket"]), *[ci(g["controls"][c]) if c in g["controls"] else "–"
                                      for c in controls], g["verdict"],
-                  f"{g['seed_kappa']:.3f} ({g['seed_kappa_chance']:.3f})")
+                  f"{f(g['seed_kappa'], '.3f')} ({f(g['seed_kappa_chance'], '.3f')})")
     con.print(t)
     colour = {"winning": "green", "inconclusive": "yellow"}
     for g in stats["groups"]:  # the deciding reason, one line (every clause: --json "reason")
@@ -145,10 +149,10 @@ def print_sweep(summary: dict) -> None:
                   soft_wrap=True)
     for c in stats["cross_task"]:
         con.print(f"across tasks ({escape(Path(c['model']).name)} {escape(c['settings'])}): "
-                  f"mean Jaccard with the seed held fixed {c['same_seed_jaccard']:.3f} "
-                  f"(chance {c['same_seed_chance']:.3f}, {c['same_seed_pairs']} pairs); "
-                  f"across seeds {c['cross_seed_jaccard']:.3f} (chance "
-                  f"{c['cross_seed_chance']:.3f}, {c['cross_seed_pairs']} pairs)")
+                  f"mean Jaccard with the seed held fixed {f(c['same_seed_jaccard'], '.3f')} "
+                  f"(chance {f(c['same_seed_chance'], '.3f')}, {c['same_seed_pairs']} pairs); "
+                  f"across seeds {f(c['cross_seed_jaccard'], '.3f')} (chance "
+                  f"{f(c['cross_seed_chance'], '.3f')}, {c['cross_seed_pairs']} pairs)")
     for f in summary["failed"]:
         con.print(f"failed: {escape(str(f['path']))}: {escape(str(f['error']))}")
 
