@@ -164,3 +164,29 @@ def test_version_is_the_packages():
     text = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
     declared = re.search(r'(?m)^version\s*=\s*"([^"]+)"', text).group(1)
     assert __version__ == declared == ticketlens.__version__
+
+
+def _is_reexport(node: ast.stmt) -> bool:
+    """An import, ``__all__ = [...]``, or an ``if TYPE_CHECKING:`` block of imports."""
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return True
+    if isinstance(node, ast.Assign | ast.AnnAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return all(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
+    if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and \
+            node.test.id == "TYPE_CHECKING":
+        return all(_is_reexport(n) for n in node.body) and not node.orelse
+    return False
+
+
+def test_package_inits_hold_no_logic():
+    """A package's ``__init__.py`` names what it offers; the code lives in its modules."""
+    logic = []
+    for path in sorted(PACKAGE.rglob("__init__.py")):
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]  # the docstring
+        logic += [f"{path.relative_to(PACKAGE.parent)}:{n.lineno}" for n in body
+                  if not _is_reexport(n)]
+    assert not logic, "logic in a package __init__.py (move it to a module):\n" + \
+        "\n".join(logic)

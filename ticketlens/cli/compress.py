@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ticketlens.compress import CompressConfig, compress
+    from ticketlens.compress.config import CompressConfig
+    from ticketlens.compress.engine import compress
     from ticketlens.pruning.progress import Reporter, RichReporter
 
     cfg = CompressConfig(

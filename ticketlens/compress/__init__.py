@@ -3,22 +3,12 @@
 ``compress(run)`` measures dense and ticket (and a distilled run's ticket) as float32,
 float16, torch's dynamic int8 and weight-only int8 / int4, each written to a real file; the
 8 cells of {prune, quantize, distill} with their Pareto front are saved as the run's
-``compress.json`` (:func:`read_compress`). Heavy imports wait for :func:`compress`.
+``compress.json`` (:func:`read_compress`). The measuring, with its heavy imports, is
+:func:`ticketlens.compress.engine.compress`; this package's names are light.
 """
-
-from __future__ import annotations
-
-from typing import Any
 
 from ticketlens.compress.config import SCHEMES, CompressConfig
 from ticketlens.compress.result import CELLS, CompressResult, pareto_flags, read_compress
 
-__all__ = ["CELLS", "SCHEMES", "CompressConfig", "CompressResult", "compress",
-           "pareto_flags", "read_compress"]
-
-
-def compress(*args: Any, **kw: Any) -> CompressResult:
-    """See :func:`ticketlens.compress.engine.compress`."""
-    from ticketlens.compress.engine import compress as run
-
-    return run(*args, **kw)
+__all__ = ["CELLS", "SCHEMES", "CompressConfig", "CompressResult", "pareto_flags",
+           "read_compress"]
