@@ -294,12 +294,14 @@ class RunScreen(Screen):
     @work(thread=True, exclusive=True, group="attribution")
     def _run_attribution(self, text: str) -> None:
         from ticketlens.analysis.attribution import attribute_run
+        from ticketlens.core.errors import TicketlensError, first_line
 
         try:
             res = attribute_run(self.run, texts=[text], n_steps=24)
         except Exception as exc:  # shown in the UI, never a traceback
-            self.app.call_from_thread(self.query_one("#attr-out", Static).update,
-                                      Text(f"attribution failed: {exc}"))
+            why = str(exc) if isinstance(exc, TicketlensError) else \
+                f"attribution failed: {type(exc).__name__}: {first_line(exc)}"
+            self.app.call_from_thread(self.query_one("#attr-out", Static).update, Text(why))
             return
         item = res.items[0]
         out = Text()
