@@ -53,6 +53,7 @@ def _print_run(res) -> None:
     from rich.table import Table
 
     from ticketlens.analysis.roles import PATTERNS
+    from ticketlens.report.fmt import pct
 
     con = _console()
     con.print(f"\n[bold]{res.run}[/bold]  round {res.round} (sparsity {res.sparsity:.1%}), "
@@ -92,8 +93,8 @@ def _print_run(res) -> None:
         s.add_column(c, justify="left" if c == "role" else "right")
     for r in res.survival:
         s.add_row(r.role, str(r.heads), f"{r.kept} of {r.total_kept}", f"{r.expected:.1f}",
-                  _p(r.p_value), _p(r.p_adjusted), _pct(r.kept_fraction),
-                  _pct(r.kept_fraction_others), _p(r.p_kept_fraction))
+                  _p(r.p_value), _p(r.p_adjusted), pct(r.kept_fraction, missing="-"),
+                  pct(r.kept_fraction_others, missing="-"), _p(r.p_kept_fraction))
     con.print(s)
     if res.causal and res.induction_baseline is not None:
         con.print(f"uniform causal attention scores {res.induction_baseline:.3f} (induction) "
@@ -109,6 +110,8 @@ def _print_summary(summary) -> None:
     from rich import box
     from rich.table import Table
 
+    from ticketlens.report.fmt import pct
+
     con = _console()
     t = Table(title=f"Survival by role over {len(summary.results)} runs "
               f"(share of the role's heads kept vs all heads; {summary.confidence:.0%} CI)",
@@ -117,7 +120,8 @@ def _print_summary(summary) -> None:
         t.add_column(c, justify="left" if c == "role" else "right")
     for r in summary.roles:
         d = r.difference
-        t.add_row(r.role, str(r.runs), _pct(r.rate.mean), _pct(r.chance.mean),
+        t.add_row(r.role, str(r.runs), pct(r.rate.mean, missing="-"),
+                  pct(r.chance.mean, missing="-"),
                   f"{d.mean:+.1%}", "-" if d.low != d.low else f"{d.low:+.1%} to {d.high:+.1%}",
                   str(r.enriched), str(r.depleted))
     con.print(t)
@@ -141,10 +145,6 @@ SHORT = {"vertical": "vert", "diagonal": "diag", "vertical+diagonal": "v+d",
 
 def _num(v) -> str:
     return "-" if v is None or v != v else f"{v:.2f}"
-
-
-def _pct(v) -> str:
-    return "-" if v is None or v != v else f"{v:.1%}"
 
 
 def _p(v) -> str:
