@@ -193,3 +193,12 @@ def test_info_prints_a_one_seed_sweep_from_its_json_safe_dict(runs, capsys, monk
     print_sweep({"sweep": "one", "cells": {"complete": 1}, "statistics": stats, "failed": []})
     out = capsys.readouterr().out
     assert "nan (nan)" in out and "sentiment" in out
+
+
+def test_runs_and_figure_read_runs_like_every_analysis():
+    both = [str(S0), SAMPLE_MASKS / "agreement-s1"]
+    assert [r.path for r in tl.runs(*both)] == [r.path for r in tl.as_inputs(both)]
+    by_path = tl.figure(str(SAMPLE_MASKS))
+    by_runs = tl.figure(tl.runs(SAMPLE_MASKS))
+    assert len(by_path.data) == len(by_runs.data) > 0
+    assert [t.name for t in by_path.data] == [t.name for t in by_runs.data]

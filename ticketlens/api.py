@@ -48,9 +48,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ticketlens.analysis.inputs import RunsOrMasks, one_run
+from ticketlens.analysis.inputs import RunsOrMasks, as_runs, one_run
 from ticketlens.core.config import DataConfig, FindConfig
-from ticketlens.core.run import Run, find_runs, open_run
+from ticketlens.core.run import Run, open_run
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
@@ -100,7 +100,7 @@ def import_masks(paths: Sequence[PathLike] | PathLike, out: PathLike, *, fmt: st
 
 def runs(*paths: PathLike) -> list[Run]:
     """Every run at or below ``paths`` (a run directory or a folder of runs), opened."""
-    return [open_run(p) for path in paths for p in find_runs(path)]
+    return list(as_runs(list(paths), what="runs"))
 
 
 def attribute(run: RunsOrMasks, *, texts: Sequence[str] = (),
@@ -133,12 +133,19 @@ def load_pruned(path: PathLike) -> PreTrainedModel:
 
 
 def figure(result: Any, *, kind: str | None = None) -> Figure:
-    """The plotly figure the report draws for ``result``: a run or a list of runs (metric vs
-    sparsity), or an analysis result (``OverlapResult``, ``SurvivalResult``,
+    """The plotly figure the report draws for ``result``: runs (metric vs sparsity; in any
+    form :func:`ticketlens.analysis.inputs.as_inputs` reads, a folder of runs too), or an
+    analysis result (``OverlapResult``, ``SurvivalResult``,
     ``ProfileResult``, ``AttributionResult``, ``SweepStats``, ``OverlapMatrix``,
     ``EarlyBirdResult``, ``CompressResult``). ``kind`` picks one where the report draws
     several (``ticketlens.report.gallery.kinds(result)`` lists them). In a notebook the figure
     shows inline; ``fig.write_html(path)`` saves it."""
     from ticketlens.report.gallery import figure as _figure
 
+    def run_like(x: Any) -> bool:
+        return isinstance(x, (Run, str, os.PathLike))
+
+    if run_like(result) or (isinstance(result, (list, tuple)) and result
+                            and all(run_like(x) for x in result)):
+        result = list(as_runs(result, what="figure", needs="their rounds' metrics"))
     return _figure(result, kind=kind)
