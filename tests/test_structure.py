@@ -322,6 +322,34 @@ def test_find_structured_end_to_end(tmp_path, model, granularity, importance, sc
         verify(out)
 
 
+def test_a_structured_ticket_transfers_with_its_units(tmp_path):
+    """transfer of a structured ticket: round 1 records the source ticket's units (not every
+    unit kept), and the random-mask control keeps the ticket's per-layer counts of heads and
+    neurons (it trained the dense model before)."""
+    src = tmp_path / "src"
+    assert main(["find", "--quiet", *QUICK_FIND, "--steps", "20it", "--granularity", "unit",
+                 "--target-sparsity", "0.5", "--no-controls", "--out", str(src)]) == 0
+    out = tmp_path / "to-agreement"
+    assert main(["transfer", str(src), "--task", "agreement", "--train-size", "256",
+                 "--dev-size", "128", "-o", str(out), "--quiet"]) == 0
+    source, run = open_run(src), open_run(out)
+    head, neuron = source.drawn_units(None)
+    assert run.rounds[1].unit_sparsity == source.ticket.unit_sparsity
+    assert run.rounds[1].unit_sparsity["head"] == pytest.approx(0.5)
+    h1, n1 = run.drawn_units(1)
+    np.testing.assert_array_equal(h1, head)
+    np.testing.assert_array_equal(n1, neuron)
+    data = json.loads((out / "manifest.json").read_text())
+    from ticketlens.core.masks import load_masks
+    cu = load_masks(out / data["controls"]["random_mask"]["units"])
+    np.testing.assert_array_equal(cu["head"].sum(1), head.sum(1))
+    np.testing.assert_array_equal(cu["neuron"].sum(1), neuron.sum(1))
+    assert run.controls["random_mask"].sparsity == pytest.approx(run.rounds[1].sparsity,
+                                                                 abs=0.02)
+    from ticketlens.core.verify import verify
+    verify(out)  # the unit files expand to the weight masks
+
+
 def test_structured_bad_input_is_one_line(tmp_path, capsys):
     args = ["find", "--quiet", *QUICK_FIND, "--out", str(tmp_path / "r")]
     assert main([*args, "--granularity", "head", "--include", "*intermediate*"]) == 2

@@ -31,6 +31,7 @@ from ticketlens.pruning.controls import RandomMask
 from ticketlens.pruning.imp import Search
 from ticketlens.pruning.progress import Reporter
 from ticketlens.pruning.setup import prepare
+from ticketlens.pruning.structured import Units
 from ticketlens.pruning.verdict import verdict
 
 
@@ -39,12 +40,20 @@ class _TransferSearch(Search):
     from the source's rewind point (the new task's head where it differs)."""
 
     def __init__(self, *args, start: dict[str, torch.Tensor],
-                 ticket: dict[str, torch.Tensor], step: int, **kw):
+                 ticket: dict[str, torch.Tensor], ticket_units: Units | None, step: int,
+                 **kw):
         super().__init__(*args, **kw)
         self._start, self._ticket, self._step = start, ticket, step
+        self._ticket_units = ticket_units
 
     def mask(self, r: int) -> dict[str, torch.Tensor]:
         return self._ticket if r == 1 else super().mask(r)
+
+    def units(self, r: int) -> Units:
+        """A structured ticket's heads and neurons (the random mask keeps their counts)."""
+        if r == 1 and self._ticket_units is not None:
+            return self._ticket_units
+        return super().units(r)
 
     def start_state(self, r: int) -> dict[str, torch.Tensor]:
         return self._start
@@ -86,8 +95,10 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
                                if k in model_state and k not in mismatched}}
     step = src.manifest.rewind.step if src.manifest.rewind is not None else 0
     step = step if step < setup.total_steps else 0
+    drawn = src.drawn_units(None)  # (head, neuron) of a structured ticket, else None
     search = _TransferSearch(setup, writer, None, reporter, start=start,
-                             ticket=ops.to_torch(src.mask()), step=step)
+                             ticket=ops.to_torch(src.mask()), step=step,
+                             ticket_units=Units(*drawn) if drawn is not None else None)
     rec = search.recorder
     rec.add_extra(transfer={
         "source": str(src.path.resolve()), "source_task": src.task,
@@ -109,14 +120,18 @@ def transfer(source: str | Path, data: DataConfig, out: str | Path, *,
             assert rec.manifest.rewind is not None
             rec.update(rewind=dataclasses.replace(rec.manifest.rewind, weights=rw),
                        weights={"rewind": rw, "dense": writer.weights(0, search.trainer.state())})
-        rec.round(i, masks, search.trainer.state(), res, amount=0.0)
+        rec.round(i, masks, search.trainer.state(), res, amount=0.0,
+                  units=search.units(1) if i and search.kinds else None)
     plan = RandomMask().plan(search, 1)
     mask_rel = writer.mask(RandomMask.name, plan.masks)
+    units_rel = None if plan.units is None else writer.units(RandomMask.name, plan.units.head,
+                                                             plan.units.neuron)
     res = search.trainer.train(ArmSpec("transfer: random mask", plan.start_state, plan.masks,
                                        step, seed, loss_fn=search.arm_loss()))
     rec.arm(RandomMask.name, ArmRecord(
         sparsity=M.sparsity(plan.masks), metrics=res.metrics, steps=res.steps,
-        wall_time_s=res.wall_time_s, ticket_round=1, mask=mask_rel))
+        wall_time_s=res.wall_time_s, ticket_round=1, mask=mask_rel, units=units_rel,
+        unit_sparsity=None if plan.units is None else plan.units.sparsity(search.kinds)))
     rec.update(ticket_round=1,
                weights={**rec.manifest.weights, "ticket": writer.paths.rel(writer.paths.weights(1))})
     v = verdict(rec.manifest, cfg.prune.tolerance, required=(RandomMask.name,),
