@@ -73,6 +73,7 @@ def test_errors_are_one_analysis_error_line(runs):
         lambda: tl.sparsity_profile(tl.TicketMasks("t", runs[0].anatomy, runs[0].mask())),
         lambda: tl.overlap([(runs[0], "no_such_arm"), runs[1]]),
         lambda: tl.overlap([{"a": 1}, runs[0]]),
+        lambda: tl.overlap([{"a": np.ones((9, 9))}, runs[0]]),  # its repr spans lines
         lambda: tl.TicketMasks("t", runs[0].anatomy, {}),
         lambda: tl.sweep_stats(runs, by="role"),
         lambda: tl.magnitude_mask(runs[0], 1.5),

@@ -196,7 +196,8 @@ def _one(x: Any, what: str) -> list[Input]:
 
 
 def _short(x: Any) -> str:
-    text = repr(x)
+    """``repr(x)`` on one line, at most 60 characters (error messages are one line)."""
+    text = " ".join(repr(x).split())
     return text if len(text) <= 60 else text[:57] + "..."
 
 
