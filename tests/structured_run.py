@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from conftest import SAMPLE_MASKS
 
+from ticketlens.core.masks import sparsity, sparsity_per_tensor
 from ticketlens.core.run import RunWriter, open_run
 
 # the ticket's head states (the rest stay alive): L0H0 blind (Q pruned), L0H1 constant
@@ -52,6 +53,9 @@ def make_structured_run(dst: Path, *, early_bird: bool = True) -> Path:
     for r in m.rounds:
         share = r.index / m.rounds[-1].index
         units = w.units(r.index, head, neuron) if r.index == ticket else None
+        if r.index == ticket:  # the mask written above: its counts recorded (readers check)
+            r = dataclasses.replace(r, sparsity=sparsity(masks),
+                                    sparsity_per_tensor=sparsity_per_tensor(masks))
         rounds.append(dataclasses.replace(
             r, units=units, unit_sparsity={"head": round(0.25 * share, 4),
                                            "neuron": round(0.5 * share, 4)}))

@@ -113,6 +113,10 @@ def test_resume_after_kill_gives_identical_files(tmp_path):
     for rel in _files(straight, "masks") + _files(straight, "weights"):
         assert (straight / rel).read_bytes() == (killed / rel).read_bytes(), rel
     assert _files(straight, "masks") == _files(killed, "masks")
+    # the resumed run records the SHA-256 of every file, as the straight one does
+    hashes = [ticketlens.open_run(d).manifest.files for d in (straight, killed)]
+    assert hashes[0] == hashes[1] and "masks/round_003.safetensors" in hashes[0]
+    assert main(["verify", str(killed)]) == 0
 
 
 def _files(run_dir, sub):

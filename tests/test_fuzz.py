@@ -211,6 +211,7 @@ def check_manifest(run_dirs: dict[str, Path], kind: str, data: bytes) -> None:
     (run_dir / "manifest.json").write_bytes(data)
     run, html = str(run_dir), str(run_dir.parent / "report.html")
     for argv in (["info", run], ["info", run, "--json"], ["info", run, "--network"],
+                 ["verify", run],
                  ["compare", run, str(SAMPLE), "--json"],
                  ["compare", run, str(SAMPLE), "--by", "head"], ["report", run, "-o", html]):
         assert_clean_exit(*cli(*argv))
@@ -258,7 +259,7 @@ def run_dirs(tmp_path_factory) -> dict[str, Path]:
     return make_run_dirs(tmp_path_factory.mktemp("fuzz-runs"))
 
 
-@fuzz_settings(150)
+@fuzz_settings(100)  # each input runs seven commands (verify reads the weights too)
 @given(inp=manifest_inputs())
 def test_any_manifest_reads_or_fails_in_one_line(run_dirs, inp):
     check_manifest(run_dirs, *inp)
@@ -296,6 +297,11 @@ MANIFEST_REGRESSIONS = {  # found by the fuzzing: exit 1 (internal error) or a s
     "head-dim-of-400-digits": _set(("anatomy", "head_dim"), 10**400),  # report: overflow
     "shape-a-string": _set(("anatomy", "tensors", 0, "shape"), "ab"),  # held
     "a-billion-layers": _set(("anatomy", "num_layers"), 10**9),
+    # the 2,000-invocation mutation fuzz of issue 23: file paths that are not strings
+    "rewind-weights-a-number": _set(("weights", "rewind"), -1e-09),
+    "control-mask-a-number": _set(("controls", "random_mask", "mask"), 5),
+    "round-mask-outside-the-run": _set(("rounds", 1, "mask"), "../../x.safetensors"),
+    "file-hash-a-number": _set(("files",), {"masks/round_000.safetensors": 7}),
 }
 
 

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # what is done with runs: read-only analyses, and the engines that write new artefacts
     # from a run or into one (compressed copy, pruned model, imported masks)
     ("analysis", "compress", "exporter", "importers"),
+    ("checks",),                    # verify's checks of every kind of run file
     ("cell",),                      # one sweep cell: a `find` in its own process
     ("executors",),                 # where cells run: local workers, Ray, SLURM
     ("sweep",),                     # the grid and the run loop over cells

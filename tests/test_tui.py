@@ -95,9 +95,14 @@ def test_not_a_run_is_one_clear_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "not a ticketlens run" in err
 
 
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-@pytest.mark.parametrize("view", ["runs", "rounds", "heads", "model", "overlap"])
+TAB_KEYS = {"rounds": "1", "model": "2", "heads": "3", "neurons": "4", "attribution": "5"}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+@pytest.mark.parametrize("view", ["runs", *TAB_KEYS, "help", "overlap"])
 def test_snapshots(snap_compare, size, view):
+    """Every screen and every tab of a run at the smallest and a large terminal (the
+    attribution tab with a text attributed, a word the tokenizer does not know in it)."""
     async def setup(pilot):
         app = pilot.app
         await pilot.pause()
@@ -105,9 +110,17 @@ def test_snapshots(snap_compare, size, view):
             await pilot.press("c")
         elif view != "runs":
             await pilot.press("enter")
+            await app.workers.wait_for_complete()
             await pilot.pause()
-            if view != "rounds":
-                app.screen.query_one("#tabs").active = f"tab-{view}"
+            await pilot.press(TAB_KEYS.get(view, "1"))
+            if view == "model":  # layer 1 open, its FFN highlighted: the tree and its panel
+                await pilot.press("down", "down", "down", "enter", "down", "down")
+            if view == "attribution":  # then Esc: no blinking cursor in the picture
+                await pilot.press(*"qwzx not good", "enter")
+                await app.workers.wait_for_complete()
+                await pilot.press("escape")
+            if view == "help":
+                await pilot.press("question_mark")
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -297,37 +310,53 @@ def _left_edge_colour(app, widget):
 
 
 # --------------------------------------------------------------------- chart legend
-def test_legend_markers_are_the_plotted_markers():
-    from ticketlens.tui.widgets import line_chart
+def test_each_series_has_its_own_glyph_and_the_legend_shows_it():
+    from ticketlens.tui.widgets import GLYPHS, line_chart
 
-    # two single points on one spot: both stay visible, each as its legend shows it
+    # three series on one spot: all stay visible, each as its legend shows it
     chart = line_chart([("a", [(0.0, 0.5), (0.8, 0.9)], "cyan"), ("b", [(0.8, 0.9)], "red"),
                         ("c", [(0.8, 0.9)], "yellow"), ("d", [(0.5, None)], "blue")])
     plot, legend = _chart_parts(chart)
-    assert legend == {("●", "cyan"), ("×", "red"), ("×", "yellow")}  # d has nothing drawn
-    assert plot == legend
+    assert legend == {(GLYPHS[0], "cyan"), (GLYPHS[1], "red"), (GLYPHS[2], "yellow")}
+    assert plot == legend  # d has nothing drawn: not in the legend either
     asyncio.run(_legend_in_app())
 
 
+def test_the_y_axis_stays_in_the_metrics_range():
+    """All arms at accuracy 1.0: the axis ends at 1.000 (it said 1.010)."""
+    from ticketlens.tui.widgets import METRIC_RANGE, line_chart
+
+    chart = line_chart([("ticket", [(0.0, 1.0), (0.5, 1.0)], "cyan"),
+                        ("dense", [(0.0, 1.0)], "white")], y_range=METRIC_RANGE["accuracy"])
+    ticks = [float(line.split("┤")[0]) for line in chart.plain.split("\n") if "┤" in line]
+    assert max(ticks) == 1.0 and min(ticks) < 1.0
+
+
 def _chart_parts(chart) -> tuple[set, set]:
-    """({(marker, style)} drawn in the plot, {(marker, style)} in the legend)."""
+    """({(glyph, style)} drawn in the plot, {(glyph, style)} in the legend)."""
+    from ticketlens.tui.widgets import GLYPHS
+
     lines = chart.split("\n")
     axis = next(i for i, line in enumerate(lines) if "└" in line.plain)
-    legend = next(line for line in lines[axis + 1:] if "●" in line.plain or "×" in line.plain)
+    legend = next(line for line in lines[axis + 1:] if any(g in line.plain for g in GLYPHS))
     return _markers(lines[:axis]), _markers([legend])
 
 
 def _markers(lines) -> set:
+    from ticketlens.tui.widgets import GLYPHS
+
     out = set()
     for line in lines:
         for span in line.spans:
             ch = line.plain[span.start:span.end].strip()
-            if ch in ("●", "×"):
+            if ch in GLYPHS:
                 out.add((ch, str(span.style)))
     return out
 
 
 async def _legend_in_app():
+    from ticketlens.tui.widgets import GLYPHS
+
     app = create_app(RUNS[:1])
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
@@ -335,10 +364,31 @@ async def _legend_in_app():
         lines = screen_lines(app)
         axis = next(i for i, line in enumerate(lines) if "└" in line)
         legend_row = next(i for i in range(axis + 1, len(lines)) if "ticket" in lines[i])
-        legend = {c for c in cells[legend_row] if c[0] in "●×"}
-        plot = {c for row in cells[:axis] for c in row if c[0] in "●×"}
+        legend = {c for c in cells[legend_row] if c[0] in GLYPHS}
+        plot = {c for row in cells[:axis] for c in row if c[0] in GLYPHS}
         assert len(legend) == 4  # ticket, dense, random mask, random reinit
+        assert len({glyph for glyph, _ in legend}) == 4  # told apart without colour too
         assert plot == legend  # every legend marker is drawn, every drawn marker is in it
+
+
+def test_the_chart_grows_with_the_terminal():
+    asyncio.run(_chart_sizes())
+
+
+async def _chart_sizes():
+    sizes = {}
+    for size in ((80, 24), (200, 60)):
+        app = create_app(RUNS[:1])
+        async with app.run_test(size=size) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            chart = str(app.screen.query_one("#chart").render()).split("\n")
+            axis = next(line for line in chart if "└" in line)
+            sizes[size] = (len(axis.strip()) - 1, sum("│" in x or "┤" in x for x in chart))
+            plot = [line for line in chart if set(line) & set("│┤└")]
+            assert max(len(line.rstrip()) for line in plot) <= size[0] - 4  # in the pane
+    assert sizes[(80, 24)][0] <= 64 and sizes[(200, 60)][0] >= 180
+    assert sizes[(200, 60)][1] >= 2 * sizes[(80, 24)][1]
 
 
 # --------------------------------------------------------------------- 80×24
@@ -397,7 +447,7 @@ async def _structured(path):
         table = screen.query_one("#rounds", DataTable)
         labels = [str(c.label) for c in table.columns.values()]
         assert labels[:4] == ["round", "sparsity", "heads off", "neurons off"]
-        assert [str(x) for x in table.get_row_at(8)[:4]] == ["8", "80.0%", "25.0%", "50.0%"]
+        assert [str(x) for x in table.get_row_at(8)[:4]] == ["8", "80.8%", "25.0%", "50.0%"]
         chart = str(screen.query_one("#chart", Static).render())
         assert "early-bird: the mask settled at step 20 of 64 (44 dense steps saved, 69%)" \
             in chart
@@ -416,8 +466,9 @@ async def _structured(path):
                 assert str(cells[unit].style) == style
         assert len({str(cells[u].style) for u in ("L0H0", "L0H1", "L1H2")}) == 3
         legend = str(screen.query_one("#heads-legend", Static).render())
-        for state in ("alive", "blind", "constant", "dead"):
+        for state in ("blind", "constant", "dead"):
             assert f"{HEAD_STATES[state][0]}  {state}" in legend
+        assert "kept fraction: ● 0%" in legend and "alive: no slice" in legend
         assert "L0H0  kept" in str(screen.query_one("#head-detail", Static).render())
         assert "BLIND" in str(screen.query_one("#head-detail", Static).render())
         # model tree: per layer dead and blind heads, neurons alive / dead (constant)
@@ -426,9 +477,9 @@ async def _structured(path):
         tree = screen.query_one("#tree", Tree)
         layer0 = tree.root.children[1]
         att, ffn = (str(n.label) for n in layer0.children)
-        assert att == "attention: 4 heads, 1 dead (1 constant), 1 blind"
-        assert ffn == "FFN: 256 neurons, 248 alive, 8 dead (3 constant)"
-        assert str(tree.root.children[2].children[0].label).endswith("1 dead, 0 blind")
+        assert att == "4 heads: 2 alive, 1 blind, 1 constant"
+        assert ffn == "256 FFN neurons: 248 alive, 3 constant, 5 dead"
+        assert str(tree.root.children[2].children[0].label) == "4 heads: 3 alive, 1 dead"
         leaves = [str(n.label) for n in layer0.children[0].children]
         assert leaves[0].endswith("% ◐ blind") and leaves[1].endswith("% ○ constant")
         assert leaves[2].startswith("L0H2: kept ") and leaves[2].endswith("%")
@@ -436,7 +487,8 @@ async def _structured(path):
         await pilot.press("4")
         await pilot.pause()
         text = "\n".join(screen_lines(app))
-        assert "248 alive, 8 dead (3 constant)" in text and "256 alive, 0 dead" in text
+        assert "248 alive, 3 constant, 5 dead" in text
+        assert any(line.rstrip().endswith("256 alive") for line in screen_lines(app))
         await pilot.press("q")
 
 
@@ -455,3 +507,189 @@ async def _weight_run():
         assert "heads off" not in [str(c.label) for c in table.columns.values()]
         assert "early-bird" not in str(app.screen.query_one("#chart", Static).render())
         await pilot.press("q")
+
+
+# --------------------------------------------------------------------- issue 23: read alone
+def test_unit_counts_agree_in_every_view():
+    """sentiment-s1, layer 1: the tree said "255 alive, 1 dead (1 constant)" and its panel
+    "1 constant, 0 dead"; one phrasing of one count now, in the tree, its panel and the
+    neurons tab."""
+    asyncio.run(_unit_counts())
+
+
+async def _unit_counts():
+    from textual.widgets import Static, Tree
+
+    app = create_app([str(SAMPLE_MASKS / "sentiment-s1")])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        counts = screen.surv.layer_states()[1].neurons
+        assert counts == {"alive": 255, "constant": 1, "dead": 0}  # analysis.survival
+        await pilot.press("2")
+        await pilot.pause()
+        tree = screen.query_one("#tree", Tree)
+        layer1 = tree.root.children[2]
+        layer1.expand()
+        await pilot.pause()
+        ffn = layer1.children[1]
+        assert str(ffn.label) == "256 FFN neurons: 255 alive, 1 constant"
+        tree.move_cursor(ffn)
+        await pilot.pause()
+        panel = str(screen.query_one("#tree-detail", Static).render())
+        assert panel.startswith("layer 1 FFN neurons: 255 alive, 1 constant\n")
+        await pilot.press("4")
+        await pilot.pause()
+        assert any(line.rstrip().endswith("255 alive, 1 constant") and "L1" in line
+                   for line in screen_lines(app))
+
+
+def test_head_legend_swatches_are_the_grids_colours():
+    asyncio.run(_head_colours())
+
+
+async def _head_colours():
+    app = create_app(RUNS[:1])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        screen = app.screen
+        from ticketlens.tui.widgets import head_legend
+
+        legend = head_legend(1.0 - screen.surv.sparsity)  # what #heads-legend shows
+        assert str(screen.query_one("#heads-legend").render()) == legend.plain
+        swatches = {}  # the label of each swatch of the scale -> its style
+        plain = legend.plain
+        for span in legend.spans:
+            if plain[span.start:span.end] == "●":
+                label = plain[span.end + 1:].split("  ")[0].split("\n")[0]
+                swatches[label] = span.style
+        assert len(swatches) == 6
+        heads = screen.query_one("#heads")
+        for h in screen.surv.heads:
+            cell = heads.get_cell_at((h.layer, h.head + 1))
+            kept = round(h.kept * 100)
+            label = next(lab for lab in swatches if (lab.startswith("≥") and
+                         kept >= int(lab[1:-1])) or ("–" in lab and
+                         int(lab.split("–")[0][:-1]) <= kept < int(lab.split("–")[1][:-1])))
+            assert _colours(cell.style) == _colours(swatches[label]), (h.unit, label)
+
+
+def _colours(style) -> tuple:
+    from rich.style import Style
+
+    st = style if isinstance(style, Style) else Style.parse(str(style))
+    return st.bgcolor.get_truecolor(), st.color.get_truecolor()
+
+
+def test_attribution_legend_and_unknown_words():
+    asyncio.run(_attribution())
+
+
+async def _attribution():
+    from textual.widgets import Input, Static
+
+    app = create_app(RUNS[:1])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("5", *"qwzx not good", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#attr-input", Input).value == "qwzx not good"
+        out = str(screen.query_one("#attr-out", Static).render())
+        assert "dense [CLS] ⟨qwzx⟩ not good [SEP]" in out and "[UNK]" not in out.split("\n")[0]
+        assert "not in the tokenizer's vocabulary, the models saw [UNK] (qwzx)" in out
+        assert "for the target, strong" in out and "against, strong" in out
+
+
+def test_keys_do_what_the_help_says():
+    asyncio.run(_keys())
+
+
+async def _keys():
+    from ticketlens.tui.run_screen import RunScreen
+    from ticketlens.tui.screens import HelpScreen
+
+    app = create_app(RUNS[:1])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        pane = screen.query_one("#rounds-pane")
+        assert app.focused is pane and pane.max_scroll_y > 0
+        await pilot.press("down", "down")  # no Tab first
+        await pilot.pause()
+        assert pane.scroll_y > 0
+        for close in ("escape", "q", "question_mark"):
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            help_text = "\n".join(screen_lines(app))
+            assert "(in this help: Esc, q or ?" in help_text
+            await pilot.press(close)
+            await pilot.pause()
+            assert app.screen is screen and app.return_code is None
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+def test_a_malformed_run_file_is_one_line_in_the_app(tmp_path):
+    dst = tmp_path / "run"
+    shutil.copytree(SAMPLE_MASKS / "sentiment-s0", dst)
+    (dst / "compress.json").write_text('{"run": "x", "cells": 5}')
+    mask = dst / "masks" / "round_008.safetensors"
+    data = bytearray(mask.read_bytes())
+    data[-1] ^= 0x01  # one weight more or less kept than recorded
+    mask.write_bytes(bytes(data))
+    asyncio.run(_malformed(str(dst)))
+
+
+async def _malformed(path):
+    app = create_app([path])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        compress = str(app.screen.query_one("#compress-error").render())  # under the rounds
+        assert "compress.json: unreadable compression table" in compress
+        assert "\n" not in compress
+        error = str(app.screen.query_one("#run-error").render())
+        assert "round_008.safetensors: the mask keeps" in error and "\n" not in error
+        await pilot.press("q")
+    assert app.return_code == 0  # no crash, no traceback
+
+
+def test_80x24_every_tab_shows_the_run_and_whole_labels():
+    asyncio.run(_small_tabs())
+
+
+async def _small_tabs():
+    from textual.widgets import Tree
+
+    app = create_app(RUNS)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press(*["right"] * 6)  # the runs table scrolled: the names stay
+        await pilot.pause()
+        assert "sentiment-s0" in "\n".join(screen_lines(app))
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        for key in "12345":
+            await pilot.press(key)
+            await pilot.pause()
+            assert "sentiment-s0 — tiny-bert" in screen_lines(app)[0], key
+            if key == "2":
+                tree = app.screen.query_one("#tree", Tree)
+                for node in tree.root.children[1:5]:
+                    node.expand()
+                await pilot.pause()
+                text = "\n".join(screen_lines(app))
+                for line in tree.root.children[1].children:
+                    assert str(line.label) in text  # whole, not cut at the panel
+        await pilot.press("escape")

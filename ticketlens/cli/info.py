@@ -176,7 +176,7 @@ def run(ns: argparse.Namespace) -> int:
         return 0
     r = open_run(ns.run)
     if ns.verify:
-        from ticketlens.core.verify import verify
+        from ticketlens.checks import verify
 
         verify(ns.run)
     data = summary(r)

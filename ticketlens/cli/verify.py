@@ -1,5 +1,6 @@
 """``ticketlens verify RUN...``: read every file of a run and check it (exit 2 on the first
-problem, one line naming the file)."""
+problem, one line naming the file); says which files it checked and whether their SHA-256
+matched the manifest."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
+    from ticketlens.checks import verify
     from ticketlens.core.run import find_runs
-    from ticketlens.core.verify import verify
 
     results = [verify(p) for arg in ns.runs for p in find_runs(arg)]
     if ns.json:
@@ -23,6 +24,5 @@ def run(ns: argparse.Namespace) -> int:
         print()
         return 0
     for r in results:
-        print(f"ok: {r.run} ({r.rounds} rounds, {r.controls} controls, {len(r.files)} files "
-              "checked)")
+        print(f"ok: {r.run}: {r.summary()}")
     return 0

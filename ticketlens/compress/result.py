@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ticketlens.core.errors import RunFormatError
-from ticketlens.core.io import write_json_atomic
+from ticketlens.core.io import json_bytes
 
 __all__ = ["CELLS", "Cell", "CompressResult", "Latency", "VariantResult", "compress_path",
            "pareto_flags", "read_compress", "write_compress"]
@@ -139,8 +139,11 @@ class CompressResult:
 
 
 def write_compress(run: str | os.PathLike[str], result: CompressResult) -> Path:
+    """Save the table in the run (atomically; its SHA-256 goes into the manifest)."""
+    from ticketlens.core.run import RunWriter
+
     path = compress_path(run)
-    write_json_atomic(path, result.to_dict())
+    RunWriter(run).file(path, json_bytes(result.to_dict()))
     return path
 
 
@@ -151,5 +154,6 @@ def read_compress(run: str | os.PathLike[str]) -> CompressResult | None:
         return None
     try:
         return CompressResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RunFormatError(f"{path}: unreadable compression table ({exc})") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise RunFormatError(f"{path}: unreadable compression table "
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from None

@@ -39,9 +39,13 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
+def json_bytes(obj: Any) -> bytes:
+    """The bytes every JSON file of a run is written as (indented, UTF-8, a final newline)."""
+    return (json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n").encode("utf-8")
+
+
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
-    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n"
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes_atomic(path, json_bytes(obj))
 
 
 def current_umask() -> int:

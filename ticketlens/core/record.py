@@ -79,6 +79,8 @@ class _Record:
                 kwargs[f.name] = _convert(f, v, f"{where}.{key}")
             except RunFormatError:
                 raise
+            except _EntryError as exc:
+                raise RunFormatError(f"{where}.{key}.{exc.key}: invalid ({exc})") from None
             except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
                 raise RunFormatError(f"{where}.{key}: invalid ({exc})") from None
         kwargs["extra"] = _frozen({k: v for k, v in d.items() if k not in known})
@@ -157,6 +159,63 @@ def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+def _path(v: Any) -> str:
+    """A file of the run, relative to its folder ("masks/round_001.safetensors"): a string
+    that stays inside the run (a number, an absolute path or ``..`` is refused)."""
+    if not isinstance(v, str):
+        raise TypeError(f"a file path must be a string, got {type(v).__name__} {_short(v)}")
+    parts = v.replace("\\", "/").split("/")
+    if not v or v.startswith("/") or ":" in parts[0] or ".." in parts or "" in parts:
+        raise ValueError(f"{_short(v)} is not a file path inside the run")
+    return v
+
+
+def _paths(v: Any) -> Mapping[str, str]:
+    """Named files of the run (``weights``: rewind, dense, ticket -> path)."""
+    if not isinstance(v, Mapping):
+        raise TypeError("expected an object of file paths")
+    out = {}
+    for k, x in v.items():
+        try:
+            out[str(k)] = _path(x)
+        except (TypeError, ValueError) as exc:
+            raise _EntryError(_shown(str(k)), str(exc)) from None
+    return _frozen(out)
+
+
+class _EntryError(ValueError):
+    """An entry of an object field is invalid: the message names ``field.key``."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+HEX = frozenset("0123456789abcdef")
+
+
+def _hashes(v: Any) -> Mapping[str, str]:
+    """``files``: each file the run wrote (path relative to the run) -> its SHA-256 (hex)."""
+    if not isinstance(v, Mapping):
+        raise TypeError("expected an object of file path -> SHA-256")
+    out = {}
+    for k, x in v.items():
+        try:
+            _path(k)
+        except (TypeError, ValueError) as exc:
+            raise _EntryError(_shown(str(k)), str(exc)) from None
+        if not (isinstance(x, str) and len(x) == 64 and set(x) <= HEX):
+            raise _EntryError(_shown(str(k)), f"not a SHA-256 in hex: {_short(x)}")
+        out[k] = x
+    return _frozen(out)
+
+
+def _short(v: Any) -> str:
+    """A value as a one-line message shows it (at most 40 characters)."""
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
 def _meta(key: str | None = None, **kw: Any) -> dict[str, Any]:
     return {**({"key": key} if key else {}), **kw}
 
@@ -203,7 +262,7 @@ class RewindRecord(_Record):
     mode: str = _f("init", conv=str)
     step: int = _f(0, conv=int)
     spec: str = _f("", conv=str)
-    weights: str | None = _f(None, omit_none=True)
+    weights: str | None = _f(None, conv=_path, omit_none=True)
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
 
@@ -218,10 +277,10 @@ class RoundRecord(_Record):
     wall_time_s: float = _f(0.0, conv=float)
     sparsity_per_tensor: Mapping[str, float] = _f(factory=_empty, conv=_floats)
     pruned_fraction_of_remaining: float | None = _f(None, conv=float, omit_none=True)
-    mask: str | None = _f(None, omit_none=True)
+    mask: str | None = _f(None, conv=_path, omit_none=True)
     # structured rounds (find --granularity head|neuron|unit): the unit masks' file and the
     # share of heads / neurons pruned
-    units: str | None = _f(None, omit_none=True)
+    units: str | None = _f(None, conv=_path, omit_none=True)
     unit_sparsity: Mapping[str, float] | None = _f(None, conv=_floats, omit_none=True)
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
@@ -236,8 +295,8 @@ class ArmRecord(_Record):
     steps: int = _f(0, conv=int)
     wall_time_s: float = _f(0.0, conv=float)
     ticket_round: int | None = _f(None, conv=int, omit_none=True)
-    mask: str | None = _f(None, omit_none=True)
-    units: str | None = _f(None, omit_none=True)
+    mask: str | None = _f(None, conv=_path, omit_none=True)
+    units: str | None = _f(None, conv=_path, omit_none=True)
     unit_sparsity: Mapping[str, float] | None = _f(None, conv=_floats, omit_none=True)
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
@@ -308,11 +367,14 @@ class Manifest(_Record):
     schedule: Mapping[str, Any] | None = _f(None, conv=_frozen, omit_none=True)
     rewind: RewindRecord | None = _f(None, record=RewindRecord, omit_none=True)
     controls: Mapping[str, ArmRecord] = _f(factory=_empty, record_map=ArmRecord)
-    weights: Mapping[str, str] = _f(factory=_empty, conv=_frozen)
+    weights: Mapping[str, str] = _f(factory=_empty, conv=_paths)
     ticket_round: int | None = _f(None, conv=int)
     verdict: Verdict | None = _f(None, record=Verdict)
     # how the last session ran: torch threads, cores available, OMP_NUM_THREADS, processes
     runtime: Mapping[str, Any] | None = _f(None, conv=_frozen, omit_none=True)
+    # the SHA-256 of every file the run wrote (path -> hex), kept by ``core.run.RunWriter``;
+    # None in runs written before ticketlens recorded them (``verify`` says so)
+    files: Mapping[str, str] | None = _f(None, conv=_hashes, omit_none=True)
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
     @classmethod

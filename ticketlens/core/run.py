@@ -17,6 +17,10 @@
       analysis/stability.json        `ticketlens stability`: error barriers by round (optional)
       analysis/roles.json            `ticketlens roles --save` (optional)
 
+The manifest's ``files`` records the SHA-256 of every other file the run wrote (the writer
+hashes the bytes it writes); ``verify`` checks them, and every mask reader checks the kept
+counts against the recorded sparsity, so a file changed afterwards is named.
+
 ``open_run(path)`` is the public, read-only way in; it needs numpy and safetensors only
 (torch is imported by :meth:`Run.weights` alone). :class:`RunWriter` is the only code that
 creates or changes a run directory: the engine, transfer, importers and ``attribute`` write
@@ -25,17 +29,22 @@ through it, every file atomically (``core.io``), mask files byte-reproducibly.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import math
 import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ticketlens.core.anatomy import Anatomy
 from ticketlens.core.errors import RunFormatError
-from ticketlens.core.io import TMP_PREFIX, write_bytes_atomic, write_json_atomic
-from ticketlens.core.masks import Masks, load_masks, save_masks
+from ticketlens.core.io import TMP_PREFIX, json_bytes, write_bytes_atomic, write_json_atomic
+from ticketlens.core.masks import Masks, load_masks, mask_file_bytes
 from ticketlens.core.record import (
     CONTROL_NAMES,
     FORMAT,
@@ -270,10 +279,18 @@ class Run:
                 from ticketlens.core.structure import expand_structured
 
                 sm = self._structured(r)
-                self._masks[r] = expand_structured(self.anatomy, sm["heads"], sm["ffn"])
+                masks = expand_structured(self.anatomy, sm["heads"], sm["ffn"])
+                per_tensor = None  # structured imports record the expanded total only
             else:
-                self._masks[r] = load_masks(self.paths.mask(r), expected=self.anatomy.shapes)
+                masks = load_masks(self.paths.mask(r), expected=self.anatomy.shapes)
+                per_tensor = self._round(r).sparsity_per_tensor
+            # the cheap check every reader makes: the kept counts are the recorded ones
+            check_kept_counts(self.paths.mask(r), masks, self._round(r).sparsity, per_tensor)
+            self._masks[r] = masks
         return self._masks[r]
+
+    def _round(self, r: int) -> RoundRecord:
+        return next(x for x in self.rounds if x.index == r)
 
     def packed_mask(self, round_index: int | None = None) -> dict[str, Any]:
         """The round's weight masks bit-packed (``numpy.packbits`` per tensor, as on disk);
@@ -283,7 +300,10 @@ class Run:
         r = self.round_index(round_index)
         if self.structured or r in self._masks:
             return {n: pack(m) for n, m in self.mask(r).items()}
-        return load_packed(self.paths.mask(r), expected=self.anatomy.shapes)
+        packed = load_packed(self.paths.mask(r), expected=self.anatomy.shapes)
+        check_kept_counts(self.paths.mask(r), packed, self._round(r).sparsity,
+                          self._round(r).sparsity_per_tensor, shapes=self.anatomy.shapes)
+        return packed
 
     def read_packed_into(self, out: dict[str, Any], round_index: int | None = None) -> None:
         """:meth:`packed_mask` written into ``out`` (name -> ``uint8`` buffer of the packed
@@ -296,6 +316,9 @@ class Run:
                 out[name][...] = packed
         else:
             read_packed_into(self.paths.mask(r), out, expected=self.anatomy.shapes)
+            rec = self._round(r)  # the cheap check every reader makes
+            check_kept_counts(self.paths.mask(r), {n: out[n] for n in self.anatomy.shapes},
+                              rec.sparsity, rec.sparsity_per_tensor, shapes=self.anatomy.shapes)
 
     def units(self, round_index: int | None = None):
         """:class:`~ticketlens.core.structure.UnitMasks` (alive heads, neurons, FFN blocks)."""
@@ -338,9 +361,12 @@ class Run:
     def control_mask(self, control: str) -> Masks:
         key = ("control", control)
         if key not in self._masks:
-            self._masks[key] = load_masks(
-                self.paths.control_mask(control), expected=self.anatomy.shapes
-            )
+            path = self.paths.control_mask(control)
+            masks = load_masks(path, expected=self.anatomy.shapes)
+            arm = self.controls.get(control)
+            if arm is not None and arm.mask is not None:
+                check_kept_counts(path, masks, arm.sparsity, None)
+            self._masks[key] = masks
         return self._masks[key]
 
     @property
@@ -367,6 +393,53 @@ class Run:
             raise RunFormatError(f"{path}: corrupt weights file ({exc})") from None
 
 
+def _popcount(packed: Any) -> int:
+    """Set bits of a bit-packed mask, counted in 16 MiB blocks (little memory at any size)."""
+    flat = np.asarray(packed, dtype=np.uint8).reshape(-1)
+    step = 1 << 24
+    return sum(int(np.bitwise_count(flat[i:i + step]).sum(dtype=np.int64))
+               for i in range(0, flat.size, step))
+
+
+def check_kept_counts(where: Path, masks: Mapping[str, Any], sparsity: float | None,
+                      per_tensor: Mapping[str, float] | None, *,
+                      shapes: Mapping[str, tuple[int, ...]] | None = None) -> None:
+    """Raise :class:`RunFormatError` naming ``where`` unless the masks keep as many weights,
+    in all and per tensor, as the recorded sparsity says. ``shapes`` given: the masks are
+    bit-packed (``Run.packed_mask``). Recorded sparsities are exact counts as float64, so
+    the kept count is recovered exactly (up to 2**52 weights)."""
+    kept, total = {}, {}
+    for name, m in masks.items():
+        if shapes is None:
+            kept[name], total[name] = int(np.count_nonzero(m)), int(np.size(m))
+        else:
+            kept[name] = _popcount(m)
+            total[name] = math.prod(shapes[name])
+    all_kept, all_total = sum(kept.values()), sum(total.values())
+    if sparsity is not None and round((1.0 - float(sparsity)) * all_total) != all_kept:
+        raise RunFormatError(
+            f"{where}: the mask keeps {all_kept:,} of {all_total:,} weights, the manifest "
+            f"records {float(sparsity):.6%} sparse ({round((1.0 - float(sparsity)) * all_total):,}"
+            " kept): the file or the manifest was changed after the run wrote it")
+    for name, recorded in (per_tensor or {}).items():
+        if name not in kept:
+            raise RunFormatError(f"{where}: the manifest records sparsity of {name}, which "
+                                 "the mask does not hold")
+        if round((1.0 - float(recorded)) * total[name]) != kept[name]:
+            raise RunFormatError(
+                f"{where}: {name} keeps {kept[name]:,} of {total[name]:,} weights, the "
+                f"manifest records {float(recorded):.6%} sparse")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def open_run(path: str | os.PathLike[str]) -> Run:
     """Open a run directory written by ``ticketlens find`` or ``ticketlens import``."""
     return Run(path)
@@ -375,13 +448,16 @@ def open_run(path: str | os.PathLike[str]) -> Run:
 class RunWriter:
     """The only code that creates or changes a run directory.
 
-    Every file is written atomically. ``main=False`` (the other ranks under torchrun) makes
-    every write a no-op that still returns the file's relative path, so all ranks keep the
-    same record."""
+    Every file is written atomically and its SHA-256 kept: the next manifest written records
+    it (``files``). A file written after the run (``attribute --save``, ``compress``) goes
+    through :meth:`file`, which records its hash in the manifest on disk at once.
+    ``main=False`` (the other ranks under torchrun) makes every write a no-op that still
+    returns the file's relative path, so all ranks keep the same record."""
 
     def __init__(self, root: str | os.PathLike[str], *, main: bool = True):
         self.paths = RunPaths(root)
         self.main = main
+        self._hashes: dict[str, str] = {}  # files this writer wrote: path -> SHA-256
 
     @property
     def root(self) -> Path:
@@ -391,37 +467,64 @@ class RunWriter:
         """Delete the run (``--overwrite``)."""
         if self.main and self.root.exists():
             shutil.rmtree(self.root)
+        self._hashes.clear()
+
+    def _write(self, path: Path, data: bytes) -> str:
+        rel = self.paths.rel(path)
+        if self.main:
+            write_bytes_atomic(path, data)
+            self._hashes[rel] = hashlib.sha256(data).hexdigest()
+        return rel
 
     def manifest(self, manifest: Manifest) -> None:
+        """Write ``manifest`` with ``files``: the hashes it carries and those of the files
+        this writer wrote, less the files no longer there (removed weights)."""
         if self.main:
-            write_json_atomic(self.paths.manifest, manifest.to_dict())
+            files = {**(manifest.files or {}), **self._hashes}
+            files = {k: v for k, v in sorted(files.items()) if (self.root / k).is_file()}
+            write_json_atomic(self.paths.manifest,
+                              dataclasses.replace(manifest, files=files).to_dict())
+
+    def file(self, path: str | os.PathLike[str], data: bytes) -> str:
+        """A file of the run written after it (an analysis, a table): written atomically and
+        its hash recorded in the manifest on disk (a run written before ticketlens recorded
+        hashes stays without them). ``path``: in the run; returns it relative to the run."""
+        p = Path(path)
+        rel = self._write(p if p.is_relative_to(self.root) else self.root / p, data)
+        if self.main and self.paths.manifest.is_file():
+            m = read_manifest(self.root)
+            if m.files is not None:
+                files = {**m.files, rel: self._hashes[rel]}
+                write_json_atomic(self.paths.manifest,
+                                  dataclasses.replace(m, files=dict(sorted(files.items())))
+                                  .to_dict())
+        return rel
 
     def mask(self, where: int | str, masks: Mapping[str, Any], **meta: str) -> str:
         """Round ``where`` (an int) or control ``where`` (a name); returns the relative path."""
         path = self.paths.mask(where) if isinstance(where, int) else \
             self.paths.control_mask(where)
-        if self.main:
-            tag = {"round": str(where)} if isinstance(where, int) else {"control": where}
-            save_masks(path, masks, **tag, **meta)
-        return self.paths.rel(path)
+        tag = {"round": str(where)} if isinstance(where, int) else {"control": where}
+        data = mask_file_bytes(masks, **tag, **meta) if self.main else b""
+        return self._write(path, data)
 
     def units(self, where: int | str, head: Any, neuron: Any) -> str:
         """The unit masks (True = kept) of a structured round or control; the relative path."""
         path = self.paths.units(where)
-        if self.main:
-            tag = {"round": str(where)} if isinstance(where, int) else {"control": where}
-            save_masks(path, {"head": head, "neuron": neuron}, kind="units", **tag)
-        return self.paths.rel(path)
+        tag = {"round": str(where)} if isinstance(where, int) else {"control": where}
+        data = mask_file_bytes({"head": head, "neuron": neuron}, kind="units", **tag) \
+            if self.main else b""
+        return self._write(path, data)
 
     def weights(self, what: str | int, state: Mapping[str, Any]) -> str:
         """A state dict (torch tensors) as safetensors; returns the relative path."""
         path = self.paths.weights(what)
-        if self.main:
-            from safetensors.torch import save
+        if not self.main:
+            return self.paths.rel(path)
+        from safetensors.torch import save
 
-            tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-            write_bytes_atomic(path, save(tensors, metadata={"format": "ticketlens.weights"}))
-        return self.paths.rel(path)
+        tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+        return self._write(path, save(tensors, metadata={"format": "ticketlens.weights"}))
 
     def remove_partial(self) -> None:
         """Delete what killed writes left (``.tmp-*``): a resumed run ends without them."""
@@ -434,22 +537,23 @@ class RunWriter:
             for r in rounds:
                 if r not in keep:
                     self.paths.weights(r).unlink(missing_ok=True)
+                    self._hashes.pop(self.paths.rel(self.paths.weights(r)), None)
 
     def tokenizer(self, tokenizer: Any) -> str:
         """``tokenizer.save(path)`` (a ``TextTokenizer``) into the run."""
+        rel = self.paths.rel(self.paths.tokenizer)
         if self.main:
             self.paths.root.mkdir(parents=True, exist_ok=True)
             tokenizer.save(self.paths.tokenizer)
-        return self.paths.rel(self.paths.tokenizer)
+            self._hashes[rel] = sha256_file(self.paths.tokenizer)
+        return rel
 
     def attribution(self, data: Mapping[str, Any]) -> Path:
-        if self.main:
-            write_json_atomic(self.paths.attribution, data)
+        self.file(self.paths.attribution, json_bytes(data))
         return self.paths.attribution
 
     def stability(self, data: Mapping[str, Any]) -> Path:
-        if self.main:
-            write_json_atomic(self.paths.stability, data)
+        self.file(self.paths.stability, json_bytes(data))
         return self.paths.stability
 
     def roles(self, data: Mapping[str, Any]) -> Path:

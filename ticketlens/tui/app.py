@@ -16,6 +16,8 @@ class TicketLensApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "ticketlens inspect"
     BINDINGS = [Binding("q", "quit", "Quit"), Binding("question_mark", "help", "Help")]
+    # under 100 columns the screens stack their detail panels below (app.tcss: -narrow)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
     def __init__(self, runs: Sequence[Run], sweep: str | None = None):
         super().__init__()

@@ -12,6 +12,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ticketlens.analysis.overlap import ONESHOT_ARMS, methods_overlap
+from ticketlens.core.errors import TicketlensError, first_line
 from ticketlens.core.record import control_label
 
 
@@ -28,7 +29,13 @@ class MethodsTable(DataTable):
 
     def on_mount(self) -> None:
         run, metric = self.run, self.run.metric
-        pairs = {p.b: p for p in methods_overlap(run, by="weight").pairs if p.a == "ticket"}
+        try:
+            pairs = {p.b: p for p in methods_overlap(run, by="weight").pairs
+                     if p.a == "ticket"}
+        except TicketlensError as exc:  # a mask file that cannot be read: one line
+            self.add_column("one-shot methods")
+            self.add_row(Text(first_line(exc)))
+            return
         self.add_columns("arm", "before retraining", Text(f"{metric} after"),
                          "of the ticket kept (chance)")
         self.add_row(Text("IMP ticket"), "", _num(run.ticket.metrics.get(metric)), "")

@@ -32,3 +32,18 @@ def label_names(run: Any) -> tuple[str, ...]:
 def label_name(run: Any, class_id: int) -> str:
     names = label_names(run)
     return names[class_id] if 0 <= class_id < len(names) else f"class {class_id}"
+
+
+def unknown_words(run: Any, text: str) -> dict[int, str]:
+    """Token position -> the word of ``text`` that the run's tokenizer does not know (it
+    reads it as its unknown token, ``[UNK]``); empty when the run has no tokenizer file."""
+    from ticketlens.data.tokenizer import TextTokenizer
+
+    if not run.paths.tokenizer.is_file():
+        return {}
+    tok = TextTokenizer.from_file(run.paths.tokenizer).tok
+    unk = getattr(tok.model, "unk_token", None) or "[UNK]"
+    tok.no_truncation()
+    enc = tok.encode(text)
+    return {i: text[a:b] for i, (t, (a, b)) in enumerate(zip(enc.tokens, enc.offsets,
+                                                             strict=True)) if t == unk}

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
     DataTable,
@@ -25,6 +25,7 @@ from textual.widgets import (
 )
 
 from ticketlens.analysis.earlybird import early_bird
+from ticketlens.core.errors import TicketlensError, first_line
 from ticketlens.core.run import control_label
 from ticketlens.report.fmt import pct
 from ticketlens.tui import record
@@ -32,12 +33,14 @@ from ticketlens.tui.compress_panel import compress_panel
 from ticketlens.tui.methods_panel import methods_panel
 from ticketlens.tui.widgets import (
     HEAD_STATES,
+    METRIC_RANGE,
     head_cell,
     head_legend,
     histogram_bar,
     kept_style,
     line_chart,
     sparkline,
+    unit_counts,
 )
 from ticketlens.tui.widgets import fmt_value as _fmt
 
@@ -64,20 +67,21 @@ class RunScreen(Screen):
         title = {pane: f"{n} {name}" for n, (pane, name, _) in enumerate(self.TABS, 1)}
         yield Header()
         yield Static(id="run-title")
+        yield Static(id="run-error")  # a run file that cannot be read: one line, in red
         with TabbedContent(id="tabs"):
             with TabPane(title["tab-rounds"], id="tab-rounds"), \
                     VerticalScroll(id="rounds-pane"):
                 yield Static(id="chart")
                 yield DataTable(id="rounds", cursor_type="row")
-                yield from compress_panel(self.run)
-                yield from methods_panel(self.run)
-            with TabPane(title["tab-model"], id="tab-model"), Horizontal():
+                yield from _or_error(compress_panel, self.run, "compress-error")
+                yield from _or_error(methods_panel, self.run, "methods-error")
+            with TabPane(title["tab-model"], id="tab-model"), Horizontal(classes="split"):
                 yield Tree("model", id="tree")
                 yield Static(id="tree-detail", classes="detail")
-            with TabPane(title["tab-heads"], id="tab-heads"), Horizontal():
-                with Vertical(id="heads-box"):
+            with TabPane(title["tab-heads"], id="tab-heads"), Horizontal(classes="split"):
+                with VerticalScroll(id="heads-box"):
                     yield DataTable(id="heads", cursor_type="cell")
-                    yield Static(head_legend(), id="heads-legend")
+                    yield Static(id="heads-legend")
                 yield Static(id="head-detail", classes="detail")
             with TabPane(title["tab-neurons"], id="tab-neurons"), \
                     VerticalScroll(id="neurons-pane"):
@@ -93,6 +97,7 @@ class RunScreen(Screen):
         self.sub_title = f"{self.run.model_name} · {self.run.task} · seed {_fmt(self.run.seed)}"
         self._draw_rounds()
         self._draw_round()
+        self.query_one("#rounds-pane").focus()  # arrows scroll the rounds at once
         out = self.query_one("#attr-out", Static)
         if not self.run.has_weights:
             out.update("This run has no weights (an imported mask): attribution needs a run "
@@ -107,7 +112,7 @@ class RunScreen(Screen):
                 intro.append(", " if i else "")
                 intro.append(name, style="bold")
             intro.append(")")
-        out.update(intro.append("."))
+        out.update(intro.append(". Every key types into the box, 1–5 too; Esc leaves it."))
 
     def action_tab(self, n: int) -> None:
         pane, _, widget = self.TABS[n - 1]
@@ -121,17 +126,34 @@ class RunScreen(Screen):
         else:
             self.app.pop_screen()
 
+    def show_error(self, exc: BaseException) -> None:
+        """A run file that cannot be read: its one line under the title (no traceback)."""
+        err = self.query_one("#run-error", Static)
+        err.update(Text(first_line(exc)))
+        err.display = True
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._draw_chart)  # the chart grows with the terminal
+
     # ------------------------------------------------------------------ rounds tab
-    def _draw_rounds(self) -> None:
+    def _chart_size(self) -> tuple[int, int]:
+        """Columns and rows of the chart's plot: the width of the screen less the axis and
+        the frame, a third of its height."""
+        w, h = self.app.size
+        return max(20, w - 16), max(6, h // 3)
+
+    def _draw_chart(self) -> None:
         r, m = self.run, self.run.metric
-        series = [("ticket", [(x.sparsity, x.metrics.get(m)) for x in r.rounds], "cyan")]
+        series = [("ticket (IMP rounds)", [(x.sparsity, x.metrics.get(m)) for x in r.rounds],
+                   "cyan")]
         if r.rounds[0].metrics.get(m) is not None:
             series.append(("dense", [(0.0, r.rounds[0].metrics.get(m))], "white"))
-        styles = {"random_mask": "red", "random_reinit": "yellow", "oneshot": "magenta"}
         for c in record.control_points(r):
             series.append((control_label(c.control), [(c.sparsity, c.value)],
-                           styles.get(c.control, "blue")))
-        chart = line_chart(series, y_label=m, x_label="sparsity")
+                           CONTROL_STYLES.get(c.control, "blue")))
+        width, height = self._chart_size()
+        chart = line_chart(series, width=width, height=height, y_label=m,
+                           x_label="sparsity", y_range=METRIC_RANGE.get(m))
         bird = early_bird(r)
         if bird is not None:
             chart.append_text(_early_bird_text(bird))
@@ -141,6 +163,10 @@ class RunScreen(Screen):
                 "WINNING TICKET": "bold green", "INCONCLUSIVE": "bold yellow"}.get(
                     v.label, "bold red"))
         self.query_one("#chart", Static).update(chart)
+
+    def _draw_rounds(self) -> None:
+        r, m = self.run, self.run.metric
+        self._draw_chart()
         t = self.query_one("#rounds", DataTable)
         units = any(x.unit_sparsity for x in r.rounds)  # a structured run (find --granularity)
         t.add_columns("round", "sparsity", *(("heads off", "neurons off") if units else ()),
@@ -169,7 +195,11 @@ class RunScreen(Screen):
 
     @work(thread=True, exclusive=True, group="survival")
     def _load_survival(self) -> None:
-        s = self.app.survival(self.run, self.round)
+        try:
+            s = self.app.survival(self.run, self.round)
+        except TicketlensError as exc:  # a mask file changed or broken: one line
+            self.app.call_from_thread(self.show_error, exc)
+            return
         self.app.call_from_thread(self._draw_survival, s)
 
     def _draw_survival(self, s: Any) -> None:
@@ -189,17 +219,15 @@ class RunScreen(Screen):
             layer = ls.layer
             node = tree.root.add(f"layer {layer}: {s.layer_sparsity[layer]:.1%} sparse",
                                  data=("layer", layer))
-            att = node.add(f"attention: {a.num_heads} heads, "
-                           f"{_dead(ls.dead_heads, ls.heads['constant'])}, "
-                           f"{ls.heads['blind']} blind", data=("attention", layer))
+            att = node.add(f"{a.num_heads} heads: {unit_counts(ls.heads)}",
+                           data=("attention", layer))
             for h in (h for h in s.heads if h.layer == layer):
                 att.add_leaf(Text.assemble(
                     f"{h.unit}: kept {h.kept:.1%}",
                     *(() if h.state == "alive" else
                       (" ", (f"{HEAD_STATES[h.state][0]} {h.state}",
                              HEAD_STATES[h.state][1])))), data=("head", h.unit))
-            node.add_leaf(f"FFN: {a.intermediate} neurons, {ls.neurons['alive']} alive, "
-                          f"{_dead(ls.dead_neurons, ls.neurons['constant'])}",
+            node.add_leaf(f"{a.intermediate} FFN neurons: {unit_counts(ls.neurons)}",
                           data=("ffn", layer))
         tree.root.add_leaf("task head (not pruned)", data=("excluded", "head"))
         tree.root.expand()
@@ -218,8 +246,7 @@ class RunScreen(Screen):
             n = self.surv.neurons[key]
             ls = self.surv.layer_states()[key]
             out.update(Text.assemble(
-                f"layer {key} FFN: {n.alive} alive, {ls.neurons['constant']} constant (input "
-                f"side pruned), {ls.neurons['dead']} dead (output side pruned)\n"
+                f"layer {key} FFN neurons: {unit_counts(ls.neurons)}\n{NEURON_STATES}\n\n"
                 "kept fraction of neurons (0% → 100%):\n", histogram_bar(n.histogram())))
         elif kind == "layer":
             ts = self.run.anatomy.layer_tensors(key)
@@ -228,9 +255,12 @@ class RunScreen(Screen):
                      f"{info.sparsity_per_tensor.get(t.name, float('nan')):.1%} sparse"
                      for t in ts]
             out.update(Text(f"layer {key}\n" + "\n".join(lines)))
+        elif kind == "excluded":
+            out.update(f"{key}: not pruned (Chen et al. 2020's prunable set)")
         else:
-            out.update(f"{key}: not pruned (Chen et al. 2020's prunable set)" if kind ==
-                       "excluded" else f"layer {key} attention")
+            ls = self.surv.layer_states()[key]
+            out.update(Text(f"layer {key} heads: {unit_counts(ls.heads)}\n\n") +
+                       head_legend(1.0 - self.surv.sparsity))
 
     def _head_text(self, unit: str) -> Text:
         h = self.surv.head(unit)
@@ -264,6 +294,7 @@ class RunScreen(Screen):
                 h = grid[(layer, head)]
                 cells.append(head_cell(h.state, h.kept, 1.0 - s.sparsity))
             t.add_row(f"L{layer}", *cells)
+        self.query_one("#heads-legend", Static).update(head_legend(1.0 - s.sparsity))
         row, col = t.cursor_coordinate
         self.query_one("#head-detail", Static).update(
             self._head_text(f"L{min(row, s.num_layers - 1)}H{max(col, 1) - 1}"))
@@ -275,13 +306,12 @@ class RunScreen(Screen):
             self.query_one("#head-detail", Static).update(self._head_text(f"L{layer}H{col - 1}"))
 
     def _draw_neurons(self, s: Any) -> None:
-        t = Text("FFN neurons per layer: distribution of kept fractions (0% → 100%), alive "
-                 "and dead neurons (dead: output column pruned, adds nothing; constant: input "
-                 "row pruned, adds a fixed vector)\n\n")
+        t = Text("FFN neurons per layer: how many in each state, and the distribution of "
+                 f"their kept fractions (0% → 100%). {NEURON_STATES}\n\n")
         for n, ls in zip(s.neurons, s.layer_states(), strict=True):
             t.append(f"L{n.layer:<3}")
             t.append_text(histogram_bar(n.histogram()))
-            t.append(f"  {n.alive} alive, {_dead(ls.dead_neurons, ls.neurons['constant'])}\n")
+            t.append(f"  {unit_counts(ls.neurons)}\n")
         self.query_one("#neurons", Static).update(t)
 
     @on(Input.Submitted, "#attr-input")
@@ -298,34 +328,72 @@ class RunScreen(Screen):
 
         try:
             res = attribute_run(self.run, texts=[text], n_steps=24)
+            unknown = record.unknown_words(self.run, text)
         except Exception as exc:  # shown in the UI, never a traceback
             why = str(exc) if isinstance(exc, TicketlensError) else \
                 f"attribution failed: {type(exc).__name__}: {first_line(exc)}"
             self.app.call_from_thread(self.query_one("#attr-out", Static).update, Text(why))
             return
-        item = res.items[0]
-        out = Text()
-        for who in ("dense", "ticket"):
-            vals = getattr(item, who)
-            peak = max(abs(v) for v in vals) or 1.0
-            out.append(f"{who:>7} ")
-            for tok, v in zip(item.tokens, vals, strict=True):
-                a = abs(v) / peak
-                style = ("on #2e7d32" if v > 0 else "on #c62828") if a > 0.5 else (
-                    ("on #1b3d1e" if v > 0 else "on #4a1a1a") if a > 0.15 else "")
-                out.append(tok, style=style)
-                out.append(" ")
-            out.append("\n")
-        out.append(f"\nSpearman {item.spearman:.2f}, top-{res.k} agreement "
-                   f"{item.topk_agreement:.2f}, target: ")
-        out.append(item.target_text if item.regression else
-                   record.label_name(self.run, item.target), style="bold")
-        self.app.call_from_thread(self.query_one("#attr-out", Static).update, out)
+        self.app.call_from_thread(self.query_one("#attr-out", Static).update,
+                                  _attribution_text(res, unknown, self.run))
 
 
-def _dead(dead: int, constant: int) -> str:
-    """"3 dead (1 constant)": constant units count as dead; the share that adds a constant."""
-    return f"{dead} dead" + (f" ({constant} constant)" if constant else "")
+def _attribution_text(res: Any, unknown: dict[int, str], run: Any) -> Text:
+    """Each token on the colour of its attribution (for the target label), dense above the
+    ticket, words the tokenizer does not know marked, and the legend of both."""
+    item = res.items[0]
+    out = Text()
+    for who in ("dense", "ticket"):
+        vals = getattr(item, who)
+        peak = max(abs(v) for v in vals) or 1.0
+        out.append(f"{who:>7} ")
+        for i, (tok, v) in enumerate(zip(item.tokens, vals, strict=True)):
+            out.append(f"⟨{unknown[i]}⟩" if i in unknown else tok, style=_attr_style(v, peak))
+            out.append(" ")
+        out.append("\n")
+    out.append("\n")
+    for label, v in (("for the target, strong", 1.0), ("weak", 0.3),
+                     ("against, strong", -1.0), ("weak", -0.3)):
+        out.append(" ")
+        out.append("  ", style=_attr_style(v, 1.0))
+        out.append(f" {label} ")
+    out.append("  (strong: over half the text's largest |attribution|; weak: 15–50%; "
+               "integrated gradients)")
+    if unknown:
+        words = ", ".join(dict.fromkeys(unknown.values()))
+        out.append(f"\n⟨word⟩: not in the tokenizer's vocabulary, the models saw [UNK] "
+                   f"({words})", style="bold yellow")
+    rho = "n/a (a constant ranking: too few tokens)" if item.spearman != item.spearman \
+        else f"{item.spearman:.2f}"
+    out.append(f"\n\nSpearman {rho} (rank correlation of dense and ticket), "
+               f"top-{res.k} agreement {item.topk_agreement:.2f}, target: ")
+    out.append(item.target_text if item.regression else record.label_name(run, item.target),
+               style="bold")
+    return out
+
+
+def _attr_style(v: float, peak: float) -> str:
+    a = abs(v) / peak
+    if a > 0.5:
+        return "on #2e7d32" if v > 0 else "on #c62828"
+    if a > 0.15:
+        return "on #1b3d1e" if v > 0 else "on #4a1a1a"
+    return ""
+
+
+CONTROL_STYLES = {"random_mask": "red", "random_reinit": "yellow", "oneshot": "magenta",
+                  "method_magnitude": "green", "method_wanda": "bright_blue",
+                  "method_sparsegpt": "bright_magenta"}
+NEURON_STATES = ("constant: input row pruned, adds a fixed vector; dead: output column pruned, "
+                 "adds nothing (both count as removed)")
+
+
+def _or_error(panel: Any, run: Any, error_id: str) -> list[Any]:
+    """A panel's widgets, or the one line saying why its file cannot be read."""
+    try:
+        return list(panel(run))
+    except TicketlensError as exc:
+        return [Static(Text(first_line(exc)), id=error_id, classes="file-error")]
 
 
 def _early_bird_text(bird: Any) -> Text:

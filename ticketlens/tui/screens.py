@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -37,7 +38,8 @@ class RunsScreen(Screen):
         yield Static("Enter opens a run · Space selects · c compares the selected (or all)",
                      id="runs-title")
         with Vertical(id="runs-box"):  # the table as tall as its rows, up to this box
-            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            # the mark and the run's name stay in view when the table scrolls sideways
+            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True, fixed_columns=2)
         yield Static(id="runs-scroll")
         yield Footer()
 
@@ -175,24 +177,31 @@ class OverlapScreen(Screen):
                        f"{row.jaccard_chance_mean:.3f}")
 
 
-HELP = """\
-[b]ticketlens inspect[/b]
-
-Sweep     (inspect SWEEPDIR) statistics over seeds and verdicts per group; Enter on
-          a group opens its first run, on a run its run screen
-Runs      Enter open · Space select · c compare selected (or all)
-Run       [ / ] previous / next IMP round (every tab follows)
-          1–5 tabs: Rounds · Model (tree) · Heads (grid: cursor shows Q/K/V/O) ·
-          Neurons · Attribution (type a text, Enter; Esc leaves the text box)
-          Tab / Shift+Tab move between widgets (the focused one has an accent
-          bar) · arrows move · Enter expands
-Anywhere  Esc back · ? this help · q quit · the mouse works too
-"""
+HELP = (  # (where, what): the keys of each screen, wrapped by the help box itself
+    ("Sweep", "(inspect SWEEPDIR) statistics over seeds and verdicts per group; Enter on a "
+              "group moves to its first run, on a run opens it"),
+    ("Runs", "Enter opens a run · Space selects · c compares the selected (or all)"),
+    ("Run", "[ ] previous / next IMP round (every tab follows) · 1–5 tabs: Rounds, Model "
+            "(tree), Heads (grid; the cursor's Q/K/V/O beside it), Neurons, Attribution"),
+    ("Text box", "(Attribution) every key types into it, 1–5 and q too; Enter attributes; "
+                 "Esc leaves the box"),
+    ("Moving", "arrows move or scroll · Tab / Shift+Tab move between widgets (the focused "
+               "one has an accent bar) · Enter expands · the mouse works too"),
+    ("Anywhere", "Esc back · ? this help · q quits (in this help: Esc, q or ? close it)"),
+)
 
 
 class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Close"),
+                Binding("q", "app.pop_screen", "Close"),
                 Binding("question_mark", "app.pop_screen", "Close")]
 
     def compose(self) -> ComposeResult:
-        yield Static(HELP, id="help")
+        t = Table.grid(padding=(0, 1))
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column(ratio=1)
+        for where, what in HELP:
+            t.add_row(where, what)
+        with Vertical(id="help"):
+            yield Static(Text("ticketlens inspect: keys", style="bold"))
+            yield Static(t)

@@ -52,7 +52,8 @@ class SweepScreen(Screen):
         yield Static(Text(f"sweep {self.path}: statistics over seeds…"), id="sweep-title")
         yield DataTable(id="sweep-stats", cursor_type="row", zebra_stripes=True)
         yield Static(id="sweep-cross")
-        yield DataTable(id="sweep-runs", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="sweep-runs", cursor_type="row", zebra_stripes=True,
+                        fixed_columns=1)  # the run's name stays in view
         yield Footer()
 
     def on_mount(self) -> None:

@@ -1,0 +1,55 @@
+"""Every kind of file a run may hold and how ``verify`` checks it, the layers above core
+included: ``core.verify.CORE_CHECKS`` (masks, unit masks, control masks, weights, tokenizer)
+and :func:`file_checks` (the compression table, the stored attribution). A module that adds a
+kind of run file (stability, roles, ...) adds its :class:`~ticketlens.core.verify.FileCheck`
+to :func:`file_checks`; ``verify`` lists any file no check knows as not checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ticketlens.core.errors import RunFormatError
+from ticketlens.core.run import Run
+from ticketlens.core.verify import FileCheck, VerifyResult
+from ticketlens.core.verify import verify as _verify
+
+
+def _present(path: Path) -> list[Path]:
+    return [path] if path.is_file() else []
+
+
+def _check_compress(run: Run, path: Path) -> None:
+    from ticketlens.compress.result import CELLS, read_compress
+
+    res = read_compress(run.path)
+    assert res is not None
+    unknown = [c.name for c in res.cells if c.name not in CELLS]
+    if unknown:
+        raise RunFormatError(f"{path}: unknown compression cell {unknown[0]!r}")
+    variants = {v.name for v in res.variants}
+    for c in res.cells:
+        if c.variant is not None and c.variant not in variants:
+            raise RunFormatError(f"{path}: cell {c.name} names variant {c.variant!r}, which "
+                                 "the table does not hold")
+
+
+def _check_attribution(run: Run, path: Path) -> None:
+    from ticketlens.analysis.results import load_attribution
+
+    load_attribution(path)
+
+
+def file_checks() -> tuple[FileCheck, ...]:
+    """The checks of run files that core does not know (in the order verify runs them)."""
+    return (
+        FileCheck("compression table", lambda run: _present(run.paths.compress),
+                  _check_compress),
+        FileCheck("attribution", lambda run: _present(run.paths.attribution),
+                  _check_attribution),
+    )
+
+
+def verify(path: str | Path) -> VerifyResult:
+    """``ticketlens verify``: every file of the run at ``path`` checked (see
+    ``core.verify``); raises :class:`RunFormatError` naming the first bad file."""
+    return _verify(path, file_checks())
