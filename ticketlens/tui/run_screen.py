@@ -324,7 +324,6 @@ class RunScreen(Screen):
     @work(thread=True, exclusive=True, group="attribution")
     def _run_attribution(self, text: str) -> None:
         from ticketlens.analysis.attribution import attribute_run
-        from ticketlens.core.errors import TicketlensError, first_line
 
         try:
             res = attribute_run(self.run, texts=[text], n_steps=24)
