@@ -342,3 +342,81 @@ def test_cli_roles_bad_input_is_one_line(tmp_path):
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     res = run_cli("roles", str(tmp_path / "missing"))
     assert res.returncode == 2 and "no such run" in res.stderr
+
+
+def test_stored_roles_read_back(tmp_path, capsys):
+    from ticketlens.analysis.roles import stored_roles
+    from ticketlens.cli.main import main
+    from ticketlens.core.run import open_run
+
+    run = tmp_path / "s0"
+    shutil.copytree(SAMPLE_MASKS / "sentiment-s0", run)
+    assert stored_roles(open_run(run)) is None
+    assert main(["roles", str(run), "--examples", "8", "--save", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    back = stored_roles(open_run(run))
+    assert back.to_dict() == data
+    (run / "analysis" / "roles.json").write_text("{")
+    from ticketlens.core.errors import RunFormatError
+
+    with pytest.raises(RunFormatError, match="unreadable head roles"):
+        stored_roles(open_run(run))
+
+
+def test_report_and_figure_show_stored_roles(tmp_path, capsys):
+    import ticketlens as tl
+    from ticketlens.analysis.roles import stored_roles
+    from ticketlens.cli.main import main
+    from ticketlens.core.run import open_run
+    from ticketlens.report.html import build_report
+
+    runs = []
+    for name in ("sentiment-s0", "sentiment-s1"):
+        shutil.copytree(SAMPLE_MASKS / name, tmp_path / name)
+        assert main(["roles", str(tmp_path / name), "--examples", "8", "--save", "--json"]) == 0
+        runs.append(open_run(tmp_path / name))
+    capsys.readouterr()
+    page = build_report(runs)
+    held = stored_roles(runs[0])
+    assert page.count("<h4>Head roles</h4>") == 2 and "Head roles over 2 runs" in page
+    assert held.findings()[0].split(":")[0] in page  # the findings open the section
+    assert tl.figure(held).layout.title.text == "Head roles (dense model)"
+    assert tl.figure(held, kind="survival").data[1].name == "expected by chance"
+
+
+def test_inspect_has_a_roles_tab_when_the_run_holds_roles(tmp_path, capsys):
+    import asyncio
+
+    from ticketlens.cli.main import main
+    from ticketlens.tui.app import create_app
+
+    run = tmp_path / "s0"
+    shutil.copytree(SAMPLE_MASKS / "sentiment-s0", run)
+    assert main(["roles", str(run), "--examples", "8", "--save", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+
+    async def drive():
+        app = create_app([str(run)])
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press("6")
+            await pilot.pause()
+            screen = app.screen
+            assert screen.query_one("#tabs").active == "tab-roles"
+            grid = screen.query_one("#roles-grid")
+            assert app.focused is grid and grid.row_count == 4
+            text = str(screen.query_one("#roles-findings").render())
+            assert data["findings"][0][:40] in text.replace("\n", " ")
+            assert screen.query_one("#roles-survival").row_count == len(data["survival"])
+            await pilot.press("q")
+
+    asyncio.run(drive())
+    # a run without stored roles has no such tab
+    async def without():
+        app = create_app([str(SAMPLE_MASKS / "sentiment-s1")])
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            assert not app.screen.query("#tab-roles")
+            await pilot.press("q")
+
+    asyncio.run(without())

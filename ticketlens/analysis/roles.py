@@ -329,6 +329,62 @@ class HeadRolesResult(Result):
         }
 
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HeadRolesResult:
+        """The result from its ``to_dict()`` (``analysis/roles.json``); ``None`` numbers come
+        back as NaN."""
+        def head(h: Mapping[str, Any]) -> HeadRole:
+            shares = h.get("pattern_shares") or {}
+            return HeadRole(
+                str(h["unit"]), int(h["layer"]), int(h["head"]),
+                *(_num(h.get(k)) for k in (*ATTENTION_ROLES, "entropy", "entropy_norm")),
+                str(h["pattern"]), tuple(_num(shares.get(p)) for p in PATTERNS),
+                None if h.get("induction") is None else float(h["induction"]),
+                None if h.get("previous_token") is None else float(h["previous_token"]),
+                tuple(str(r) for r in h.get("roles", ())))
+
+        def surv(x: Mapping[str, Any]) -> RoleSurvival:
+            return RoleSurvival(str(x["role"]), *(int(x[k]) for k in (
+                "heads", "kept", "total", "total_kept")), *(_num(x.get(f.name)) for f in
+                                                           fields(RoleSurvival)[5:]))
+
+        loss = d.get("repeat_loss")
+        return cls(
+            str(d["run"]), int(d["round"]), str(d["model_type"]), bool(d["causal"]),
+            bool(d["structured"]), int(d["examples"]), int(d["seed"]),
+            tuple(int(i) for i in d.get("indices", ())), int(d["num_layers"]),
+            int(d["num_heads"]), RoleRules(**{k: float(v) for k, v in d["rules"].items()}),
+            tuple(head(h) for h in d["dense"]),
+            None if d.get("ticket") is None else tuple(head(h) for h in d["ticket"]),
+            np.asarray(d["alive"], dtype=bool),
+            np.asarray([[_num(v) for v in row] for row in d["kept"]], dtype=float),
+            tuple(surv(x) for x in d["survival"]),
+            d.get("induction_baseline"), d.get("previous_token_baseline"),
+            None if loss is None else (float(loss[0]), float(loss[1])),
+            float(d.get("alpha", 0.05)), _num(d.get("sparsity")),
+            tuple(str(n) for n in d.get("notes", ())))
+
+
+def stored_roles(run: Any) -> HeadRolesResult | None:
+    """What ``ticketlens roles --save`` stored in ``run`` (``analysis/roles.json``), or None;
+    an unreadable file raises :class:`~ticketlens.core.errors.RunFormatError`."""
+    import json
+
+    from ticketlens.core.errors import RunFormatError
+
+    path = run.paths.roles
+    if not path.is_file():
+        return None
+    try:
+        return HeadRolesResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise RunFormatError(f"{path}: unreadable head roles ({exc})") from None
+
+
+def _num(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
 def pattern_thresholds() -> dict[str, float]:
     """The pattern rule's constants (recorded with every result)."""
     return {"min_keys": MIN_KEYS, "vertical_columns": VERTICAL_COLUMNS,

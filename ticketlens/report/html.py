@@ -20,6 +20,7 @@ from ticketlens.report.compress import compress_html
 from ticketlens.report.draw import Drawn
 from ticketlens.report.methods import methods_html
 from ticketlens.report.page import figure_html, page
+from ticketlens.report.roles import roles_html, roles_over_seeds_html
 from ticketlens.report.runs import RunView, architecture_groups, has_heads, run_view
 from ticketlens.report.structured import structured_html
 from ticketlens.report.sweep import curves_drawn, seed_arms_drawn
@@ -280,6 +281,7 @@ def build_report(runs: list[Any], exports: Any = None) -> str:
     if groups:
         doc.add("</section>")
     doc.add("<section id='runs'><h2>Runs</h2>")
+    roles: list[Any] = []  # head roles stored in the runs (ticketlens roles --save)
     for i, (r, v) in enumerate(zip(runs, views)):
         label = e(f"{v.name}: {v.model} on {v.task}, seed {fmt.text(v.seed)}")
         doc.add(f"<h3 id='run-{i}'>{label}</h3>" + _settings(v))
@@ -299,7 +301,10 @@ def build_report(runs: list[Any], exports: Any = None) -> str:
                 doc.fig(F.importance_vs_kept_drawn(attr), f"importance-{i}")
         compress_html(r, doc, i)
         methods_html(r, doc)
+        if (held := roles_html(r, doc, i)) is not None:
+            roles.append(held)
     doc.add("</section>")
+    roles_over_seeds_html(roles, doc)
     nav = ("<b>ticketlens report</b><a href='#intro'>About</a><a href='#summary'>Summary</a>"
            "<a href='#accuracy'>Accuracy vs sparsity</a><a href='#seeds'>Over seeds</a>"
            "<a href='#overlap'>Overlap</a><a href='#runs'>Runs</a>")

@@ -31,6 +31,7 @@ from ticketlens.report.fmt import pct
 from ticketlens.tui import record
 from ticketlens.tui.compress_panel import compress_panel
 from ticketlens.tui.methods_panel import methods_panel
+from ticketlens.tui.roles_tab import roles_panes
 from ticketlens.tui.widgets import (
     HEAD_STATES,
     METRIC_RANGE,
@@ -54,6 +55,7 @@ class RunScreen(Screen):
                 Binding("right_square_bracket", "round(1)", "Next round"),
                 *(Binding(str(n), f"tab({n})", title, show=False)
                   for n, (_, title, _) in enumerate(TABS, 1)),
+                Binding("6", "roles_tab", "Roles", show=False),
                 Binding("escape", "back", "Back"), Binding("q", "app.quit", "Quit"),
                 Binding("question_mark", "app.help", "Help")]
 
@@ -89,6 +91,7 @@ class RunScreen(Screen):
             with TabPane(title["tab-attr"], id="tab-attr"), VerticalScroll():
                 yield Input(placeholder="a text to attribute, then Enter", id="attr-input")
                 yield Static(id="attr-out")
+            yield from roles_panes(self.run)  # only when `ticketlens roles --save` ran
         yield Footer()
 
     def on_mount(self) -> None:
@@ -118,6 +121,11 @@ class RunScreen(Screen):
         pane, _, widget = self.TABS[n - 1]
         self.query_one("#tabs", TabbedContent).active = pane
         self.query_one(widget).focus()
+
+    def action_roles_tab(self) -> None:
+        if self.query("#tab-roles"):
+            self.query_one("#tabs", TabbedContent).active = "tab-roles"
+            self.query_one("#roles-grid").focus()
 
     def action_back(self) -> None:
         """Esc leaves the text input first (to the tab bar), then the screen."""
