@@ -13,7 +13,6 @@ mask, the weights and the manifest. Measured alternately (round, Trainer, round,
 from __future__ import annotations
 
 import copy
-import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -112,7 +111,8 @@ def imp_round_vs_trainer(case: tuple, tmp_path: Path, device: str = "cpu",
         prune=PruneConfig(rate=0.2, target_sparsity=0.5, rewind="init", controls=False))
     setup = prepare(cfg)
     search = Search(setup, RunWriter(tmp_path / "run"), None, Reporter())
-    search.save(dataclasses.replace(search.manifest, status="running"))
+    search.recorder.update(status="running")
+    search.recorder.save()
     search._round_zero()  # the dense round: not timed, it gives round 1 its weights
     start_state = search.start_state(1)
     after_dense = search.manifest
@@ -123,7 +123,7 @@ def imp_round_vs_trainer(case: tuple, tmp_path: Path, device: str = "cpu",
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - t0
-        search.manifest = after_dense  # so the next repetition is round 1 again
+        search.recorder.manifest = after_dense  # so the next repetition is round 1 again
         search._masks.pop(1, None)
         return elapsed
 

@@ -141,13 +141,6 @@ class Search:
         """The run's record so far (the :attr:`recorder`'s)."""
         return self.recorder.manifest
 
-    @manifest.setter
-    def manifest(self, manifest: Manifest) -> None:
-        self.recorder.manifest = manifest
-
-    def save(self, manifest: Manifest) -> None:
-        self.recorder.save(manifest)
-
     # ------------------------------------------------------------------ context for arms
     def mask(self, r: int) -> dict[str, torch.Tensor]:
         if r not in self._masks:
@@ -215,10 +208,6 @@ class Search:
         """Unit scores of trained weights ``state`` under ``masks`` (``--importance``)."""
         return structured.state_scores(self.trainer.base, self.s, self.kinds, state, masks,
                                        seed)
-
-    def model_scores(self, seed: int) -> dict[str, Any]:
-        """Unit scores of the model's weights as they are now (``--importance``)."""
-        return structured.model_scores(self.trainer.base, self.s, self.kinds, seed)
 
     @property
     def start_step(self) -> int:
