@@ -420,3 +420,20 @@ def test_inspect_has_a_roles_tab_when_the_run_holds_roles(tmp_path, capsys):
             await pilot.press("q")
 
     asyncio.run(without())
+
+
+def test_verify_checks_stored_roles(tmp_path, capsys):
+    from ticketlens.cli.main import main
+
+    run = tmp_path / "s0"
+    shutil.copytree(SAMPLE_MASKS / "sentiment-s0", run)
+    assert main(["roles", str(run), "--examples", "8", "--save", "--json"]) == 0
+    assert main(["verify", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "roles.json" not in out or "not checked" not in out
+    path = run / "analysis" / "roles.json"
+    data = json.loads(path.read_text())
+    data["num_heads"] = 5
+    path.write_text(json.dumps(data))
+    assert main(["verify", str(run)]) == 2
+    assert "roles.json" in capsys.readouterr().err

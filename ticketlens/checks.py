@@ -39,6 +39,20 @@ def _check_attribution(run: Run, path: Path) -> None:
     load_attribution(path)
 
 
+def _check_roles(run: Run, path: Path) -> None:
+    from ticketlens.analysis.roles import stored_roles
+
+    res = stored_roles(run)  # an unreadable file raises RunFormatError
+    assert res is not None
+    a = run.anatomy
+    if (res.num_layers, res.num_heads) != (a.num_layers, a.num_heads) or \
+            len(res.dense) != a.num_layers * a.num_heads:
+        raise RunFormatError(f"{path}: head roles of {res.num_layers} x {res.num_heads} heads; "
+                             f"the run's model has {a.num_layers} x {a.num_heads}")
+    if not any(r.index == res.round for r in run.rounds):
+        raise RunFormatError(f"{path}: head roles of round {res.round}, which the run lacks")
+
+
 def file_checks() -> tuple[FileCheck, ...]:
     """The checks of run files that core does not know (in the order verify runs them)."""
     return (
@@ -46,6 +60,7 @@ def file_checks() -> tuple[FileCheck, ...]:
                   _check_compress),
         FileCheck("attribution", lambda run: _present(run.paths.attribution),
                   _check_attribution),
+        FileCheck("head roles", lambda run: _present(run.paths.roles), _check_roles),
     )
 
 

@@ -557,6 +557,5 @@ class RunWriter:
         return self.paths.stability
 
     def roles(self, data: Mapping[str, Any]) -> Path:
-        if self.main:
-            write_json_atomic(self.paths.roles, data)
+        self.file(self.paths.roles, json_bytes(data))
         return self.paths.roles
