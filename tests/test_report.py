@@ -564,3 +564,28 @@ def test_the_analysis_layer_never_imports_plotly():
             "ticketlens.analysis.earlybird; assert 'plotly' not in sys.modules, 'plotly'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_the_pictures_of_the_reading_guide_are_taken(tmp_path):
+    """docs/reading.md's two pictures come from tests/screenshots.py: the report in Chromium
+    and inspect as Textual draws it (an SVG that names the run and its tabs); the committed
+    ones are there and small."""
+    import screenshots
+
+    svg = screenshots.inspect_svg(tmp_path / "inspect.svg")
+    drawn = svg.read_text(encoding="utf-8")
+    assert "Rounds" in drawn and "Attribution" in drawn
+    guide = (ROOT / "docs" / "reading.md").read_text(encoding="utf-8")
+    for name in ("report.png", "inspect.png"):
+        assert f"(img/{name})" in guide
+        assert 10_000 < (ROOT / "docs" / "img" / name).stat().st_size < 400_000, name
+    if browser_missing():
+        pytest.skip("no Chromium: the report's picture is not taken")
+    png = screenshots.report_png(tmp_path / "report.png", 800, 600)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def browser_missing() -> bool:
+    import browser
+
+    return browser.chromium() is None

@@ -37,7 +37,7 @@ SPARE_MARKERS = (("square-open", 12, "#8c564b", "□"), ("star-open", 13, "#e377
                  ("hexagon-open", 12, "#17becf", "⬡"), ("pentagon-open", 12, "#bcbd22", "⬠"))
 # kept for callers that ask for a control's marker by name: (symbol, size, glyph)
 CONTROL_MARKERS = {k: (v[0], v[1], v[3]) for k, v in ARM_MARKERS.items()}
-DODGE = 0.025  # a control's x offset from the ticket's sparsity (per control), so none hides
+DODGE = 0.04  # a control's x offset from the ticket's sparsity (per control), so none hides
 EXPONENT = "e"  # plotly's default ("B") writes 1e-9 as "1n" and 1e-5 as "10µ"
 # A unit's state (core.structure), in STATE_NAMES order: colour and what it means.
 STATE_COLORS = {"alive": "#2e7d32", "blind": "#e6c229", "constant": "#8d8d8d",
