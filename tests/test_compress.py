@@ -268,7 +268,7 @@ def test_report_and_tui_show_the_table(runs):
     compress.json as computed (the table test above made it)."""
     import asyncio
 
-    from ticketlens.report.compress import compress_figure
+    from ticketlens.report.compress import compress_drawn
     from ticketlens.report.html import build_report
     from ticketlens.tui.app import create_app
 
@@ -276,7 +276,7 @@ def test_report_and_tui_show_the_table(runs):
     res = read_compress(plain)
     if res is None:  # this test run alone: make the table first
         res = compress(plain, CompressConfig(latency=False, schemes=("int8",)))
-    fig = compress_figure(res, "t")
+    fig = compress_drawn(res).figure
     front = next(t for t in fig.data if t.name == "Pareto front")
     assert len(front.x) == sum(c.pareto for c in res.cells)
     assert "compress-0" in build_report([ticketlens.open_run(plain)])

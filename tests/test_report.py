@@ -212,7 +212,7 @@ def test_twelve_runs_and_three_controls_stay_apart():
     oneshot = ControlPoint("oneshot", "one-shot magnitude", Point(view.ticket.sparsity, 0.5))
     views = [replace(view, label=f"{view.task} · seed {s}", seed=s,
                      controls=(*view.controls, oneshot)) for s in range(12)]
-    fig = json.loads(F.accuracy_vs_sparsity(views).to_json())
+    fig = json.loads(F.accuracy_drawn(views).figure.to_json())
     assert len({t["xaxis"] for t in fig["data"]}) == 12
     by_control: dict[str, set] = {}
     for t in fig["data"]:

@@ -13,9 +13,9 @@ import plotly.graph_objects as go
 from ticketlens.compress.result import CompressResult, read_compress
 from ticketlens.report import fmt
 from ticketlens.report.draw import Drawn, draws
-from ticketlens.report.figures import _finish, _titled, esc
+from ticketlens.report.figures import _finish, esc
 
-__all__ = ["compress_drawn", "compress_figure", "compress_html", "compress_table"]
+__all__ = ["compress_drawn", "compress_html", "compress_table"]
 
 
 @draws(CompressResult, "compress")
@@ -52,10 +52,6 @@ def compress_drawn(res: CompressResult) -> Drawn:
                "cell is both smaller and better), joined by the dotted front; open points are "
                "dominated.")
     return Drawn(fig, caption)
-
-
-def compress_figure(res: CompressResult, title: str | None = None) -> go.Figure:
-    return _titled(compress_drawn(res).figure, title)
 
 
 def compress_table(res: CompressResult) -> str:

@@ -108,14 +108,10 @@ def _panels(runs: list[RunView], cols_max: int = 3) -> tuple[list[tuple[int, Run
     return placed, cols
 
 
-def accuracy_vs_sparsity(runs: list[RunView]) -> go.Figure:
+def accuracy_drawn(runs: list[RunView]) -> Drawn:
     """The canonical lottery-ticket plot as small multiples: one panel per run (a row per
     task, seeds across), the IMP rounds as a line, the ticket ringed, dense dotted and each
     control a marker of its own shape and colour at the ticket's sparsity."""
-    return accuracy_drawn(runs).figure
-
-
-def accuracy_drawn(runs: list[RunView]) -> Drawn:
     runs = [r for r in runs if r.trained]
     placed, cols = _panels(runs)
     rows = max(1, math.ceil((max((i for i, _ in placed), default=0) + 1) / cols))
@@ -230,16 +226,6 @@ def sparsity_profile_drawn(profile: ProfileResult) -> Drawn:
     return Drawn(fig, caption)
 
 
-def sparsity_profile_figure(profile: ProfileResult, title: str | None = None) -> go.Figure:
-    return _titled(sparsity_profile_drawn(profile).figure, title)
-
-
-def _titled(fig: go.Figure, title: str | None) -> go.Figure:
-    if title:
-        fig.update_layout(title=title)
-    return fig
-
-
 def _discrete_scale(colors: list[str]) -> list[list[Any]]:
     """A colorscale of equal bands, one per colour (z = 0, 1, ... with zmin -0.5)."""
     n = len(colors)
@@ -282,10 +268,6 @@ def head_survival_drawn(s: SurvivalResult) -> Drawn:
     return Drawn(fig, caption)
 
 
-def head_survival_figure(s: SurvivalResult, title: str | None = None) -> go.Figure:
-    return _titled(head_survival_drawn(s).figure, title)
-
-
 def has_lost_neurons(s: SurvivalResult) -> bool:
     """Whether any FFN neuron is constant or dead (else the states figure is one colour)."""
     counts = s.state_counts()["neuron"]
@@ -313,10 +295,6 @@ def neuron_states_drawn(s: SurvivalResult) -> Drawn:
                "row pruned: adds a fixed vector) and dead (output column pruned: adds "
                "nothing). Bars are stacked; their length is the layer's width.")
     return Drawn(fig, caption)
-
-
-def neuron_states_figure(s: SurvivalResult, title: str | None = None) -> go.Figure:
-    return _titled(neuron_states_drawn(s).figure, title)
 
 
 @draws(EarlyBirdResult, "early-bird")
@@ -350,10 +328,6 @@ def early_bird_drawn(bird: EarlyBirdResult) -> Drawn:
     return Drawn(fig, caption)
 
 
-def early_bird_figure(bird: EarlyBirdResult, title: str | None = None) -> go.Figure:
-    return _titled(early_bird_drawn(bird).figure, title)
-
-
 @draws(SurvivalResult, "neurons")
 def neuron_survival_drawn(s: SurvivalResult, bins: int = 10) -> Drawn:
     z = [n.histogram(bins) for n in s.neurons]
@@ -375,11 +349,6 @@ def neuron_survival_drawn(s: SurvivalResult, bins: int = 10) -> Drawn:
                f"alive, {counts['constant']:,} constant and {counts['dead']:,} dead (input "
                "row or output column fully pruned).")
     return Drawn(fig, caption)
-
-
-def neuron_survival_figure(s: SurvivalResult, title: str | None = None,
-                           bins: int = 10) -> go.Figure:
-    return _titled(neuron_survival_drawn(s, bins).figure, title)
 
 
 @draws(OverlapResult, "matrix")
@@ -413,10 +382,6 @@ def overlap_matrix_drawn(o: OverlapResult) -> Drawn:
                "one-sided p-value of an overlap this large under independence, "
                "hypergeometric).")
     return Drawn(fig, caption)
-
-
-def overlap_matrix_figure(o: OverlapResult, title: str | None = None) -> go.Figure:
-    return _titled(overlap_matrix_drawn(o).figure, title)
 
 
 def _p_text(p: float) -> str:
@@ -474,11 +439,6 @@ def per_layer_overlap_drawn(results: dict[str, OverlapResult]) -> Drawn:
     return Drawn(fig, caption)
 
 
-def per_layer_overlap_figure(results: dict[str, OverlapResult],
-                             title: str | None = None) -> go.Figure:
-    return _titled(per_layer_overlap_drawn(results).figure, title)
-
-
 @draws(AttributionResult, "tokens")
 def attribution_tokens_drawn(attr: Any, max_texts: int = 4) -> Drawn:
     """Dense vs ticket token attributions (an ``AttributionResult``), one row pair per
@@ -510,11 +470,6 @@ def attribution_tokens_drawn(attr: Any, max_texts: int = 4) -> Drawn:
     return Drawn(fig, caption)
 
 
-def attribution_tokens_figure(attr: Any, title: str | None = None,
-                              max_texts: int = 4) -> go.Figure:
-    return _titled(attribution_tokens_drawn(attr, max_texts).figure, title)
-
-
 @draws(AttributionResult, "importance")
 def importance_vs_kept_drawn(attr: Any) -> Drawn:
     """Dense-model unit importance against the ticket's kept fraction of the unit."""
@@ -540,7 +495,3 @@ def importance_vs_kept_drawn(attr: Any) -> Drawn:
                "log scale. X: the share of its weights the ticket keeps (linear). A "
                "positive Spearman ρ (legend) says important units keep more weights.")
     return Drawn(fig, caption)
-
-
-def importance_vs_kept_figure(attr: Any, title: str | None = None) -> go.Figure:
-    return _titled(importance_vs_kept_drawn(attr).figure, title)

@@ -15,7 +15,7 @@ from ticketlens.analysis.sweep import OverlapMatrix, SweepStats
 from ticketlens.core.record import control_label
 from ticketlens.report import fmt
 from ticketlens.report.draw import Drawn, draws
-from ticketlens.report.figures import DENSE_COLOR, TICKET, _finish, _titled, arm_marker, esc
+from ticketlens.report.figures import DENSE_COLOR, TICKET, _finish, arm_marker, esc
 
 __all__ = ["curves_drawn", "overlap_matrix_drawn", "seed_arms_drawn"]
 
@@ -95,20 +95,18 @@ def seed_arms_drawn(stats: SweepStats) -> Drawn:
     return Drawn(fig, caption)
 
 
-def seed_statistics_figure(stats: SweepStats, title: str | None = None) -> go.Figure:
-    return _titled(seed_arms_drawn(stats).figure, title)
-
-
 def _band(fig: go.Figure, x: list[float], low: list[float], high: list[float], color: str,
           group: str, row: int, col: int) -> None:
     """A filled band between ``low`` and ``high`` (no band where an interval is NaN)."""
     fig.add_trace(go.Scatter(x=fmt.sig(x), y=fmt.sig(high, 6), mode="lines",
                              line=dict(width=0, color=color), legendgroup=group,
                              showlegend=False, hoverinfo="skip"), row=row, col=col)
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
     fig.add_trace(go.Scatter(x=fmt.sig(x), y=fmt.sig(low, 6), mode="lines", fill="tonexty",
-                             line=dict(width=0, color=color), opacity=0.25,
-                             legendgroup=group, showlegend=False, hoverinfo="skip",
-                             name=f"{group} band"), row=row, col=col)
+                             line=dict(width=0, color=color),
+                             fillcolor=f"rgba({r},{g},{b},0.18)", legendgroup=group,
+                             showlegend=False, hoverinfo="skip", name=f"{group} band"),
+                  row=row, col=col)
 
 
 @draws(SweepStats, "rounds")
@@ -157,10 +155,6 @@ def curves_drawn(stats: SweepStats) -> Drawn:
                "its band shaded grey. The arms at the ticket's sparsity are in the figure "
                "above." + _clip_note(groups[0].metric if groups else "", cut_any))
     return Drawn(fig, caption)
-
-
-def curves_figure(stats: SweepStats, title: str | None = None) -> go.Figure:
-    return _titled(curves_drawn(stats).figure, title)
 
 
 @draws(OverlapMatrix, "matrix")
