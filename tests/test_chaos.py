@@ -25,6 +25,7 @@ from chaos import chaos_find as C
 
 from ticketlens.cli.main import main
 from ticketlens.core import fault
+from ticketlens.core.errors import ConfigError
 
 # 3 rounds (0, 50%, 75%) of 40 steps and the two controls: ~5 s of training on one thread
 ARGS = ("--quiet", "--steps", "40it", "--train-size", "512", "--dev-size", "256",
@@ -45,6 +46,7 @@ def find(out: Path, plan: str | None = None) -> subprocess.CompletedProcess:
 RECORD = """
 import json, sys
 from ticketlens.core import fault
+from ticketlens.core.errors import ConfigError
 from ticketlens.cli.main import main
 points = []
 fault.point = lambda name, what=None: points.append((name, str(what or "")))
@@ -81,7 +83,7 @@ def test_fault_points_count_as_planned(reference):
     assert "masks/round_001.safetensors" in writes and writes[-1] == "manifest.json"
     assert fault.plan("kill:step:70, kill:write:9") == {"step": 70, "write": 9}
     for bad in ("kill:step:0", "kill:read:3", "stop:step:3", "kill:step", "kill:write:x"):
-        with pytest.raises(ValueError, match="kill:POINT:N"):
+        with pytest.raises(ConfigError, match="kill:POINT:N"):
             fault.plan(bad)
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 import signal
 
+from ticketlens.core.errors import ConfigError
+
 ENV = "TICKETLENS_FAULT"
 POINTS = ("write", "step")
 
@@ -30,13 +32,14 @@ _passed: dict[str, int] = {}
 
 
 def plan(spec: str) -> dict[str, int]:
-    """``"kill:step:70,kill:write:9"`` -> ``{"step": 70, "write": 9}`` (ValueError if bad)."""
+    """``"kill:step:70,kill:write:9"`` -> ``{"step": 70, "write": 9}`` (a one-line
+    :class:`ConfigError` when malformed: the command stops at its first fault point)."""
     out: dict[str, int] = {}
     for part in spec.split(","):
         action, _, rest = part.strip().partition(":")
         point, _, nth = rest.partition(":")
         if action != "kill" or point not in POINTS or not nth.isdigit() or int(nth) < 1:
-            raise ValueError(f"{ENV}={spec!r}: expected kill:POINT:N with POINT one of "
+            raise ConfigError(f"{ENV}={spec!r}: expected kill:POINT:N with POINT one of "
                              f"{', '.join(POINTS)} and N >= 1, comma separated")
         out[point] = int(nth)
     return out
