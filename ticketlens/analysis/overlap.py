@@ -283,7 +283,10 @@ def _per_layer(bits: Bits, kept: np.ndarray, inter: np.ndarray) -> tuple[LayerOv
 
 @dataclass(frozen=True)
 class GroupSummary(Result):
-    """Mean pair figures within groups (e.g. tasks) and across them."""
+    """Mean pair figures within groups (e.g. tasks) and across them; with seeds given, the
+    pairs across groups split into those of one seed (the seed held fixed: the same
+    initialisation and data order) and those of two (the report's "seed-fixed" and
+    "cross-seed")."""
 
     within_jaccard: float
     within_chance: float
@@ -291,15 +294,32 @@ class GroupSummary(Result):
     across_jaccard: float
     across_chance: float
     across_pairs: int
+    same_seed_jaccard: float = float("nan")
+    same_seed_chance: float = float("nan")
+    same_seed_pairs: int = 0
+    cross_seed_jaccard: float = float("nan")
+    cross_seed_chance: float = float("nan")
+    cross_seed_pairs: int = 0
 
 
-def group_summary(result: OverlapResult, groups: dict[str, str]) -> GroupSummary:
-    """``groups`` maps each name of ``result`` to its group (e.g. its task)."""
+def group_summary(result: OverlapResult, groups: dict[str, str],
+                  seeds: dict[str, Any] | None = None) -> GroupSummary:
+    """``groups`` maps each name of ``result`` to its group (e.g. its task); ``seeds``, when
+    given, each name to its seed (a pair across groups is seed-fixed when both seeds are
+    known and equal)."""
     within = [p for p in result.pairs if groups[p.a] == groups[p.b]]
     across = [p for p in result.pairs if groups[p.a] != groups[p.b]]
 
     def mean(ps: list[PairOverlap], field: str) -> float:
         return float(np.mean([getattr(p, field) for p in ps])) if ps else float("nan")
 
+    split: tuple = ()
+    if seeds is not None:
+        same = [p for p in across if seeds.get(p.a) is not None and
+                seeds.get(p.a) == seeds.get(p.b)]
+        cross = [p for p in across if p not in same]
+        split = (mean(same, "jaccard"), mean(same, "jaccard_chance"), len(same),
+                 mean(cross, "jaccard"), mean(cross, "jaccard_chance"), len(cross))
     return GroupSummary(mean(within, "jaccard"), mean(within, "jaccard_chance"), len(within),
-                        mean(across, "jaccard"), mean(across, "jaccard_chance"), len(across))
+                        mean(across, "jaccard"), mean(across, "jaccard_chance"), len(across),
+                        *split)

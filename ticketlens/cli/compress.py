@@ -47,6 +47,10 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _spaced(name: str) -> str:
+    return name.replace("+", " + ")
+
+
 def print_table(result, console=None) -> None:
     """The 8 cells (and the latency runs) as rich tables; ``info`` shows the same."""
     from rich.console import Console
@@ -54,19 +58,21 @@ def print_table(result, console=None) -> None:
     from rich.table import Table
 
     con = console or Console(highlight=False)
-    t = Table(title=f"compression ({result.metric}; quantize = {result.cell_scheme}; "
-              "* = Pareto-optimal, metric vs bytes; matrices: the prunable weights alone)")
-    for col in ("cell", "variant", result.metric, "MB", "× smaller", "matrices ×", "pareto"):
-        t.add_column(escape(col), justify="left" if col in ("cell", "variant") else "right",
-                     overflow="fold")
-    for c in result.cells:
+    t = Table(title=f"compression ({result.metric}; quantize = {result.cell_scheme})")
+    for col in ("cell", "variant", result.metric, "MB", "× smaller", "matrices ×", "Pareto"):
+        t.add_column(escape(col), justify="left" if col in ("cell", "variant") else "right")
+    for c in result.cells:  # "prune + quantize": a narrow column wraps at the +, not inside
         if c.variant is None:
-            t.add_row(escape(c.name), "not measured", "–", "–", "–", "–", "")
+            t.add_row(escape(_spaced(c.name)), "not measured", "–", "–", "–", "–", "")
             continue
-        t.add_row(escape(c.name), escape(c.variant), f"{c.metric:.4f}",
+        t.add_row(escape(_spaced(c.name)), escape(_spaced(c.variant)), f"{c.metric:.4f}",
                   f"{c.bytes / 1e6:.3f}", f"{c.ratio:.2f}",
-                  f"{c.prunable_ratio:.2f}" if c.prunable_ratio else "–", "*" if c.pareto else "")
+                  f"{c.prunable_ratio:.2f}" if c.prunable_ratio else "–",
+                  "✓" if c.pareto else "")
     con.print(t)
+    con.print("[dim]× smaller: the dense fp32 file's bytes over these; matrices ×: the same "
+              "over the prunable weight matrices alone (mask bits, values, scales); ✓ Pareto: "
+              "no other cell is as small and at least as good[/dim]")
     if any(c.variant is None for c in result.cells):
         con.print("distill cells: not measured (compress RUN --distilled RUN2, RUN2 the same "
                   "find with --distill)")

@@ -175,11 +175,14 @@ def run(ns: argparse.Namespace) -> int:
         show_sweep(ns.run, as_json=ns.json)
         return 0
     r = open_run(ns.run)
+    verified = None
     if ns.verify:
         from ticketlens.checks import verify
 
-        verify(ns.run)
+        verified = verify(ns.run)
     data = summary(r)
+    if verified is not None:
+        data["verified"] = verified.to_dict()
     if ns.network:
         from ticketlens.analysis.graph import network_graph
 
@@ -189,6 +192,11 @@ def run(ns: argparse.Namespace) -> int:
         print()
         return 0
     print_run(r, data)
+    if verified is not None:
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(highlight=False).print(f"[green]verified[/green]: {escape(verified.summary())}")
     return 0
 
 
@@ -269,6 +277,7 @@ def _print_rounds(con, r) -> bool:
                   f"{rd.metrics.get('loss', float('nan')):.4f}", str(rd.steps),
                   f"{rd.wall_time_s:.1f}s")
     con.print(t)
+    con.print("[dim]* the ticket: the round the verdict and every view are about[/dim]")
     return units
 
 
