@@ -43,7 +43,8 @@ COMMANDS = {
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand; with ``only``, the options of that one alone (the
-    others keep their one-line help), so a command imports no other command's module."""
+    others keep their one-line help; ``""``: none), so a command imports no other command's
+    module and ``ticketlens --help`` none at all."""
     parser = argparse.ArgumentParser(
         prog="ticketlens",
         description="Find and understand lottery tickets in transformer language models.",
@@ -63,7 +64,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = next((a for a in args if not a.startswith("-")), None)
-    parser = build_parser(command if command in COMMANDS else None)
+    parser = build_parser(command if command in COMMANDS else "")  # "": no command's options
     ns = parser.parse_args(argv)
     if not getattr(ns, "command", None):
         parser.print_help()
