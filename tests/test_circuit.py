@@ -190,6 +190,9 @@ def test_circuit_of_a_structured_ticket(unit_run):
         assert g.expected == pytest.approx(g.kept ** 2 / g.units)
         assert 0 <= g.shared <= g.kept
     data = json.loads(json.dumps(res.to_dict(), allow_nan=False))  # strict JSON
+    from ticketlens.analysis.circuit import CircuitResult
+
+    assert CircuitResult.from_dict(data).to_dict() == data  # reads back as written
     assert data["removal_rule"] == "the structured unit masks" and data["threshold"] is None
     # reproducible: the same call gives the same numbers
     again = circuit(run, draws=4, examples=10_000, attribution_examples=64)
@@ -230,13 +233,65 @@ def test_zero_ablation_of_the_ticket_equals_the_dense_weights_with_its_units_pru
 
 def test_circuit_command(unit_run, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps the table to the terminal's width
+    from ticketlens.analysis.circuit import read_circuit
+    from ticketlens.checks import verify
+    from ticketlens.core.run import open_run
+
     assert main(["circuit", str(unit_run), "--draws", "2", "--examples", "64",
-                 "--attribution-examples", "32", "--json"]) == 0
+                 "--attribution-examples", "32", "--json", "--save"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["label"] for r in data["rows"]][:2] == ["dense", "ticket"]
+    assert read_circuit(open_run(unit_run)).to_dict() == data  # --save stored what it printed
+    assert "analysis/circuit.json" in verify(unit_run).files
+    # a row whose faithfulness is not its metric over dense's fails verify
+    path = open_run(unit_run).paths.circuit
+    bad = json.loads(path.read_text())
+    bad["rows"][1]["faithfulness"] += 0.5
+    path.write_text(json.dumps(bad))
+    from ticketlens.core.errors import RunFormatError
+
+    with pytest.raises(RunFormatError, match="faithfulness"):
+        verify(unit_run)
+    path.write_text(json.dumps(data))
     assert main(["circuit", str(unit_run), "--draws", "2", "--examples", "64",
                  "--attribution-examples", "32"]) == 0
     out = capsys.readouterr().out
     assert "faithfulness" in out and "least important" in out
     assert main(["circuit", str(unit_run), "--examples", "0"]) == 2
     assert "--examples" in capsys.readouterr().err
+
+
+def test_report_and_inspect_show_stability_and_circuit(unit_run):
+    """The report draws the stored curves and tables and the TUI lists them, as computed
+    (``circuit --save`` ran in the command test; stability runs here)."""
+    import asyncio
+
+    from ticketlens.analysis.circuit import read_circuit
+    from ticketlens.core.run import open_run
+    from ticketlens.pruning.stability import stability
+    from ticketlens.report.html import build_report
+    from ticketlens.tui.app import create_app
+
+    run = open_run(unit_run)
+    st = stability(run, rewinds=["rewind", "reinit"], points=3)
+    circ = read_circuit(run)
+    if circ is None:  # this test alone: store a table first
+        assert main(["circuit", str(unit_run), "--draws", "2", "--examples", "64",
+                     "--attribution-examples", "32", "--save"]) == 0
+        circ = read_circuit(run)
+    page = build_report([run])
+    assert f"stability-0-{st.round}" in page and "as a circuit of the dense model" in page
+    assert "least important (attribution patching)" in page
+
+    async def look() -> tuple[list[str], list[str]]:
+        app = create_app([str(unit_run)])
+        async with app.run_test(size=(120, 80)) as pilot:
+            await pilot.pause(0.3)
+            s = app.screen.query_one(f"#stability-{st.round}")
+            c = app.screen.query_one("#circuit")
+            return ([str(s.get_row_at(i)[0]) for i in range(s.row_count)],
+                    [str(c.get_row_at(i)[0]) for i in range(c.row_count)])
+
+    starts, labels = asyncio.run(look())
+    assert starts == ["rewind", "reinit"]
+    assert labels[:2] == ["dense", "ticket"] and labels[-1].startswith("random (")

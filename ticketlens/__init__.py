@@ -24,12 +24,15 @@ __all__ = [  # noqa: RUF022  (grouped as in ticketlens.exports.EXPORTS; a test c
     "OverlapMatrix", "early_bird", "EarlyBirdResult", "EarlyBirdDraw", "attribute",
     "AttributionResult", "TokenAttribution", "UnitImportanceResult", "magnitude_mask",
     "MagnitudeMask", "head_roles", "head_roles_over", "HeadRolesResult", "HeadRole",
-    "RoleSurvival", "RoleRules", "RolesOverSeedsResult", "RoleOverSeeds", "export",
+    "RoleSurvival", "RoleRules", "RolesOverSeedsResult", "RoleOverSeeds", "stability",
+    "StabilityResult", "StabilityCurve", "circuit", "CircuitResult", "AblationRow",
+    "UnitAgreement", "export",
     "ExportResult", "load_pruned",
     "figure",
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from ticketlens.analysis.circuit import AblationRow, CircuitResult, UnitAgreement, circuit
     from ticketlens.analysis.earlybird import EarlyBirdDraw, EarlyBirdResult, early_bird
     from ticketlens.analysis.graph import NetworkResult, RunsGraphResult, graph, runs_graph
     from ticketlens.analysis.head_roles import head_roles, head_roles_over
@@ -105,3 +108,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from ticketlens.core.result import Result
     from ticketlens.core.run import Run, open_run
     from ticketlens.exporter import ExportResult
+    from ticketlens.pruning.stability import StabilityCurve, StabilityResult, stability

@@ -1,6 +1,7 @@
 """Every kind of file a run may hold and how ``verify`` checks it, the layers above core
 included: ``core.verify.CORE_CHECKS`` (masks, unit masks, control masks, weights, tokenizer)
-and :func:`file_checks` (the compression table, the stored attribution). A module that adds a
+and :func:`file_checks` (the compression table, the stored attribution, head roles, the
+circuit table). A module that adds a
 kind of run file (stability, roles, ...) adds its :class:`~ticketlens.core.verify.FileCheck`
 to :func:`file_checks`; ``verify`` lists any file no check knows as not checked."""
 
@@ -53,6 +54,38 @@ def _check_roles(run: Run, path: Path) -> None:
         raise RunFormatError(f"{path}: head roles of round {res.round}, which the run lacks")
 
 
+def _check_circuit(run: Run, path: Path) -> None:
+    """``circuit --save``: a round the run holds, unit arrays of the model's shape, and each
+    row's faithfulness its metric over the dense row's."""
+    import math
+
+    import numpy as np
+
+    from ticketlens.analysis.circuit import read_circuit
+
+    res = read_circuit(run)  # an unreadable file raises RunFormatError
+    assert res is not None
+    if not any(r.index == res.round for r in run.rounds):
+        raise RunFormatError(f"{path}: the circuit of round {res.round}, which the run lacks")
+    a = run.anatomy
+    shapes = {"head": (a.num_layers, a.num_heads), "neuron": (a.num_layers, a.intermediate)}
+    arrays = [("survival", k, v) for k, v in res.survival.items()] + [
+        (s, k, v) for s, kinds in res.importance.items() for k, v in kinds.items()]
+    for what, kind, v in arrays:
+        if np.shape(v) != shapes.get(kind):
+            raise RunFormatError(f"{path}: {what} of {kind}s has shape {np.shape(v)}, the "
+                                 f"run's model {shapes.get(kind)}")
+    dense = next((r for r in res.rows if r.label == "dense"), None)
+    if dense is None:
+        raise RunFormatError(f"{path}: no dense row")
+    for r in res.rows:
+        want = r.metric / dense.metric if dense.metric else float("nan")
+        if not (math.isnan(want) and math.isnan(r.faithfulness)) and not math.isclose(
+                r.faithfulness, want, rel_tol=1e-9, abs_tol=1e-12):
+            raise RunFormatError(f"{path}: the {r.label} row's faithfulness {r.faithfulness} "
+                                 f"is not its metric over dense's ({want})")
+
+
 def file_checks() -> tuple[FileCheck, ...]:
     """The checks of run files that core does not know (in the order verify runs them)."""
     return (
@@ -61,6 +94,7 @@ def file_checks() -> tuple[FileCheck, ...]:
         FileCheck("attribution", lambda run: _present(run.paths.attribution),
                   _check_attribution),
         FileCheck("head roles", lambda run: _present(run.paths.roles), _check_roles),
+        FileCheck("circuit table", lambda run: _present(run.paths.circuit), _check_circuit),
     )
 
 

@@ -90,6 +90,13 @@ EXPORTS: dict[str, str] = {
     "RoleRules": "ticketlens.analysis.roles",
     "RolesOverSeedsResult": "ticketlens.analysis.roles",
     "RoleOverSeeds": "ticketlens.analysis.roles",
+    "stability": "ticketlens.pruning.stability",
+    "StabilityResult": "ticketlens.pruning.stability",
+    "StabilityCurve": "ticketlens.pruning.stability",
+    "circuit": "ticketlens.analysis.circuit",
+    "CircuitResult": "ticketlens.analysis.circuit",
+    "AblationRow": "ticketlens.analysis.circuit",
+    "UnitAgreement": "ticketlens.analysis.circuit",
     # a smaller model to ship
     "export": "ticketlens.api",
     "ExportResult": "ticketlens.exporter",

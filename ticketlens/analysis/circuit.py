@@ -42,16 +42,21 @@ examples it is judged on.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ticketlens.core.anatomy import Anatomy
-from ticketlens.core.errors import ConfigError, RunFormatError
+from ticketlens.core.errors import AnalysisError, ConfigError, RunFormatError
+from ticketlens.core.result import Result
+
+if TYPE_CHECKING:
+    from ticketlens.core.run import Run
 
 KINDS = ("head", "neuron")
 ABLATIONS = ("mean", "zero")
@@ -299,13 +304,8 @@ def ticket_units(run: Any, r: int, threshold: float = DEFAULT_THRESHOLD
 
 
 # ----------------------------------------------------------------------------- results
-def _num(x: float | None) -> float | None:
-    """A float for JSON: NaN (an undefined p-value or correlation) becomes null."""
-    return None if x is None or x != x else float(x)
-
-
 @dataclass(frozen=True)
-class AblationRow:
+class AblationRow(Result):
     """The dense model with the units outside a selection ablated."""
 
     label: str  # dense | ticket | attribution patching | gate importance | random | ...
@@ -319,17 +319,24 @@ class AblationRow:
     metric_range: tuple[float, float] | None = None  # random: (min, max) over the draws
     draws: int = 1
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "heads_removed": self.heads_removed,
-                "neurons_removed": self.neurons_removed, "metric": self.metric,
-                "loss": self.loss, "faithfulness": _num(self.faithfulness),
-                "normalised": _num(self.normalised), "metric_sd": self.metric_sd,
-                "metric_range": None if self.metric_range is None else list(self.metric_range),
-                "draws": self.draws}
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AblationRow:
+        rng = d.get("metric_range")
+        return cls(str(d["label"]), int(d["heads_removed"]), int(d["neurons_removed"]),
+                   float(d["metric"]), float(d["loss"]), _float(d["faithfulness"]),
+                   _float(d["normalised"]), None if d.get("metric_sd") is None else
+                   float(d["metric_sd"]), None if rng is None else (float(rng[0]),
+                                                                     float(rng[1])),
+                   int(d.get("draws", 1)))
+
+
+def _float(x: Any) -> float:
+    """JSON's null (an undefined number) back to NaN."""
+    return float("nan") if x is None else float(x)
 
 
 @dataclass(frozen=True)
-class UnitAgreement:
+class UnitAgreement(Result):
     """Do the ticket's kept units agree with an attribution's top units?"""
 
     kind: str  # head | neuron
@@ -342,12 +349,15 @@ class UnitAgreement:
     spearman: float  # rank correlation of importance and survival (kept fraction or 0/1)
     spearman_p: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: _num(v) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UnitAgreement:
+        return cls(str(d["kind"]), str(d["scorer"]), int(d["units"]), int(d["kept"]),
+                   int(d["shared"]), _float(d["expected"]), _float(d["p_value"]),
+                   _float(d["spearman"]), _float(d["spearman_p"]))
 
 
 @dataclass(frozen=True)
-class CircuitResult:
+class CircuitResult(Result):
     run: str
     round: int
     metric: str
@@ -367,17 +377,38 @@ class CircuitResult:
     def row(self, label: str) -> AblationRow:
         return next(r for r in self.rows if r.label == label)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "round": self.round, "metric": self.metric,
-                "ablation": self.ablation, "examples": self.examples,
-                "attribution_examples": self.attribution_examples, "chance": self.chance,
-                "removal_rule": self.removal_rule, "threshold": self.threshold,
-                "seed": self.seed, "rows": [r.to_dict() for r in self.rows],
-                "agreement": [a.to_dict() for a in self.agreement],
-                "importance": {s: {k: np.asarray(v).tolist() for k, v in d.items()}
-                               for s, d in self.importance.items()},
-                "survival": {k: np.asarray(v).tolist() for k, v in self.survival.items()},
-                "wall_time_s": self.wall_time_s}
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CircuitResult:
+        return cls(str(d["run"]), int(d["round"]), str(d["metric"]), str(d["ablation"]),
+                   int(d["examples"]), int(d["attribution_examples"]), float(d["chance"]),
+                   str(d["removal_rule"]), None if d.get("threshold") is None else
+                   float(d["threshold"]), int(d["seed"]),
+                   tuple(AblationRow.from_dict(r) for r in d["rows"]),
+                   tuple(UnitAgreement.from_dict(a) for a in d["agreement"]),
+                   {s: {k: np.asarray(v, float) for k, v in kinds.items()}
+                    for s, kinds in d["importance"].items()},
+                   {k: np.asarray(v, float) for k, v in d["survival"].items()},
+                   float(d.get("wall_time_s", 0.0)))
+
+
+def read_circuit(run: Any) -> CircuitResult | None:
+    """The circuit table ``ticketlens circuit --save`` stored in ``run`` (None if none)."""
+    import json
+
+    path = run.paths.circuit
+    if not path.is_file():
+        return None
+    try:
+        return CircuitResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise RunFormatError(f"{path}: unreadable circuit record ({exc})") from None
+
+
+def save_circuit(run: Any, result: CircuitResult) -> None:
+    """Store ``result`` in ``run`` (``analysis/circuit.json``, atomically)."""
+    from ticketlens.core.run import RunWriter
+
+    RunWriter(run.path).circuit(result.to_dict())
 
 
 # ----------------------------------------------------------------------------- the analysis
@@ -397,7 +428,7 @@ def _batches(tok: Any, split: Any, max_length: int, model: Any, regression: bool
     return out
 
 
-def circuit(run: Any, *, round: int | None = None, ablation: str = "mean",
+def circuit(run: Run | str | os.PathLike[str], *, round: int | None = None, ablation: str = "mean",
             examples: int = 512, attribution_examples: int = 256, draws: int = 20,
             seed: int = 0, threshold: float = DEFAULT_THRESHOLD,
             batch_size: int = 64) -> CircuitResult:
@@ -405,8 +436,8 @@ def circuit(run: Any, *, round: int | None = None, ablation: str = "mean",
     module doc. A :class:`CircuitResult`."""
     from scipy import stats
 
+    from ticketlens.analysis.inputs import one_run
     from ticketlens.core.config import FindConfig
-    from ticketlens.core.run import Run, open_run
     from ticketlens.data.tasks import load_task
     from ticketlens.data.tokenizer import TextTokenizer
     from ticketlens.models.load import model_from_run
@@ -419,18 +450,18 @@ def circuit(run: Any, *, round: int | None = None, ablation: str = "mean",
     if not 0.0 <= threshold <= 1.0:
         raise ConfigError("--threshold must be in [0, 1]")
     t0 = time.perf_counter()
-    run = run if isinstance(run, Run) else open_run(run)
+    run = one_run(run, what="circuit", needs="the dense weights")
     r = run.round_index(round)
     if not run.manifest.config or not run.has_weights:
-        raise RunFormatError(f"{run.path}: circuit needs the dense weights of a run made by "
+        raise AnalysisError(f"{run.path}: circuit needs the dense weights of a run made by "
                              "`ticketlens find`; imported masks carry none")
     if run.manifest.model.objective != "classification":
-        raise RunFormatError(f"{run.path}: circuit explains classification runs; this run's "
+        raise AnalysisError(f"{run.path}: circuit explains classification runs; this run's "
                              f"objective is {run.manifest.model.objective}")
     a = run.anatomy
     if not a.num_heads or not a.intermediate or not all(
             any(t.role == role for t in a.tensors) for role in ("o", "ffn_out")):
-        raise RunFormatError(f"{run.path}: the prunable tensors hold no attention output or "
+        raise AnalysisError(f"{run.path}: the prunable tensors hold no attention output or "
                              "FFN output projection to ablate at (check --include/--exclude)")
     cfg = FindConfig.from_dict(dict(run.manifest.config))
     task = load_task(cfg.data)

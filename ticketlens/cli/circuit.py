@@ -24,18 +24,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=0.5,
                    help="unstructured tickets: a unit keeping under this times the mean kept "
                    "fraction of its kind counts as removed (default 0.5)")
+    p.add_argument("--save", action="store_true", help="store the result in the run "
+                   "(analysis/circuit.json), for `ticketlens report` and `inspect`")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def run(ns: argparse.Namespace) -> int:
-    from ticketlens.analysis.circuit import circuit
+    from ticketlens.analysis.circuit import circuit, save_circuit
+    from ticketlens.core.run import open_run
     from ticketlens.pruning.train import plan_threads, torch_threads
 
+    r = open_run(ns.run)
     with torch_threads(plan_threads()):
-        res = circuit(ns.run, round=ns.round, ablation=ns.ablation, examples=ns.examples,
+        res = circuit(r, round=ns.round, ablation=ns.ablation, examples=ns.examples,
                       attribution_examples=ns.attribution_examples, draws=ns.draws,
                       seed=ns.seed, threshold=ns.threshold)
     data = res.to_dict()
+    if ns.save:
+        save_circuit(r, res)
     if ns.json:
         json.dump(data, sys.stdout, indent=2)
         print()

@@ -16,6 +16,7 @@
       analysis/attribution.json      `ticketlens attribute --save` (optional)
       analysis/stability.json        `ticketlens stability`: error barriers by round (optional)
       analysis/roles.json            `ticketlens roles --save` (optional)
+      analysis/circuit.json          `ticketlens circuit --save`: the ablation table (optional)
 
 The manifest's ``files`` records the SHA-256 of every other file the run wrote (the writer
 hashes the bytes it writes); ``verify`` checks them, and every mask reader checks the kept
@@ -92,6 +93,11 @@ class RunPaths:
     def roles(self) -> Path:
         """``ticketlens roles --save``: head roles and survival by role."""
         return self.root / "analysis" / "roles.json"
+
+    @property
+    def circuit(self) -> Path:
+        """``ticketlens circuit --save``'s table (``analysis.circuit.CircuitResult``)."""
+        return self.root / "analysis" / "circuit.json"
 
     @property
     def compress(self) -> Path:
@@ -551,6 +557,11 @@ class RunWriter:
     def attribution(self, data: Mapping[str, Any]) -> Path:
         self.file(self.paths.attribution, json_bytes(data))
         return self.paths.attribution
+
+    def circuit(self, data: Mapping[str, Any]) -> Path:
+        if self.main:
+            write_json_atomic(self.paths.circuit, data)
+        return self.paths.circuit
 
     def stability(self, data: Mapping[str, Any]) -> Path:
         self.file(self.paths.stability, json_bytes(data))

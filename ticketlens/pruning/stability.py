@@ -23,7 +23,8 @@ pretrained model), ``rewind`` (the run's recorded rewind point and its schedule 
 (``50it``, ``0.1ep``): the dense round 0 replayed from ``init`` with round 0's seed to that
 step, which reproduces the run's own trajectory (a phase is a pure function of its start,
 mask and seed). Copies continue the schedule from their start point's step, with the round's
-learning rate and length, as the run's rounds did. Every seed is derived from ``seed`` (the
+learning rate, length and loss (a pruned round of a ``--distill`` run: distillation from the
+run's dense model), as the run's rounds did. Every seed is derived from ``seed`` (the
 run's seed by default) and recorded, so a result is reproduced by running it again.
 
 The result is recorded in the run as ``analysis/stability.json`` (one entry per round, the
@@ -32,14 +33,19 @@ last computation of a round replacing the previous one; written atomically).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ticketlens.core.errors import ConfigError, RunFormatError
+from ticketlens.core.errors import AnalysisError, ConfigError, RunFormatError
+from ticketlens.core.result import Result
+
+if TYPE_CHECKING:
+    from ticketlens.core.run import Run
 
 STABLE_BELOW = 0.02  # Frankle et al. 2020: "stable" when the error barrier is under 2 points
 FORMAT = "ticketlens.stability"
@@ -98,7 +104,7 @@ def error_of(metric: str, value: float) -> float:
 
 # ----------------------------------------------------------------------------- results
 @dataclass(frozen=True)
-class StabilityCurve:
+class StabilityCurve(Result):
     """Two copies from one start point and the linear path between them."""
 
     start: str  # init | rewind | reinit | a step count ("50it")
@@ -121,13 +127,8 @@ class StabilityCurve:
     def ends_error(self) -> float:
         return (self.error[0] + self.error[-1]) / 2.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "start_step": self.start_step, "seeds": list(self.seeds),
-                "alphas": list(self.alphas), "metric": list(self.metric),
-                "loss": list(self.loss), "error": list(self.error),
-                "error_barrier": self.error_barrier, "loss_barrier": self.loss_barrier,
-                "stable": self.stable, "train_wall_time_s": self.train_wall_time_s,
-                "eval_wall_time_s": self.eval_wall_time_s}
+    def _data(self) -> Mapping[str, Any]:
+        return {**super()._data(), "stable": self.stable}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StabilityCurve:
@@ -139,7 +140,7 @@ class StabilityCurve:
 
 
 @dataclass(frozen=True)
-class StabilityResult:
+class StabilityResult(Result):
     """Instability analysis of one round's arm (round 0: dense) from several start points."""
 
     run: str
@@ -159,13 +160,6 @@ class StabilityResult:
             if c.start == start:
                 return c
         raise KeyError(start)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "round": self.round, "arm": self.arm,
-                "sparsity": self.sparsity, "metric": self.metric, "error": self.error,
-                "points": self.points, "seed": self.seed, "total_steps": self.total_steps,
-                "stable_below": self.stable_below,
-                "curves": [c.to_dict() for c in self.curves]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StabilityResult:
@@ -227,7 +221,7 @@ def replay_dense(trainer: Any, step: int, reporter: Any = None) -> dict[str, Any
     return trainer.state()
 
 
-def stability(run: Any, *, round: int | None = None, rewinds: Sequence[str] | None = None,
+def stability(run: Run | str | os.PathLike[str], *, round: int | None = None, rewinds: Sequence[str] | None = None,
               points: int = 11, seed: int | None = None, reporter: Any = None,
               save: bool = True) -> StabilityResult:
     """Instability analysis of ``run``'s round ``round`` (default: the ticket; 0: dense) from
@@ -244,7 +238,7 @@ def stability(run: Any, *, round: int | None = None, rewinds: Sequence[str] | No
     run = run if isinstance(run, Run) else open_run(run)
     grid = alphas(points)  # checks --points first
     if not run.manifest.config or not run.has_weights:
-        raise RunFormatError(f"{run.path}: stability needs a run made by `ticketlens find` "
+        raise AnalysisError(f"{run.path}: stability needs a run made by `ticketlens find` "
                              "(its config and rewind weights); imported masks have neither")
     r = run.round_index(round)
     cfg = FindConfig.from_dict(dict(run.manifest.config))
@@ -276,6 +270,11 @@ def stability(run: Any, *, round: int | None = None, rewinds: Sequence[str] | No
         names = setup.anatomy.names
         ones = ops.ones_like({n: trainer.init_state[n] for n in names})
         masks = ones if r == 0 else ops.to_torch(run.mask(r))
+        loss_fn = None  # pruned rounds of a --distill run trained against the dense teacher
+        if cfg.train.distill and r > 0:
+            from ticketlens.pruning.distill import teacher_loss
+
+            loss_fn = teacher_loss(setup, run.weights("dense"), acc)
         metric = setup.metric
         error_name = "loss" if metric == "perplexity" else metric
         curves = []
@@ -299,7 +298,7 @@ def stability(run: Any, *, round: int | None = None, rewinds: Sequence[str] | No
             ends = []
             for copy, s in zip("AB", seeds, strict=True):
                 trainer.train(ArmSpec(f"stability from {start}: copy {copy}", state, masks,
-                                      step, s))
+                                      step, s, loss_fn=loss_fn))
                 ends.append(trainer.state())
             t1 = time.perf_counter()
 

@@ -16,12 +16,14 @@ from ticketlens.core.record import control_label
 from ticketlens.core.version import __version__
 from ticketlens.report import figures as F
 from ticketlens.report import fmt
+from ticketlens.report.circuit import circuit_html
 from ticketlens.report.compress import compress_html
 from ticketlens.report.draw import Drawn
 from ticketlens.report.methods import methods_html
 from ticketlens.report.page import figure_html, page
 from ticketlens.report.roles import roles_html, roles_over_seeds_html
 from ticketlens.report.runs import RunView, architecture_groups, has_heads, run_view
+from ticketlens.report.stability import stability_html
 from ticketlens.report.structured import structured_html
 from ticketlens.report.sweep import curves_drawn, seed_arms_drawn
 
@@ -300,6 +302,8 @@ def build_report(runs: list[Any], exports: Any = None) -> str:
             if attr.units:
                 doc.fig(F.importance_vs_kept_drawn(attr), f"importance-{i}")
         compress_html(r, doc, i)
+        stability_html(r, doc, i)
+        circuit_html(r, doc, i)
         methods_html(r, doc)
         if (held := roles_html(r, doc, i)) is not None:
             roles.append(held)

@@ -32,6 +32,7 @@ from ticketlens.tui import record
 from ticketlens.tui.compress_panel import compress_panel
 from ticketlens.tui.methods_panel import methods_panel
 from ticketlens.tui.roles_tab import roles_panes
+from ticketlens.tui.stability_tab import stability_panel
 from ticketlens.tui.widgets import (
     HEAD_STATES,
     METRIC_RANGE,
@@ -77,6 +78,7 @@ class RunScreen(Screen):
                 yield DataTable(id="rounds", cursor_type="row")
                 yield from _or_error(compress_panel, self.run, "compress-error")
                 yield from _or_error(methods_panel, self.run, "methods-error")
+                yield from _or_error(stability_panel, self.run, "stability-error")
             with TabPane(title["tab-model"], id="tab-model"), Horizontal(classes="split"):
                 yield Tree("model", id="tree")
                 yield Static(id="tree-detail", classes="detail")

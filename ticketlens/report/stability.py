@@ -1,0 +1,54 @@
+"""The report's stability part: Frankle et al.'s linear paths between two copies, one curve per
+start point (error vs interpolation coefficient), and their barriers, from a run's
+``analysis/stability.json`` (:class:`~ticketlens.pruning.stability.StabilityResult`). No
+maths here: the errors and barriers were computed (and tested) by ``pruning.stability``."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import plotly.graph_objects as go
+
+from ticketlens.pruning.stability import StabilityResult, read_stability
+from ticketlens.report import fmt
+from ticketlens.report.figures import _finish, esc
+
+__all__ = ["stability_figure", "stability_html", "stability_table"]
+
+
+def stability_figure(res: StabilityResult, title: str) -> go.Figure:
+    """Error (y) at each point of the path from copy A (0) to copy B (1), per start point."""
+    fig = go.Figure()
+    for c in res.curves:
+        fig.add_trace(go.Scatter(
+            x=fmt.sig(list(c.alphas)), y=fmt.sig(list(c.error)), mode="lines+markers",
+            name=f"from {esc(c.start)} (barrier {fmt.num(c.error_barrier, '+.3f')})",
+            customdata=fmt.sig(list(c.loss)),
+            hovertemplate="α %{x}<br>error %{y}<br>loss %{customdata}<extra></extra>"))
+    return _finish(fig, title, 380, xaxis=dict(title="interpolation α (0: copy A, 1: copy B)"),
+                   yaxis=dict(title=esc(f"error ({res.error})")))
+
+
+def stability_table(res: StabilityResult) -> str:
+    e = lambda x: html.escape(fmt.text(x), quote=True)  # noqa: E731
+    rows = "".join(
+        f"<tr><td>{e(c.start)}</td><td>{c.start_step}</td><td>{fmt.num(c.ends_error, '.4f')}"
+        f"</td><td>{fmt.num(max(c.error), '.4f')}</td><td>{fmt.num(c.error_barrier, '+.4f')}"
+        f"</td><td>{fmt.num(c.loss_barrier, '+.4f')}</td><td>{'yes' if c.stable else 'no'}"
+        "</td></tr>" for c in res.curves)
+    head = ("<tr><th>from</th><th>step</th><th>ends' error</th><th>worst on path</th>"
+            "<th>error barrier</th><th>loss barrier</th>"
+            f"<th>stable (&lt; {fmt.pct(res.stable_below, 0)})</th></tr>")
+    return f"<table>{head}{rows}</table>"
+
+
+def stability_html(run: Any, doc: Any, i: int) -> None:
+    """Add a run's stability curves and table to the report (nothing without a record)."""
+    for r, res in read_stability(run).items():
+        doc.add(f"<h4>Stability of round {r} ({html.escape(res.arm)}, "
+                f"{fmt.pct(res.sparsity)} sparse): two copies from each start point, "
+                f"{res.points} points on the path between them</h4>")
+        doc.fig(stability_figure(res, f"Error along the linear path (round {r})"),
+                f"stability-{i}-{r}")
+        doc.add(stability_table(res))
