@@ -279,6 +279,10 @@ def test_report_and_inspect_show_stability_and_circuit(unit_run):
         assert main(["circuit", str(unit_run), "--draws", "2", "--examples", "64",
                      "--attribution-examples", "32", "--save"]) == 0
         circ = read_circuit(run)
+    import ticketlens as tl
+
+    fig = tl.figure(st)  # the report's figure, for a notebook: one curve per start point
+    assert [len(t.x) for t in fig.data] == [3, 3]
     page = build_report([run])
     assert f"stability-0-{st.round}" in page and "as a circuit of the dense model" in page
     assert "least important (attribution patching)" in page

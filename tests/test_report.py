@@ -535,9 +535,13 @@ def test_tl_figure_draws_every_result_type_as_the_report_does(structured_report)
         Cell("ticket+quantize", "ticket-int8", 0.98, 900_000, 4.4, True),
         Cell("ticket", "ticket-fp32", 0.97, 4_000_000, 1.0, False)))
     bird = early_bird(open_run(structured_report[0] / "unit"))
+    curve = tl.StabilityCurve("rewind", 5, (1, 2), (0.0, 0.5, 1.0), (0.9, 0.7, 0.9),
+                              (0.3, 0.6, 0.3), (0.1, 0.3, 0.1), 0.2, 0.3, 1.0, 0.1)
+    stab = tl.StabilityResult("r", 1, "ticket", 0.5, "accuracy", "1 - accuracy", 3, 0, 40,
+                              (curve,))
     results = [runs, runs[0], tl.overlap(runs[:3]), tl.survival(runs[0]),
                tl.sparsity_profile(runs[0]), stored_attribution(runs[0]), stats,
-               stats.matrices[0], bird, compress]
+               stats.matrices[0], bird, compress, stab]
     covered = {list if isinstance(r, list | tl.Run) else type(r) for r in results}
     elsewhere = {tl.HeadRolesResult}  # drawn from a run's stored roles: tests/test_roles.py
     assert covered | elsewhere == set(DRAWERS)

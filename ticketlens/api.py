@@ -137,7 +137,7 @@ def figure(result: Any, *, kind: str | None = None) -> Figure:
     form :func:`ticketlens.analysis.inputs.as_inputs` reads, a folder of runs too), or an
     analysis result (``OverlapResult``, ``SurvivalResult``,
     ``ProfileResult``, ``AttributionResult``, ``SweepStats``, ``OverlapMatrix``,
-    ``EarlyBirdResult``, ``CompressResult``). ``kind`` picks one where the report draws
+    ``EarlyBirdResult``, ``CompressResult``, ``StabilityResult``). ``kind`` picks one where the report draws
     several (``ticketlens.report.gallery.kinds(result)`` lists them). In a notebook the figure
     shows inline; ``fig.write_html(path)`` saves it."""
     from ticketlens.report.gallery import figure as _figure

@@ -7,7 +7,13 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ticketlens.report import compress, figures, roles, sweep  # noqa: F401  (they register)
+from ticketlens.report import (  # noqa: F401  (they register)
+    compress,
+    figures,
+    roles,
+    stability,
+    sweep,
+)
 from ticketlens.report.draw import DRAWERS, Drawer, Drawn
 
 __all__ = ["draw", "figure", "kinds"]

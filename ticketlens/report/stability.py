@@ -12,12 +12,14 @@ import plotly.graph_objects as go
 
 from ticketlens.pruning.stability import StabilityResult, read_stability
 from ticketlens.report import fmt
+from ticketlens.report.draw import Drawn, draws
 from ticketlens.report.figures import _finish, esc
 
-__all__ = ["stability_figure", "stability_html", "stability_table"]
+__all__ = ["stability_drawn", "stability_html", "stability_table"]
 
 
-def stability_figure(res: StabilityResult, title: str) -> go.Figure:
+@draws(StabilityResult, "paths")
+def stability_drawn(res: StabilityResult) -> Drawn:
     """Error (y) at each point of the path from copy A (0) to copy B (1), per start point."""
     fig = go.Figure()
     for c in res.curves:
@@ -26,8 +28,18 @@ def stability_figure(res: StabilityResult, title: str) -> go.Figure:
             name=f"from {esc(c.start)} (barrier {fmt.num(c.error_barrier, '+.3f')})",
             customdata=fmt.sig(list(c.loss)),
             hovertemplate="α %{x}<br>error %{y}<br>loss %{customdata}<extra></extra>"))
-    return _finish(fig, title, 380, xaxis=dict(title="interpolation α (0: copy A, 1: copy B)"),
-                   yaxis=dict(title=esc(f"error ({res.error})")))
+    _finish(fig, f"Error along the linear path between two copies (round {res.round}, "
+            f"{esc(res.arm)})", 380, xaxis=dict(title="interpolation α (0: copy A, 1: copy B)"),
+            yaxis=dict(title=esc(f"error ({res.error})")))
+    caption = ("<b>Are two copies trained from each start point in one basin?</b> From each "
+               "start point (the legend: initial or pretrained weights, the run's rewind "
+               "point, a random re-initialisation, a step of the dense run) two copies of the "
+               "arm were trained with different data orders and dropout; each curve is the "
+               f"dev error ({esc(res.error)}) at {res.points} evenly spaced points of the "
+               "straight line between their weights (α 0 and 1 are the copies). The error "
+               "barrier in the legend is the highest point minus the mean of the two ends "
+               f"(Frankle et al. 2020); under {fmt.pct(res.stable_below, 0)} counts as stable.")
+    return Drawn(fig, caption)
 
 
 def stability_table(res: StabilityResult) -> str:
@@ -49,6 +61,5 @@ def stability_html(run: Any, doc: Any, i: int) -> None:
         doc.add(f"<h4>Stability of round {r} ({html.escape(res.arm)}, "
                 f"{fmt.pct(res.sparsity)} sparse): two copies from each start point, "
                 f"{res.points} points on the path between them</h4>")
-        doc.fig(stability_figure(res, f"Error along the linear path (round {r})"),
-                f"stability-{i}-{r}")
+        doc.fig(stability_drawn(res), f"stability-{i}-{r}")
         doc.add(stability_table(res))
