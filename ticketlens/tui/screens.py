@@ -130,7 +130,7 @@ class OverlapScreen(Screen):
         yield Header()
         with VerticalScroll():
             yield Static("computing overlap…", id="ov-summary")
-            yield DataTable(id="ov-pairs", cursor_type="row")
+            yield DataTable(id="ov-pairs", cursor_type="row", fixed_columns=2)  # a, b in view
             yield DataTable(id="ov-layers", cursor_type="row")
         yield Footer()
 
@@ -155,11 +155,16 @@ class OverlapScreen(Screen):
         w = res["weight"]
         lines = [f"{len(w.names)} runs, overlap of kept weights (chance: independent masks "
                  "with the same kept count per tensor)"]
+        undefined = False
         for by, o in res.items():
-            lines.append(f"  by {by}: Fleiss' κ {o.fleiss_kappa:.3f} (independent: "
-                         f"{o.fleiss_kappa_chance:.3f}); super-survivors "
+            undefined |= o.fleiss_kappa != o.fleiss_kappa
+            lines.append(f"  by {by}: Fleiss' κ {_na(o.fleiss_kappa)} (independent: "
+                         f"{_na(o.fleiss_kappa_chance)}); super-survivors "
                          f"{o.super_survivors_observed:,} vs {o.super_survivors_expected:,.1f}"
                          " expected")
+        if undefined:
+            lines.append("  κ n/a: every run keeps the same units (all of them, or none): "
+                         "agreement beyond chance is undefined")
         self.query_one("#ov-summary", Static).update("\n".join(lines))
         t = self.query_one("#ov-pairs", DataTable)
         t.add_columns("a", "b", "Jaccard", "chance", "overlap", "Hamming", "p-value",
@@ -167,14 +172,20 @@ class OverlapScreen(Screen):
         heads = {(p.a, p.b): p for p in res["head"].pairs}
         for p in w.pairs:
             h = heads.get((p.a, p.b))
-            t.add_row(Text(p.a), Text(p.b), f"{p.jaccard:.3f}", f"{p.jaccard_chance:.3f}",
-                      f"{p.overlap_coefficient:.3f}", f"{p.hamming:.3f}", f"{p.p_value:.2g}",
-                      f"{h.jaccard:.3f}" if h else "–")
+            t.add_row(Text(p.a), Text(p.b), _na(p.jaccard), _na(p.jaccard_chance),
+                      _na(p.overlap_coefficient), _na(p.hamming),
+                      "<1e-300" if p.p_value == 0 else _na(p.p_value, ".2g"),
+                      _na(h.jaccard) if h else "–")
         lt = self.query_one("#ov-layers", DataTable)
         lt.add_columns("layer", "mean Jaccard", "chance")
         for row in w.per_layer:
             lt.add_row(str(row.layer), f"{row.jaccard_mean:.3f}",
                        f"{row.jaccard_chance_mean:.3f}")
+
+
+def _na(v: float, fmt: str = ".3f") -> str:
+    """A statistic, or "n/a" where it is undefined (NaN; the reason is said once)."""
+    return "n/a" if v != v else format(v, fmt)
 
 
 HELP = (  # (where, what): the keys of each screen, wrapped by the help box itself
