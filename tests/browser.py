@@ -36,6 +36,7 @@ class Rendered:
         body = re.sub(r"<(script|style|title)[^>]*>.*?</\1>", " ", self.dom, flags=re.S)
         body = re.sub(r"<details><summary>settings</summary>.*?</details>", " ", body,
                       flags=re.S)  # collapsed: option names and paths as they are
+        body = re.sub(r"<code>.*?</code>", " ", body)  # code set as code: names meant
         return html.unescape(re.sub(r"<[^>]+>", " ", body))
 
 

@@ -60,12 +60,12 @@ def _export_table(exports: list[dict]) -> str:
             f"</td><td>{fmt.num(_mb(nbytes.get('exported')), '.2f')} / "
             f"{fmt.num(_mb(nbytes.get('dense')), '.2f')}</td>"
             f"<td>{fmt.num(_mb(x.get('file_bytes')), '.2f')}</td>"
-            f"<td>{'yes' if x.get('stock_loadable') else 'no (ticketlens.load_pruned)'}</td>"
+            f"<td>{'yes' if x.get('stock_loadable') else 'no (<code>tl.load_pruned</code>)'}</td>"
             "</tr>")
     return ("<table class='exports'><tr><th>export</th><th>round</th><th>sparsity</th>"
             "<th>sliced</th><th>heads kept</th><th>neurons kept</th><th>parameters "
             "(exported / dense)</th><th>parameter MB (exported / dense)</th><th>file MB</th>"
-            "<th>stock from_pretrained</th></tr>" + "".join(rows) + "</table>")
+            "<th>loads with <code>from_pretrained</code></th></tr>" + "".join(rows) + "</table>")
 
 
 def _mb(n: Any) -> float | None:
