@@ -200,8 +200,29 @@ def test_over_seeds_reports_mean_and_interval():
     half = stats.t.ppf(0.975, 2) * diff.std(ddof=1) / math.sqrt(3)
     assert sep.difference.mean == pytest.approx(diff.mean())
     assert sep.difference.low == pytest.approx(diff.mean() - half)
-    assert any(f.startswith("Over 3 runs") for f in out.findings())
-    json.dumps(out.to_dict())
+    # the pooled test by enumeration: S = X0 + X1 + X2, Xi ~ Hypergeom(8, 4 sep heads, kept)
+    pmfs = [stats.hypergeom(8, 4, k).pmf(np.arange(5)) for k in (5, 4, 5)]
+    p_ge = sum(pmfs[0][a] * pmfs[1][b] * pmfs[2][c] for a in range(5) for b in range(5)
+               for c in range(5) if a + b + c >= 12)
+    assert (sep.kept, sep.heads) == (12, 12) and sep.p_greater == pytest.approx(p_ge)
+    assert sep.expected == pytest.approx(4 * (5 + 4 + 5) / 8)
+    assert any(f.startswith("Over 3 runs, 12 of the 12 heads") for f in out.findings())
+    json.dumps(out.to_dict(), allow_nan=False)
+
+
+def test_a_role_of_one_head_a_run_is_not_claimed_over_seeds():
+    """One head with the role in each of 3 runs, kept every time at a 50% survival rate:
+    the per-run difference has no spread (a zero-width interval), but 3 of 3 happens by
+    chance 1 time in 8: not a finding."""
+    runs = []
+    for _ in range(3):
+        heads = [_head(0, h, ("prev",) if h == 0 else ()) for h in range(8)]
+        runs.append(_result(heads, np.array([[True] * 4 + [False] * 4])))
+    prev = next(r for r in roles_over_seeds(runs).roles if r.role == "prev")
+    assert prev.difference.low == prev.difference.high == pytest.approx(0.5)
+    assert prev.p_greater == pytest.approx(0.5 ** 3)
+    text = next(f for f in roles_over_seeds(runs).findings() if "previous token" in f)
+    assert "no difference from chance found" in text
 
 
 def test_roles_follow_the_rules():

@@ -395,13 +395,23 @@ def pattern_thresholds() -> dict[str, float]:
 # ----------------------------------------------------------------------------- over seeds
 @dataclass(frozen=True)
 class RoleOverSeeds(Result):
-    """One role over the runs of a sweep: the share of its heads kept against the share of
-    all heads kept, per run, as mean and confidence interval over runs."""
+    """One role over the runs of a sweep. The test pools the runs: the number of surviving
+    heads with the role, summed over runs, against its exact distribution when every run's
+    count is its own hypergeometric (the convolution of the runs' distributions), so a role
+    held by one head a run weighs as little as it should. The share kept per run, against the
+    share of all heads kept, is described by its mean and confidence interval over runs."""
 
     role: str
     runs: int  # runs where some head has the role
-    rate: Any  # Estimate: kept / heads with the role
-    chance: Any  # Estimate: total_kept / total
+    heads: int  # role heads, summed over runs
+    kept: int  # of them, surviving
+    expected: float  # the sum of the runs' hypergeometric means
+    p_value: float  # pooled exact test, two-sided (twice the smaller tail, at most 1)
+    p_greater: float
+    p_less: float
+    p_adjusted: float  # Holm over the roles
+    rate: Any  # Estimate: kept / heads with the role, per run
+    chance: Any  # Estimate: total_kept / total, per run
     difference: Any  # Estimate: rate - chance, per run
     enriched: int  # runs where the role is kept more than chance (Holm-adjusted p < alpha)
     depleted: int  # ... less than chance
@@ -439,13 +449,32 @@ def roles_over_seeds(results: Sequence[HeadRolesResult], *, confidence: float = 
         found = [s for r in results for s in r.survival if s.role == role]
         rate = [s.kept / s.heads for s in found]
         chance = [s.total_kept / s.total for s in found]
+        kept = sum(s.kept for s in found)
+        pg, pl = pooled_tails(found, kept)
         rows.append(RoleOverSeeds(
-            role, len(found), estimate(rate, confidence), estimate(chance, confidence),
+            role, len(found), sum(s.heads for s in found), kept,
+            float(sum(s.expected for s in found)), min(1.0, 2 * min(pg, pl)), pg, pl,
+            math.nan, estimate(rate, confidence), estimate(chance, confidence),
             estimate([a - b for a, b in zip(rate, chance, strict=True)], confidence),
             sum(s.p_adjusted < alpha and s.kept > s.expected for s in found),
             sum(s.p_adjusted < alpha and s.kept < s.expected for s in found)))
+    adjusted = holm([r.p_value for r in rows])
+    rows = [RoleOverSeeds(**{**_fields(r), "p_adjusted": p})
+            for r, p in zip(rows, adjusted, strict=True)]
     return RolesOverSeedsResult(tuple(results), tuple(rows), confidence, alpha,
                                 any(r.causal for r in results))
+
+
+def pooled_tails(found: Sequence[RoleSurvival], kept: int) -> tuple[float, float]:
+    """``(P(S >= kept), P(S <= kept))`` for ``S`` the sum over runs of independent
+    hypergeometric counts (scipy's pmf of each run, convolved)."""
+    from scipy import stats
+
+    pmf = np.ones(1)
+    for s in found:
+        x = np.arange(s.heads + 1)
+        pmf = np.convolve(pmf, stats.hypergeom.pmf(x, s.total, s.heads, s.total_kept))
+    return float(min(1.0, pmf[kept:].sum())), float(min(1.0, pmf[:kept + 1].sum()))
 
 
 # ----------------------------------------------------------------------------- findings
@@ -535,17 +564,19 @@ def _sweep_findings(s: RolesOverSeedsResult) -> tuple[str, ...]:
     for r in s.roles:
         d = r.difference
         label = role_label(r.role, s.causal)
-        base = (f"Over {r.runs} runs, {r.rate.mean:.0%} of the heads that {label} survive, "
-                f"against {r.chance.mean:.0%} of all heads (difference {d.mean:+.1%}")
-        if r.runs < 2 or math.isnan(d.low):
-            out.append(base + "; one run, no interval): not established over seeds.")
-        elif d.low > 0 or d.high < 0:
-            way = "more" if d.low > 0 else "less"
-            out.append(base + f", {level} {d.low:+.1%} to {d.high:+.1%}): kept {way} than "
-                       f"chance ({r.enriched} of {r.runs} runs significant on their own).")
+        interval = "" if math.isnan(d.low) else f", {level} {d.low:+.1%} to {d.high:+.1%}"
+        base = (f"Over {r.runs} runs, {r.kept} of the {r.heads} heads that {label} survive; "
+                f"{r.expected:.1f} expected by chance, {_p(r.p_value)} (pooled exact test; "
+                f"per run {r.rate.mean:.0%} kept against {r.chance.mean:.0%} of all heads, "
+                f"difference {d.mean:+.1%}{interval})")
+        if r.p_adjusted < s.alpha:
+            way = "more" if r.kept > r.expected else "fewer"
+            out.append(base + f": {way} than chance (Holm-adjusted {_p(r.p_adjusted)}; "
+                       f"{r.enriched + r.depleted} of {r.runs} runs significant on their "
+                       "own).")
         else:
-            out.append(base + f", {level} {d.low:+.1%} to {d.high:+.1%}): no difference "
-                       "from chance found.")
+            out.append(base + f": no difference from chance found (Holm-adjusted "
+                       f"{_p(r.p_adjusted)} >= {s.alpha:g}).")
     return tuple(out)
 
 

@@ -113,17 +113,19 @@ def _print_summary(summary) -> None:
     from ticketlens.report.fmt import pct
 
     con = _console()
-    t = Table(title=f"Survival by role over {len(summary.results)} runs "
-              f"(share of the role's heads kept vs all heads; {summary.confidence:.0%} CI)",
-              title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for c in ("role", "runs", "kept", "chance", "difference", "CI", "runs >", "runs <"):
+    t = Table(title=f"Survival by role over {len(summary.results)} runs (kept: surviving role "
+              "heads summed over runs; p: pooled exact test of the runs' hypergeometrics; "
+              f"share kept per run vs all heads, difference with its {summary.confidence:.0%} "
+              "CI)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for c in ("role", "runs", "kept", "expected", "p", "Holm", "share", "chance",
+              "difference (CI)"):
         t.add_column(c, justify="left" if c == "role" else "right")
     for r in summary.roles:
         d = r.difference
-        t.add_row(r.role, str(r.runs), pct(r.rate.mean, missing="-"),
-                  pct(r.chance.mean, missing="-"),
-                  f"{d.mean:+.1%}", "-" if d.low != d.low else f"{d.low:+.1%} to {d.high:+.1%}",
-                  str(r.enriched), str(r.depleted))
+        t.add_row(r.role, str(r.runs), f"{r.kept} of {r.heads}", f"{r.expected:.1f}",
+                  _p(r.p_value), _p(r.p_adjusted), pct(r.rate.mean, missing="-"),
+                  pct(r.chance.mean, missing="-"), f"{d.mean:+.1%}" + (
+                      "" if d.low != d.low else f" ({d.low:+.1%} to {d.high:+.1%})"))
     con.print(t)
     con.print("[bold]Findings over seeds[/bold]")
     for f in summary.findings():

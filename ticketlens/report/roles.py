@@ -128,13 +128,16 @@ def roles_over_seeds_html(results: Sequence[HeadRolesResult], doc: Any) -> None:
         return
     s: RolesOverSeedsResult = roles_over_seeds(list(results))
     rows = "".join(
-        f"<tr><td>{_e(r.role)}</td><td>{r.runs}</td><td>{fmt.pct(r.rate.mean)}</td>"
+        f"<tr><td>{_e(r.role)}</td><td>{r.runs}</td><td>{r.kept} of {r.heads}</td>"
+        f"<td>{fmt.num(r.expected, '.1f')}</td><td>{fmt.p_value(r.p_value)} (Holm "
+        f"{fmt.p_value(r.p_adjusted)})</td><td>{fmt.pct(r.rate.mean)}</td>"
         f"<td>{fmt.pct(r.chance.mean)}</td><td>{fmt.pct(r.difference.mean)} "
         f"({fmt.pct(r.difference.low)} to {fmt.pct(r.difference.high)})</td>"
-        f"<td>{r.enriched} / {r.depleted}</td><td>{_e(role_label(r.role, s.causal))}</td></tr>"
+        f"<td>{_e(role_label(r.role, s.causal))}</td></tr>"
         for r in s.roles)
     doc.add(f"<section id='roles'><h2>Head roles over {len(results)} runs</h2>"
             + findings_html(s.findings())
-            + "<table><tr><th>role</th><th>runs</th><th>share kept</th><th>all heads kept"
-              f"</th><th>difference ({s.confidence:.0%} CI)</th><th>runs more / fewer than "
-              "chance</th><th>meaning</th></tr>" + rows + "</table></section>")
+            + "<table><tr><th>role</th><th>runs</th><th>surviving role heads</th>"
+              "<th>expected by chance</th><th>p (pooled exact test)</th><th>share kept per "
+              f"run</th><th>all heads kept</th><th>difference ({s.confidence:.0%} CI)</th>"
+              "<th>meaning</th></tr>" + rows + "</table></section>")
