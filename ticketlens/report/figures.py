@@ -321,8 +321,9 @@ def early_bird_drawn(bird: EarlyBirdResult) -> Drawn:
             yaxis_title="normalised Hamming distance (share of weights)", showlegend=False,
             xaxis_range=[0, bird.dense_steps * 1.02])
     caption = (f"<b>When the ticket's mask settled.</b> Every {bird.every} steps of dense "
-               "training a mask was drawn as the pruning would draw it at that step; each point is the share of weights "
-               "whose kept/pruned bit changed since the previous draw (linear scale). "
+               "training a mask was drawn as the pruning would draw it at that step; each "
+               "point is the share of weights whose kept/pruned bit changed since the "
+               "previous draw (linear scale). "
                f"Dense training stops once {bird.window} distances in a row are below ε "
                "(dotted); the red line marks that step, the dashed line the planned end.")
     return Drawn(fig, caption)
