@@ -186,6 +186,6 @@ def overlap_matrix_drawn(m: OverlapMatrix) -> Drawn:
                "Each cell: the Jaccard index of the kept weights of two runs (written in the "
                "cell; the diagonal blank), rows and columns ordered by task then seed, tasks "
                "parted by dark lines. The blocks off the diagonal compare tasks; in them, a "
-               "cell of two runs with the same seed holds the seed fixed. Hover for each pair's chance level (independent "
-               "masks with the same per-tensor counts).")
+               "cell of two runs with the same seed holds the seed fixed. Hover for each "
+               "pair's chance level (independent masks with the same per-tensor counts).")
     return Drawn(fig, caption)
