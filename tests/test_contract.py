@@ -77,6 +77,10 @@ def test_errors_are_one_analysis_error_line(runs):
         lambda: tl.TicketMasks("t", runs[0].anatomy, {}),
         lambda: tl.sweep_stats(runs, by="role"),
         lambda: tl.magnitude_mask(runs[0], 1.5),
+        lambda: tl.stability(SAMPLE_MASKS),  # six runs to a one-run analysis
+        lambda: tl.circuit(tl.TicketMasks("t", runs[0].anatomy, runs[0].mask())),
+        lambda: tl.attribute(runs),
+        lambda: tl.export(tl.TicketMasks("t", runs[0].anatomy, runs[0].mask()), "unused"),
     ]
     for case in cases:
         with pytest.raises(tl.AnalysisError) as info:

@@ -87,6 +87,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         import_masks,
         load_pruned,
         runs,
+        stability,
         transfer,
     )
     from ticketlens.core.config import (
@@ -108,4 +109,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from ticketlens.core.result import Result
     from ticketlens.core.run import Run, open_run
     from ticketlens.exporter import ExportResult
-    from ticketlens.pruning.stability import StabilityCurve, StabilityResult, stability
+    from ticketlens.pruning.stability import StabilityCurve, StabilityResult

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
     from ticketlens.analysis.results import AttributionResult
     from ticketlens.exporter import ExportResult
+    from ticketlens.pruning.stability import StabilityResult
 
 PathLike = str | os.PathLike[str]
 
@@ -112,6 +113,21 @@ def attribute(run: RunsOrMasks, *, texts: Sequence[str] = (),
 
     r = one_run(run, what="attribute", needs="its dense and ticket weights")
     return attribute_run(r, texts=texts, pairs=pairs, n=n, units=units, k=k, n_steps=n_steps)
+
+
+def stability(run: RunsOrMasks, *, round: int | None = None,
+              rewinds: Sequence[str] | None = None, points: int = 11, seed: int | None = None,
+              save: bool = True, progress: bool = False) -> StabilityResult:
+    """Frankle et al. 2020's instability analysis of one run's round ``round`` (default: the
+    ticket; 0: dense): two copies trained from each start in ``rewinds`` and the error along
+    the linear path between them (:func:`ticketlens.pruning.stability.stability`); recorded
+    in the run unless ``save=False``."""
+    from ticketlens.pruning.progress import Reporter, RichReporter
+    from ticketlens.pruning.stability import stability as _stability
+
+    r = one_run(run, what="stability", needs="its config and rewind weights")
+    return _stability(r, round=round, rewinds=rewinds, points=points, seed=seed,
+                      reporter=RichReporter() if progress else Reporter(), save=save)
 
 
 def export(run: RunsOrMasks, out: PathLike, *, round: int | None = None,

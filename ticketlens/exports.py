@@ -90,7 +90,7 @@ EXPORTS: dict[str, str] = {
     "RoleRules": "ticketlens.analysis.roles",
     "RolesOverSeedsResult": "ticketlens.analysis.roles",
     "RoleOverSeeds": "ticketlens.analysis.roles",
-    "stability": "ticketlens.pruning.stability",
+    "stability": "ticketlens.api",
     "StabilityResult": "ticketlens.pruning.stability",
     "StabilityCurve": "ticketlens.pruning.stability",
     "circuit": "ticketlens.analysis.circuit",
