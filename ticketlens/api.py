@@ -30,6 +30,10 @@ Every name is imported lazily (``ticketlens.exports``) so ``import ticketlens`` 
 ``tl.early_bird(run)``                                      :class:`EarlyBirdResult` | None
 ``tl.attribute(run, *, texts=(), n=16, units=False, ...)``  :class:`AttributionResult`
 ``tl.magnitude_mask(run_or_weights, sparsity, *, scope)``   :class:`MagnitudeMask`
+``tl.head_roles(run, *, round=None, ...)``                  :class:`HeadRolesResult`
+``tl.head_roles_over(runs, *, round=None, ...)``            :class:`RolesOverSeedsResult`
+``tl.stability(run, *, round=None, rewinds=None, ...)``     :class:`StabilityResult`
+``tl.circuit(run, *, round=None, ablation="mean", ...)``    :class:`CircuitResult`
 ``tl.export(run, out, *, round=None)``                      :class:`ExportResult`
 ==========================================================  ==============================
 
@@ -39,6 +43,7 @@ Results of results: ``tl.group_summary(OverlapResult, groups) -> GroupSummary``,
 task=...)``, ``tl.import_masks(paths, out, fmt=...)`` (a list), ``tl.open_run(path)``,
 ``tl.runs(*paths)``; ``tl.load_pruned(folder)`` loads what ``tl.export`` wrote.
 ``tl.figure(result_or_runs, *, kind=None)`` is the plotly figure the report draws for it.
+``docs/api.md`` lists every result type (``tests/test_api_doc.py`` checks it).
 """
 
 from __future__ import annotations
