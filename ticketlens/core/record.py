@@ -170,14 +170,15 @@ def _path(v: Any) -> str:
     return v
 
 
-def _paths(v: Any) -> Mapping[str, str]:
-    """Named files of the run (``weights``: rewind, dense, ticket -> path)."""
+def _entries(v: Any, what: str, check: Any) -> Mapping[str, Any]:
+    """An object whose every entry ``check(key, value)`` accepts (its result is kept); a bad
+    entry is named ``field.key`` in the error."""
     if not isinstance(v, Mapping):
-        raise TypeError("expected an object of file paths")
+        raise TypeError(f"expected an object of {what}")
     out = {}
     for k, x in v.items():
         try:
-            out[str(k)] = _path(x)
+            out[str(k)] = check(k, x)
         except (TypeError, ValueError) as exc:
             raise _EntryError(_shown(str(k)), str(exc)) from None
     return _frozen(out)
@@ -191,23 +192,24 @@ class _EntryError(ValueError):
         self.key = key
 
 
+def _paths(v: Any) -> Mapping[str, str]:
+    """Named files of the run (``weights``: rewind, dense, ticket -> path)."""
+    return _entries(v, "file paths", lambda _, x: _path(x))
+
+
 HEX = frozenset("0123456789abcdef")
+
+
+def _sha256(path: Any, digest: Any) -> str:
+    _path(path)
+    if not (isinstance(digest, str) and len(digest) == 64 and set(digest) <= HEX):
+        raise ValueError(f"not a SHA-256 in hex: {_short(digest)}")
+    return digest
 
 
 def _hashes(v: Any) -> Mapping[str, str]:
     """``files``: each file the run wrote (path relative to the run) -> its SHA-256 (hex)."""
-    if not isinstance(v, Mapping):
-        raise TypeError("expected an object of file path -> SHA-256")
-    out = {}
-    for k, x in v.items():
-        try:
-            _path(k)
-        except (TypeError, ValueError) as exc:
-            raise _EntryError(_shown(str(k)), str(exc)) from None
-        if not (isinstance(x, str) and len(x) == 64 and set(x) <= HEX):
-            raise _EntryError(_shown(str(k)), f"not a SHA-256 in hex: {_short(x)}")
-        out[k] = x
-    return _frozen(out)
+    return _entries(v, "file path -> SHA-256", _sha256)
 
 
 def _short(v: Any) -> str:
