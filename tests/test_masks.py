@@ -137,6 +137,16 @@ def test_read_packed_into_fills_slices_of_one_buffer_like_load_packed(tmp_path):
         M.read_packed_into(path, out)
 
 
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 1001, (1 << 24) + 5])
+def test_popcount_of_packed_bytes_counts_every_bit(n):
+    """The kept count every mask reader checks (8 bytes at a time, then the tail), against
+    numpy.unpackbits, on sizes off the 8-byte words and a buffer not 8-byte aligned."""
+    from ticketlens.core.run import _popcount
+
+    packed = np.random.default_rng(n).integers(0, 256, n + 3, dtype=np.uint8)[3:]
+    assert _popcount(packed) == int(np.unpackbits(packed).sum())
+
+
 @pytest.mark.parametrize("scope", ["global", "tensor"])
 def test_magnitude_like_matches_torch_prune_with_the_same_counts(scope):
     """Reference: torch.nn.utils.prune with an integer amount (global_unstructured for the
