@@ -203,7 +203,7 @@ def test_compress_fills_the_eight_cells(runs, tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", str(plain)]) == 0
     out = capsys.readouterr().out
-    assert "compression" in out and "× smaller" in out and "dense+int8" in out
+    assert "compression" in out and "× smaller" in out and "dense + int8" in out
     assert main(["info", "--json", str(plain)]) == 0
     assert json.loads(capsys.readouterr().out)["compress"]["cell_scheme"] == "int8"
 

@@ -21,6 +21,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "quantize cells (default: int8 when measured, else the first of --schemes)")
     p.add_argument("--no-fp16", action="store_true", help="skip the ticket with float16 "
                    "kept weights")
+    p.add_argument("--embeddings", default="int8,int4", help="also quantize the embedding "
+                   "matrices (word, position, token type; a tied LM head stays tied), each "
+                   "scheme beside the weights of the same scheme; '' = none (default: "
+                   "%(default)s)")
+    p.add_argument("--emb-group", type=int, default=0, help="embedding scales: 0 = one per "
+                   "row, else per group of 32/64/128 (default: %(default)s)")
+    p.add_argument("--no-vocab", action="store_true", help="skip vocabulary trimming (the "
+                   "word embedding cut to the task's train + dev tokens and the special "
+                   "tokens)")
     p.add_argument("--no-latency", action="store_true", help="skip the CPU latency runs")
     p.add_argument("--keep", metavar="DIR", default="", help="keep the variant files in DIR "
                    "(default: measured in a temporary folder, then deleted)")
@@ -36,7 +45,9 @@ def run(ns: argparse.Namespace) -> int:
     cfg = CompressConfig(
         schemes=tuple(s.strip() for s in ns.schemes.split(",") if s.strip()), group=ns.group,
         cell_scheme=ns.cell_scheme, fp16=not ns.no_fp16, latency=not ns.no_latency,
-        keep_dir=ns.keep)
+        keep_dir=ns.keep,
+        embeddings=tuple(s.strip() for s in ns.embeddings.split(",") if s.strip()),
+        emb_group=ns.emb_group, vocab=not ns.no_vocab)
     reporter = Reporter() if (ns.quiet or ns.json) else RichReporter()
     result = compress(ns.run, cfg, distilled=ns.distilled, reporter=reporter)
     if ns.json:
@@ -76,6 +87,21 @@ def print_table(result, console=None) -> None:
     if any(c.variant is None for c in result.cells):
         con.print("distill cells: not measured (compress RUN --distilled RUN2, RUN2 the same "
                   "find with --distill)")
+    cells = {c.variant for c in result.cells}
+    others = [v for v in result.variants if v.name not in cells]
+    if others:
+        t = Table(title="every other variant (+emb: embeddings quantized too; +vocab: "
+                  "vocabulary trimmed to the task's tokens)")
+        for col in ("variant", result.metric, f"Δ {result.metric}", "MB", "× smaller",
+                    "Pareto"):
+            t.add_column(escape(col), justify="left" if col == "variant" else "right")
+        dense = result.variants[0].metrics[result.metric]
+        for v in others:
+            m = v.metrics[result.metric]
+            t.add_row(escape(_spaced(v.name)), f"{m:.4f}", f"{m - dense:+.4f}",
+                      f"{v.bytes / 1e6:.3f}", f"{v.ratio:.2f}", "✓" if v.pareto else "")
+        con.print(t)
+        con.print("[dim]Δ: against dense float32; ✓ Pareto over every variant[/dim]")
     if result.latency:
         lat = Table(title="CPU latency (median ms per forward, 64 tokens)")
         for col in ("variant", "batch", "ms", "threads"):

@@ -41,7 +41,7 @@ from ticketlens.core.config import FindConfig, flatten
 from ticketlens.core.errors import ConfigError, RunFormatError
 from ticketlens.core.run import Run, open_run
 
-__all__ = ["compress", "dynamic_int8", "stored_tensors", "tied_aliases"]
+__all__ = ["compress", "dynamic_int8", "embedding_names", "stored_tensors", "tied_aliases"]
 
 LATENCY_TOKENS = 64
 LATENCY_BATCHES = (1, 32)
@@ -94,15 +94,30 @@ def tied_aliases(model: torch.nn.Module) -> dict[str, str]:
     return aliases
 
 
+def embedding_names(model: torch.nn.Module) -> list[str]:
+    """The weights of every ``nn.Embedding`` (word, position, token type) in the model's
+    state dict."""
+    state = model.state_dict()
+    return [f"{n}.weight" for n, m in model.named_modules()
+            if isinstance(m, torch.nn.Embedding) and f"{n}.weight" in state]
+
+
 def stored_tensors(state: Mapping[str, torch.Tensor], prunable: list[str], scheme: str,
                    masks: Mapping[str, torch.Tensor] | None, group: int,
-                   aliases: Mapping[str, str]) -> dict[str, Stored]:
+                   aliases: Mapping[str, str], embeddings: Mapping[str, tuple[int, int]]
+                   | None = None) -> dict[str, Stored]:
     """How each tensor of ``state`` is stored under a weight-only ``scheme`` (fp32, fp16,
-    int8, int4): prunable tensors quantized (after the mask when there is one), every other
-    tensor float32."""
+    int8, int4): prunable tensors quantized (after the mask when there is one), the tensors
+    named in ``embeddings`` quantized with their ``(bits, group)`` (group 0: one scale per
+    row), every other tensor float32. A tensor tied to a stored one is stored once (with it,
+    quantized or not), so a tied LM head stays tied."""
     out: dict[str, Stored] = {}
     for name, t in state.items():
         if name in aliases:
+            continue
+        if embeddings and name in embeddings:
+            bits, g = embeddings[name]
+            out[name] = Stored(quantize(t, bits, g or None))
             continue
         if name not in prunable:
             out[name] = Stored(t.float())
@@ -295,38 +310,73 @@ class _Bench:
         self.model = setup.model
         self.prunable = list(setup.anatomy.names)
         self.aliases = tied_aliases(self.model)
+        self.embeddings = [n for n in embedding_names(self.model) if n not in self.aliases]
         self.dynamic: dict[str, torch.nn.Module] = {}
+        self.trim = _Trim.of(setup) if cfg.vocab else None
 
-    def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
+    def evaluate(self, model: torch.nn.Module, setup: Any = None) -> dict[str, float]:
         from ticketlens.pruning.objectives import evaluate_metrics
 
-        return evaluate_metrics(self.acc, model, self.setup, self.batch_size)
+        return evaluate_metrics(self.acc, model, setup or self.setup, self.batch_size)
+
+    def _plan(self, masks: Mapping[str, torch.Tensor] | None
+              ) -> list[tuple[str, str | None, bool]]:
+        """(weight scheme, embedding scheme or None, vocabulary trimmed) per variant: today's
+        schemes, then each embedding scheme with the weights of the same scheme (float32
+        when that scheme is not measured), then trimming alone and with the last of them."""
+        cfg = self.cfg
+        plan: list[tuple[str, str | None, bool]] = [("fp32", None, False)]
+        if masks is not None and cfg.fp16:
+            plan.append(("fp16", None, False))
+        plan += [(s, None, False) for s in cfg.schemes]
+        emb = [(e if e in cfg.schemes else "fp32", e, False) for e in cfg.embeddings]
+        plan += emb
+        if self.trim is not None:
+            plan.append(("fp32", None, True))
+            if emb:
+                plan.append((emb[-1][0], emb[-1][1], True))
+        return plan
+
+    def _name(self, label: str, scheme: str, emb: str | None, trim: bool) -> tuple[str, str]:
+        """The variant's name and its scheme label."""
+        parts = [] if scheme == "fp32" else [self.cfg.scheme_label(scheme)]
+        if emb is not None:
+            parts.append(self.cfg.emb_label(emb))
+        if trim:
+            parts.append("vocab")
+        return "+".join([label, *parts]), "+".join(parts) or "fp32"
 
     def variants(self, folder: Path, label: str, state: Mapping[str, torch.Tensor],
                  masks: Mapping[str, torch.Tensor] | None) -> list[_Measured]:
         """Every scheme of the model ``label`` (fp32, fp16 for tickets, ``cfg.schemes``)."""
-        cfg = self.cfg
         sparsity = 0.0 if masks is None else 1.0 - float(
             sum(int(m.sum()) for m in masks.values())) / sum(m.numel() for m in masks.values())
-        schemes = ["fp32"] + (["fp16"] if masks is not None and cfg.fp16 else []) + \
-            list(cfg.schemes)
         out = []
-        for scheme in schemes:
-            name = label if scheme == "fp32" else f"{label}+{cfg.scheme_label(scheme)}"
+        for scheme, emb, trim in self._plan(masks):
+            name, slabel = self._name(label, scheme, emb, trim)
             payload: dict[str, int] = {}
             metrics, size = self._variant(folder / f"{name}.safetensors", name, label, scheme,
-                                          state, masks, payload)
+                                          state, masks, payload, emb, trim)
             self.reporter.line(f"{name:<34} {self.metric} {metrics[self.metric]:.4f}  "
                                f"{size / 1e6:9.3f} MB")
-            out.append((name, label, cfg.scheme_label(scheme), metrics, size, sparsity,
+            out.append((name, label, slabel, metrics, size, sparsity,
                         sum(payload[n] for n in self.prunable)))
         return out
 
     def _variant(self, path: Path, name: str, label: str, scheme: str,
                  state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] | None,
-                 payload: dict[str, int]) -> tuple[dict[str, float], int]:
-        """One variant written to ``path``, its pruned zeros checked, evaluated."""
-        model = self.model
+                 payload: dict[str, int], emb: str | None = None,
+                 trim: bool = False) -> tuple[dict[str, float], int]:
+        """One variant written to ``path``, its pruned zeros checked, evaluated (``emb``:
+        the embeddings quantized too; ``trim``: the vocabulary trimmed, its id mapping and
+        tokenizer written beside ``path``)."""
+        model, setup = self.model, None
+        if trim:
+            assert self.trim is not None
+            model, state, setup = self.trim.apply(model, state, self.setup)
+            self.trim.write(path)
+        embeddings = None if emb is None else {
+            n: (int(emb[3:]), self.cfg.emb_group) for n in self.embeddings}
         if scheme == "dynamic-int8":
             model.load_state_dict(dict(state))
             qmodel = dynamic_int8(model)
@@ -338,14 +388,14 @@ class _Bench:
             self.dynamic[label] = qmodel
             return self.evaluate(qmodel), size
         tensors = stored_tensors(state, self.prunable, scheme, masks, self.cfg.group,
-                                 self.aliases)
+                                 self.aliases, embeddings)
         size = write_variant(path, tensors, aliases=self.aliases, meta={"variant": name},
                              payload=payload)
         back = read_variant(path)
         for n in self.prunable:
             check_zeros_kept(state[n], back[n], f"{name}: {n}")
         model.load_state_dict(dict(back))
-        return self.evaluate(model), size
+        return self.evaluate(model, setup), size
 
     def latency(self, dense: Mapping[str, torch.Tensor], threads: int) -> list[Latency]:
         """Dense fp32 against dense dynamic int8, at each of ``LATENCY_BATCHES``."""
@@ -359,6 +409,77 @@ class _Bench:
                         _latency(m, vocab, types, b, self.cfg.latency_repeats), threads)
                 for label, m in (("dense", model), ("dense+dynamic-int8", self.dynamic["dense"]))
                 for b in LATENCY_BATCHES]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Trim:
+    """Vocabulary trimming of one run (``compress.vocab``): the kept ids, the new id of the
+    unknown token, the trimmed tokenizer (None unless WordPiece)."""
+
+    kept: tuple[int, ...]
+    unk: int
+    vocab_size: int
+    word: str  # the word embedding's state-dict name
+    tokenizer: str | None
+
+    @classmethod
+    def of(cls, setup: Any) -> _Trim | None:
+        """None where trimming does not apply: LM objectives (the output is the vocabulary)
+        and tokenizers without an unknown token."""
+        from ticketlens.compress.vocab import covered_ids, trimmed_tokenizer_json, unk_token
+
+        tok = setup.tokenizer.tok
+        unk = unk_token(tok)
+        if setup.objective != "classification" or unk is None:
+            return None
+        model = setup.model
+        emb = model.get_input_embeddings()
+        word = next(f"{n}.weight" for n, m in model.named_modules() if m is emb)
+        kept = covered_ids(tok, (setup.train.enc.input_ids, setup.dev.enc.input_ids),
+                           (setup.tokenizer.pad_id, setup.tokenizer.mask_id))
+        kept = [i for i in kept if i < emb.num_embeddings]
+        return cls(tuple(kept), kept.index(int(tok.token_to_id(unk))), emb.num_embeddings,
+                   word, trimmed_tokenizer_json(tok, kept))
+
+    def ids(self, rows: list[list[int]]) -> list[list[int]]:
+        from ticketlens.compress.vocab import map_ids
+
+        return [map_ids(r, self.kept, self.unk) for r in rows]
+
+    def apply(self, model: torch.nn.Module, state: Mapping[str, torch.Tensor], setup: Any
+              ) -> tuple[torch.nn.Module, dict[str, torch.Tensor], Any]:
+        """A copy of ``model`` with the trimmed word embedding, ``state`` trimmed to fit, and
+        ``setup`` with its dev ids (and padding id) mapped."""
+        from ticketlens.data.batching import TensorData
+        from ticketlens.data.tokenizer import Encoded
+
+        kept = torch.tensor(self.kept)
+        small = copy.deepcopy(model)
+        old = small.get_input_embeddings()
+        pad = old.padding_idx
+        new = torch.nn.Embedding(len(self.kept), old.embedding_dim,
+                                 padding_idx=None if pad is None else self.kept.index(pad))
+        small.set_input_embeddings(new)
+        small.config.vocab_size = len(self.kept)
+        trimmed = {**state, self.word: state[self.word][kept].clone()}
+        tok = copy.copy(setup.tokenizer)
+        tok.pad_id = self.ids([[setup.tokenizer.pad_id]])[0][0]
+        dev = setup.dev
+        dev = TensorData(Encoded(self.ids(dev.enc.input_ids), dev.enc.token_type_ids),
+                         dev.labels, dev.regression)
+        return small, trimmed, dataclasses.replace(setup, dev=dev, tokenizer=tok)
+
+    def write(self, path: Path) -> None:
+        """``NAME.vocab.json`` (the id mapping) and ``NAME.tokenizer.json`` beside ``path``."""
+        from ticketlens.compress.vocab import mapping_record
+        from ticketlens.core.io import write_bytes_atomic, write_json_atomic
+
+        stem = path.name[: -len(".safetensors")]
+        write_json_atomic(path.with_name(f"{stem}.vocab.json"),
+                          mapping_record(self.kept, self.unk, self.vocab_size))
+        if self.tokenizer is not None:
+            write_bytes_atomic(path.with_name(f"{stem}.tokenizer.json"),
+                               self.tokenizer.encode("utf-8"))
 
 
 def _variant_results(measured: list[_Measured], metric: str,
@@ -378,7 +499,12 @@ def _notes(run: Run, variants: tuple[VariantResult, ...], cfg: CompressConfig,
     notes = [
         "non-prunable tensors (embeddings, norms, biases, task head) are stored float32 in "
         "every variant, except that torch's dynamic int8 quantizes every nn.Linear (head "
-        "and pooler too) per tensor",
+        "and pooler too) per tensor, and the +emb variants quantize every embedding matrix "
+        "(word, position, token type; a tied LM head with it) "
+        + (f"per group of {cfg.emb_group}" if cfg.emb_group else "one scale per row"),
+        "+vocab: the word embedding keeps only the ids in the task's train + dev data and "
+        "the special tokens (others map to the unknown token; NAME.vocab.json and "
+        "NAME.tokenizer.json beside the file, not counted in its bytes)",
         f"int4 is symmetric with one float32 scale per group of {cfg.group} inputs; int8 one "
         "per output channel; pruned weights stay exactly 0 (checked)",
         "bytes: the size on disk of the safetensors file that holds the variant "
