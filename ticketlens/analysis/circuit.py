@@ -434,8 +434,6 @@ def circuit(run: Run | str | os.PathLike[str], *, round: int | None = None, abla
             batch_size: int = 64) -> CircuitResult:
     """The ticket of ``run`` (or round ``round``) as a circuit of its dense model; see the
     module doc. A :class:`CircuitResult`."""
-    from scipy import stats
-
     from ticketlens.analysis.inputs import one_run
     from ticketlens.core.config import FindConfig
     from ticketlens.data.tasks import load_task
@@ -443,26 +441,11 @@ def circuit(run: Run | str | os.PathLike[str], *, round: int | None = None, abla
     from ticketlens.models.load import model_from_run
     from ticketlens.pruning.structured import gradient_importance
 
-    if ablation not in ABLATIONS:
-        raise ConfigError(f"--ablation must be mean or zero, not {ablation!r}")
-    if examples < 1 or attribution_examples < 1 or draws < 1 or batch_size < 1:
-        raise ConfigError("--examples, --attribution-examples and --draws must be >= 1")
-    if not 0.0 <= threshold <= 1.0:
-        raise ConfigError("--threshold must be in [0, 1]")
+    _check_settings(ablation, examples, attribution_examples, draws, threshold, batch_size)
     t0 = time.perf_counter()
-    run = one_run(run, what="circuit", needs="the dense weights")
+    run = _checked_run(one_run(run, what="circuit", needs="the dense weights"))
     r = run.round_index(round)
-    if not run.manifest.config or not run.has_weights:
-        raise AnalysisError(f"{run.path}: circuit needs the dense weights of a run made by "
-                             "`ticketlens find`; imported masks carry none")
-    if run.manifest.model.objective != "classification":
-        raise AnalysisError(f"{run.path}: circuit explains classification runs; this run's "
-                             f"objective is {run.manifest.model.objective}")
     a = run.anatomy
-    if not a.num_heads or not a.intermediate or not all(
-            any(t.role == role for t in a.tensors) for role in ("o", "ffn_out")):
-        raise AnalysisError(f"{run.path}: the prunable tensors hold no attention output or "
-                             "FFN output projection to ablate at (check --include/--exclude)")
     cfg = FindConfig.from_dict(dict(run.manifest.config))
     task = load_task(cfg.data)
     model = model_from_run(run, "dense")
@@ -515,6 +498,45 @@ def circuit(run: Run | str | os.PathLike[str], *, round: int | None = None, abla
                      got[0][1], metric_sd=float(vals.std(ddof=1)) if draws > 1 else 0.0,
                      metric_range=(float(vals.min()), float(vals.max())), draws=draws))
 
+    return CircuitResult(str(run.path), r, metric, ablation, len(dev.labels),
+                         len(train.labels), float(chance), rule,
+                         None if run.drawn_units(r) is not None or run.structured else threshold,
+                         seed, tuple(rows), tuple(_agreement(kept, scorers, survival)),
+                         scorers, survival, float(np.round(time.perf_counter() - t0, 3)))
+
+
+def _check_settings(ablation: str, examples: int, attribution_examples: int, draws: int,
+                    threshold: float, batch_size: int) -> None:
+    if ablation not in ABLATIONS:
+        raise ConfigError(f"--ablation must be mean or zero, not {ablation!r}")
+    if examples < 1 or attribution_examples < 1 or draws < 1 or batch_size < 1:
+        raise ConfigError("--examples, --attribution-examples and --draws must be >= 1")
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError("--threshold must be in [0, 1]")
+
+
+def _checked_run(run: Run) -> Run:
+    """``run`` when :func:`circuit` can explain it (one line if not)."""
+    if not run.manifest.config or not run.has_weights:
+        raise AnalysisError(f"{run.path}: circuit needs the dense weights of a run made by "
+                             "`ticketlens find`; imported masks carry none")
+    if run.manifest.model.objective != "classification":
+        raise AnalysisError(f"{run.path}: circuit explains classification runs; this run's "
+                             f"objective is {run.manifest.model.objective}")
+    a = run.anatomy
+    if not a.num_heads or not a.intermediate or not all(
+            any(t.role == role for t in a.tensors) for role in ("o", "ffn_out")):
+        raise AnalysisError(f"{run.path}: the prunable tensors hold no attention output or "
+                             "FFN output projection to ablate at (check --include/--exclude)")
+    return run
+
+
+def _agreement(kept: Mapping[str, np.ndarray], scorers: Mapping[str, Mapping[str, np.ndarray]],
+               survival: Mapping[str, np.ndarray]) -> list[UnitAgreement]:
+    """Each scorer's top units against the ticket's (overlap vs chance) and its scores
+    against the units' survival (Spearman), per kind of unit."""
+    from scipy import stats
+
     agreement = []
     for kind in KINDS:
         for name, sc in scorers.items():
@@ -525,10 +547,7 @@ def circuit(run: Run | str | os.PathLike[str], *, round: int | None = None, abla
                 rho_v, rho_p = float(rho.statistic), float(rho.pvalue)
             else:  # a constant side: no ranking to correlate
                 rho_v = rho_p = float("nan")
-            agreement.append(UnitAgreement(kind, name, int(kept[kind].size), k_kept[kind],
-                                           shared, float(expected), p, rho_v, rho_p))
-    return CircuitResult(str(run.path), r, metric, ablation, len(dev.labels),
-                         len(train.labels), float(chance), rule,
-                         None if run.drawn_units(r) is not None or run.structured else threshold,
-                         seed, tuple(rows), tuple(agreement), scorers, survival,
-                         float(np.round(time.perf_counter() - t0, 3)))
+            agreement.append(UnitAgreement(kind, name, int(kept[kind].size),
+                                           int(kept[kind].sum()), shared, float(expected), p,
+                                           rho_v, rho_p))
+    return agreement

@@ -221,16 +221,65 @@ def replay_dense(trainer: Any, step: int, reporter: Any = None) -> dict[str, Any
     return trainer.state()
 
 
+def _starts(run: Run, rewinds: Sequence[str] | None) -> list[str]:
+    """The start points asked (default: init, the run's rewind point when it has one that
+    differs from init, reinit), checked against the run."""
+    rw = run.manifest.rewind
+    mode = rw.mode if rw is not None else "init"
+    starts = list(rewinds) if rewinds else [
+        "init", *(["rewind"] if mode == "step" else []), "reinit"]
+    if len(set(starts)) != len(starts):
+        raise ConfigError(f"--rewind: a start point is given twice ({', '.join(starts)})")
+    if "rewind" in starts and mode == "lr":
+        raise ConfigError(f"{run.path}: found with learning-rate rewinding, so it has no rewind "
+                          "point; use init, reinit or a step count")
+    return starts
+
+
+def _step_counts(starts: Sequence[str], setup: Any) -> dict[str, int]:
+    """The step of each start given as a step count (e.g. 20it, 0.5ep), checked to fall
+    inside training."""
+    from ticketlens.core.config import Steps
+
+    steps_of = {}
+    for s in starts:
+        if s not in NAMED_STARTS:
+            steps_of[s] = Steps.parse(s).resolve(setup.steps_per_epoch)
+            if steps_of[s] >= setup.total_steps:
+                raise ConfigError(f"--rewind {s}: at or past the end of training "
+                                  f"({setup.total_steps} steps)")
+    return steps_of
+
+
+def _start_state(start: str, run: Run, trainer: Any, setup: Any, seed: int,
+                 steps_of: dict[str, int], reporter: Any) -> tuple[dict[str, Any], int]:
+    """The weights both copies start from at ``start``, and its step."""
+    from ticketlens.pruning.arms import cpu_state, derive_seed
+
+    rw = run.manifest.rewind
+    if start == "init":
+        return trainer.init_state, 0
+    if start == "rewind":
+        return run.weights("rewind"), int(rw.step if rw is not None else 0)
+    if start == "reinit":
+        from ticketlens.models.load import reinit_like
+
+        return cpu_state(reinit_like(setup.loaded, derive_seed(seed, "stability",
+                                                                "reinit"))), 0
+    step = steps_of[start]  # replay the dense round 0 from init to that step
+    return replay_dense(trainer, step, reporter), step
+
+
 def stability(run: Run | str | os.PathLike[str], *, round: int | None = None, rewinds: Sequence[str] | None = None,
               points: int = 11, seed: int | None = None, reporter: Any = None,
               save: bool = True) -> StabilityResult:
     """Instability analysis of ``run``'s round ``round`` (default: the ticket; 0: dense) from
     each start in ``rewinds`` (default: ``init``, the run's ``rewind`` point when it differs
     from init, and ``reinit``). See the module doc."""
-    from ticketlens.core.config import FindConfig, Steps
+    from ticketlens.core.config import FindConfig
     from ticketlens.core.run import Run, open_run
     from ticketlens.pruning import objectives, ops
-    from ticketlens.pruning.arms import ArmSpec, ArmTrainer, cpu_state, derive_seed
+    from ticketlens.pruning.arms import ArmSpec, ArmTrainer, derive_seed
     from ticketlens.pruning.progress import Reporter
     from ticketlens.pruning.setup import prepare
     from ticketlens.pruning.train import make_accelerator, plan_threads, torch_threads
@@ -244,24 +293,10 @@ def stability(run: Run | str | os.PathLike[str], *, round: int | None = None, re
     cfg = FindConfig.from_dict(dict(run.manifest.config))
     seed = int(cfg.seed if seed is None else seed)
     reporter = reporter or Reporter()
-    rw = run.manifest.rewind
-    mode = rw.mode if rw is not None else "init"
-    starts = list(rewinds) if rewinds else [
-        "init", *(["rewind"] if mode == "step" else []), "reinit"]
-    if len(set(starts)) != len(starts):
-        raise ConfigError(f"--rewind: a start point is given twice ({', '.join(starts)})")
-    if "rewind" in starts and mode == "lr":
-        raise ConfigError(f"{run.path}: found with learning-rate rewinding, so it has no rewind "
-                          "point; use init, reinit or a step count")
-    steps_of = {}
+    starts = _starts(run, rewinds)
     with torch_threads(plan_threads()):
         setup = prepare(cfg)
-        for s in starts:
-            if s not in NAMED_STARTS:
-                steps_of[s] = Steps.parse(s).resolve(setup.steps_per_epoch)
-                if steps_of[s] >= setup.total_steps:
-                    raise ConfigError(f"--rewind {s}: at or past the end of training "
-                                      f"({setup.total_steps} steps)")
+        steps_of = _step_counts(starts, setup)
         if setup.anatomy.shapes != run.anatomy.shapes:
             raise RunFormatError(f"{run.path}: the model rebuilt from the config does not fit "
                                  "the run's masks")
@@ -280,19 +315,7 @@ def stability(run: Run | str | os.PathLike[str], *, round: int | None = None, re
         curves = []
         for start in starts:
             t0 = time.perf_counter()
-            if start == "init":
-                state, step = trainer.init_state, 0
-            elif start == "rewind":
-                state, step = run.weights("rewind"), int(rw.step if rw is not None else 0)
-            elif start == "reinit":
-                from ticketlens.models.load import reinit_like
-
-                state = cpu_state(reinit_like(setup.loaded, derive_seed(seed, "stability",
-                                                                         "reinit")))
-                step = 0
-            else:  # replay the dense round 0 from init to that step
-                step = steps_of[start]
-                state = replay_dense(trainer, step, reporter)
+            state, step = _start_state(start, run, trainer, setup, seed, steps_of, reporter)
             seeds = (derive_seed(seed, "stability", start, "A"),
                      derive_seed(seed, "stability", start, "B"))
             ends = []

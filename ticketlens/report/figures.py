@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import plotly.graph_objects as go
@@ -108,6 +109,50 @@ def _panels(runs: list[RunView], cols_max: int = 3) -> tuple[list[tuple[int, Run
     return placed, cols
 
 
+def _accuracy_panel(fig: Any, r: RunView, row: int, col: int, markers: dict[str, Any],
+                    legend: Callable[[str], bool]) -> None:
+    """One run's panel of :func:`accuracy_drawn`: dense, the rounds, the ticket ringed, the
+    controls dodged right of it (``legend(key)``: whether this trace shows in the legend)."""
+    label, metric = esc(r.label), esc(r.metric)
+    xs = [p.sparsity for p in r.rounds]
+    fig.add_trace(go.Scatter(
+        x=fmt.sig([0.0, max(xs)]), y=fmt.sig([r.dense, r.dense], 6), mode="lines",
+        name="dense model (round 0)", legendgroup="dense", showlegend=legend("dense"),
+        line=dict(color=DENSE_COLOR, dash="dot", width=1.5),
+        hovertemplate=f"{label}<br>dense {metric} %{{y:.4f}}<extra></extra>"),
+        row=row, col=col)
+    fig.add_trace(go.Scatter(
+        x=fmt.sig(xs), y=fmt.sig([p.value for p in r.rounds], 6),
+        mode="lines+markers", name="IMP rounds (rewound, pruned, retrained)",
+        legendgroup="rounds", showlegend=legend("rounds"),
+        line=dict(color=TICKET[2]), marker=dict(symbol=TICKET[0], size=TICKET[1]),
+        customdata=[[p.round, _units_hover(p)] for p in r.rounds],
+        hovertemplate=f"{label}<br>round %{{customdata[0]}}<br>sparsity %{{x:.1%}}"
+                      f"%{{customdata[1]}}<br>{metric} %{{y:.4f}}<extra></extra>"),
+        row=row, col=col)
+    fig.add_trace(go.Scatter(
+        x=fmt.sig([r.ticket.sparsity]), y=fmt.sig([r.ticket.value], 6), mode="markers",
+        name="the ticket (round chosen)", legendgroup="ticket",
+        showlegend=legend("ticket"), cliponaxis=False,
+        marker=dict(symbol="circle-open", size=16, color=TICKET[2], line=dict(width=2)),
+        hovertemplate=f"{label}<br>ticket: round {r.ticket.round}<br>sparsity "
+                      f"%{{x:.1%}}<br>{metric} %{{y:.4f}}<extra></extra>"),
+        row=row, col=col)
+    for k, c in enumerate(r.controls):
+        symbol, size, color, _ = markers[c.name]
+        fig.add_trace(go.Scatter(  # dodged right of the ticket, side by side
+            x=fmt.sig([c.point.sparsity + DODGE * (k + 1)]), y=fmt.sig([c.point.value], 6),
+            customdata=fmt.sig([c.point.sparsity]),
+            mode="markers", name=f"{esc(c.label)} control", legendgroup=c.name,
+            showlegend=legend(c.name), cliponaxis=False,
+            marker=dict(color=color, symbol=symbol, size=size,
+                        line=dict(color=color, width=2)),
+            hovertemplate=f"{label}<br>{esc(c.label)} control<br>sparsity "
+                          "%{customdata:.1%}"
+                          f"{_units_hover(c.point)}<br>{metric} %{{y:.4f}}"
+                          "<extra></extra>"), row=row, col=col)
+
+
 def accuracy_drawn(runs: list[RunView]) -> Drawn:
     """The canonical lottery-ticket plot as small multiples: one panel per run (a row per
     task, seeds across), the IMP rounds as a line, the ticket ringed, dense dotted and each
@@ -132,48 +177,11 @@ def accuracy_drawn(runs: list[RunView]) -> Drawn:
 
     for i, r in placed:
         row, col = i // cols + 1, i % cols + 1
-        label, metric = esc(r.label), esc(r.metric)
-        xs = [p.sparsity for p in r.rounds]
-        fig.add_trace(go.Scatter(
-            x=fmt.sig([0.0, max(xs)]), y=fmt.sig([r.dense, r.dense], 6), mode="lines",
-            name="dense model (round 0)", legendgroup="dense", showlegend=legend("dense"),
-            line=dict(color=DENSE_COLOR, dash="dot", width=1.5),
-            hovertemplate=f"{label}<br>dense {metric} %{{y:.4f}}<extra></extra>"),
-            row=row, col=col)
-        fig.add_trace(go.Scatter(
-            x=fmt.sig(xs), y=fmt.sig([p.value for p in r.rounds], 6),
-            mode="lines+markers", name="IMP rounds (rewound, pruned, retrained)",
-            legendgroup="rounds", showlegend=legend("rounds"),
-            line=dict(color=TICKET[2]), marker=dict(symbol=TICKET[0], size=TICKET[1]),
-            customdata=[[p.round, _units_hover(p)] for p in r.rounds],
-            hovertemplate=f"{label}<br>round %{{customdata[0]}}<br>sparsity %{{x:.1%}}"
-                          f"%{{customdata[1]}}<br>{metric} %{{y:.4f}}<extra></extra>"),
-            row=row, col=col)
-        fig.add_trace(go.Scatter(
-            x=fmt.sig([r.ticket.sparsity]), y=fmt.sig([r.ticket.value], 6), mode="markers",
-            name="the ticket (round chosen)", legendgroup="ticket",
-            showlegend=legend("ticket"), cliponaxis=False,
-            marker=dict(symbol="circle-open", size=16, color=TICKET[2], line=dict(width=2)),
-            hovertemplate=f"{label}<br>ticket: round {r.ticket.round}<br>sparsity "
-                          f"%{{x:.1%}}<br>{metric} %{{y:.4f}}<extra></extra>"),
-            row=row, col=col)
-        for k, c in enumerate(r.controls):
-            symbol, size, color, _ = markers[c.name]
-            fig.add_trace(go.Scatter(  # dodged right of the ticket, side by side
-                x=fmt.sig([c.point.sparsity + DODGE * (k + 1)]), y=fmt.sig([c.point.value], 6),
-                customdata=fmt.sig([c.point.sparsity]),
-                mode="markers", name=f"{esc(c.label)} control", legendgroup=c.name,
-                showlegend=legend(c.name), cliponaxis=False,
-                marker=dict(color=color, symbol=symbol, size=size,
-                            line=dict(color=color, width=2)),
-                hovertemplate=f"{label}<br>{esc(c.label)} control<br>sparsity "
-                              "%{customdata:.1%}"
-                              f"{_units_hover(c.point)}<br>{metric} %{{y:.4f}}"
-                              "<extra></extra>"), row=row, col=col)
+        _accuracy_panel(fig, r, row, col, markers, legend)
         fig.update_xaxes(tickformat=".0%", row=row, col=col,
                          title_text="sparsity (share of prunable weights removed)"
                          if row == rows else None)
-        fig.update_yaxes(title_text=f"{metric}" if col == 1 else None, row=row, col=col)
+        fig.update_yaxes(title_text=esc(r.metric) if col == 1 else None, row=row, col=col)
     _finish(fig, "Metric vs sparsity, one panel per run", 130 + 250 * rows,
             legend=dict(orientation="h", y=-0.12 if rows > 1 else -0.3, x=0))
     labels = {c.name: c.label for _, r in placed for c in r.controls}
