@@ -458,3 +458,14 @@ def test_verify_checks_stored_roles(tmp_path, capsys):
     path.write_text(json.dumps(data))
     assert main(["verify", str(run)]) == 2
     assert "roles.json" in capsys.readouterr().err
+
+
+def test_over_seeds_pools_seeds_of_one_task_only(tmp_path, capsys):
+    from ticketlens.cli.main import main
+
+    for name in ("sentiment-s0", "sentiment-s1", "agreement-s0"):
+        shutil.copytree(SAMPLE_MASKS / name, tmp_path / name)
+    assert main(["roles", str(tmp_path), "--examples", "4", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(g["task"], len(g["runs"])) for g in data["groups"]] == [("sentiment", 2)]
+    assert len(data["runs"]) == 3

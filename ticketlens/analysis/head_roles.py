@@ -127,7 +127,7 @@ def head_roles(run: Any, *, round: int | None = None, examples: int = 256, seed:
         None if d_probe is None else d_probe.induction_baseline,
         None if d_probe is None else d_probe.previous_token_baseline,
         None if d_probe is None else d_probe.repeat_loss, alpha, float(surv.sparsity),
-        tuple(notes))
+        tuple(notes), r.task, r.model_name)
 
 
 def head_roles_over(runs: Any, *, round: int | None = None,

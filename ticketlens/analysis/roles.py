@@ -262,6 +262,8 @@ class HeadRolesResult(Result):
     alpha: float = 0.05
     sparsity: float = math.nan
     notes: tuple[str, ...] = ()
+    task: str = ""  # the run's task and model: over seeds, runs are grouped by both
+    model: str = ""
 
     def heads(self, which: str = "dense") -> tuple[HeadRole, ...]:
         out = self.dense if which == "dense" else self.ticket
@@ -324,7 +326,8 @@ class HeadRolesResult(Result):
             "induction_baseline": self.induction_baseline,
             "previous_token_baseline": self.previous_token_baseline,
             "repeat_loss": None if self.repeat_loss is None else list(self.repeat_loss),
-            "alpha": self.alpha, "notes": list(self.notes),
+            "alpha": self.alpha, "notes": list(self.notes), "task": self.task,
+            "model": self.model,
             "findings": list(self.findings()),
         }
 
@@ -362,7 +365,8 @@ class HeadRolesResult(Result):
             d.get("induction_baseline"), d.get("previous_token_baseline"),
             None if loss is None else (float(loss[0]), float(loss[1])),
             float(d.get("alpha", 0.05)), _num(d.get("sparsity")),
-            tuple(str(n) for n in d.get("notes", ())))
+            tuple(str(n) for n in d.get("notes", ())), str(d.get("task", "")),
+            str(d.get("model", "")))
 
 
 def stored_roles(run: Any) -> HeadRolesResult | None:
@@ -463,6 +467,17 @@ def roles_over_seeds(results: Sequence[HeadRolesResult], *, confidence: float = 
             for r, p in zip(rows, adjusted, strict=True)]
     return RolesOverSeedsResult(tuple(results), tuple(rows), confidence, alpha,
                                 any(r.causal for r in results))
+
+
+def roles_by_group(results: Sequence[HeadRolesResult], *, confidence: float = 0.95
+                   ) -> list[tuple[str, str, RolesOverSeedsResult]]:
+    """``(task, model, summary over its runs)`` for every task and model with two or more
+    runs (seeds of one task are pooled, different tasks or models never)."""
+    groups: dict[tuple[str, str], list[HeadRolesResult]] = {}
+    for r in results:
+        groups.setdefault((r.task, r.model), []).append(r)
+    return [(task, model, roles_over_seeds(rs, confidence=confidence))
+            for (task, model), rs in groups.items() if len(rs) > 1]
 
 
 def pooled_tails(found: Sequence[RoleSurvival], kept: int) -> tuple[float, float]:

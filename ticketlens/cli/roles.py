@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     from ticketlens.analysis.head_roles import head_roles
-    from ticketlens.analysis.roles import RolesError, roles_over_seeds
+    from ticketlens.analysis.roles import RolesError, roles_by_group
     from ticketlens.core.run import RunWriter, find_runs
 
     if ns.examples < 1:
@@ -35,16 +35,22 @@ def run(ns: argparse.Namespace) -> int:
     if ns.save:
         for p, res in zip(paths, results, strict=True):
             RunWriter(p).roles(res.to_dict())
-    summary = roles_over_seeds(results) if len(results) > 1 else None
+    groups = roles_by_group(results)  # seeds of one task and model, pooled
     if ns.json:
-        data = summary.to_dict() if summary else results[0].to_dict()
+        if len(results) == 1:
+            data = results[0].to_dict()
+        elif len(groups) == 1 and len(groups[0][2].results) == len(results):
+            data = groups[0][2].to_dict()  # one task and model: the summary, runs inside
+        else:
+            data = {"groups": [{"task": t, "model": m, **g.to_dict()} for t, m, g in groups],
+                    "runs": [r.to_dict() for r in results]}
         json.dump(data, sys.stdout, indent=2)
         print()
         return 0
     for res in results:
         _print_run(res)
-    if summary:
-        _print_summary(summary)
+    for task, model, summary in groups:
+        _print_summary(summary, f"{task}, {model}" if len(groups) > 1 else "")
     return 0
 
 
@@ -106,14 +112,15 @@ def _print_run(res) -> None:
         con.print(f" - {f}")
 
 
-def _print_summary(summary) -> None:
+def _print_summary(summary, label: str = "") -> None:
     from rich import box
     from rich.table import Table
 
     from ticketlens.report.fmt import pct
 
     con = _console()
-    t = Table(title=f"Survival by role over {len(summary.results)} runs (kept: surviving role "
+    t = Table(title=f"Survival by role over {len(summary.results)} runs"
+              f"{' of ' + label if label else ''} (kept: surviving role "
               "heads summed over runs; p: pooled exact test of the runs' hypergeometrics; "
               f"share kept per run vs all heads, difference with its {summary.confidence:.0%} "
               "CI)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)

@@ -16,7 +16,7 @@ from ticketlens.analysis.roles import (
     HeadRolesResult,
     RolesOverSeedsResult,
     role_label,
-    roles_over_seeds,
+    roles_by_group,
     stored_roles,
 )
 from ticketlens.report import fmt
@@ -123,10 +123,13 @@ def roles_html(run: Any, doc: Any, i: int) -> HeadRolesResult | None:
 
 
 def roles_over_seeds_html(results: Sequence[HeadRolesResult], doc: Any) -> None:
-    """Survival by role over the runs that hold roles (two or more)."""
-    if len(results) < 2:
-        return
-    s: RolesOverSeedsResult = roles_over_seeds(list(results))
+    """Survival by role over the runs that hold roles, per task and model with two or more
+    runs."""
+    for task, model, s in roles_by_group(list(results)):
+        _group_html(s, f"{task}, {model}", doc)
+
+
+def _group_html(s: RolesOverSeedsResult, label: str, doc: Any) -> None:
     rows = "".join(
         f"<tr><td>{_e(r.role)}</td><td>{r.runs}</td><td>{r.kept} of {r.heads}</td>"
         f"<td>{fmt.num(r.expected, '.1f')}</td><td>{fmt.p_value(r.p_value)} (Holm "
@@ -135,7 +138,8 @@ def roles_over_seeds_html(results: Sequence[HeadRolesResult], doc: Any) -> None:
         f"({fmt.pct(r.difference.low)} to {fmt.pct(r.difference.high)})</td>"
         f"<td>{_e(role_label(r.role, s.causal))}</td></tr>"
         for r in s.roles)
-    doc.add(f"<section id='roles'><h2>Head roles over {len(results)} runs</h2>"
+    doc.add(f"<section class='roles'><h2>Head roles over {len(s.results)} runs: {_e(label)}"
+            "</h2>"
             + findings_html(s.findings())
             + "<table><tr><th>role</th><th>runs</th><th>surviving role heads</th>"
               "<th>expected by chance</th><th>p (pooled exact test)</th><th>share kept per "
