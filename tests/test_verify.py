@@ -207,3 +207,18 @@ def test_damage_is_named(run_copy, capsys, damage, needle, hashes):
             m["rounds"][2]["sparsity_per_tensor"], m["rounds"][1]["sparsity_per_tensor"]
     manifest_path.write_text(json.dumps(m))
     _fails(capsys, ["verify", str(run_copy)], needle)
+
+
+def test_mutation_fuzz_every_change_is_named(run_copy, tmp_path):
+    """tests/fuzz/fuzz_verify.py on 60 inputs (2,000 with `python tests/fuzz/fuzz_verify.py
+    RUN`): a swapped bit, a flipped byte or a non-path in the manifest is exit 2 in one line,
+    never exit 1, never a pass (but null in an optional path: "no file", allowed)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "fuzz"))
+    from fuzz_verify import fuzz
+
+    counts = fuzz(run_copy, 60, tmp_path / "mutated")
+    assert sum(counts.values()) == 60
+    assert all(rc in (0, 2) for _, rc in counts)
