@@ -298,6 +298,15 @@ def test_hand_wired_induction_circuit_is_labelled():
     roles = {h.unit: h.roles for h in heads}
     assert "previous_token" in roles["L0H0"] and "induction" in roles["L1H0"]
     assert not any("induction" in r for u, r in roles.items() if u != "L1H0")
+    alive = np.array([[True, False], [True, False]])
+    res = HeadRolesResult(
+        "circuit", 1, "llama", True, True, 8, 0, (), 2, 2, RoleRules(), heads, None, alive,
+        alive.astype(float), survival_by_role(heads, alive, alive.astype(float)),
+        probe.induction_baseline, probe.previous_token_baseline, probe.repeat_loss)
+    text = " ".join(role_findings(res))
+    assert "1 of 4 heads are induction heads (score >= 0.3: L1H0; best L1H0 0.9" in text
+    assert "uniform attention scores 0.027" in text and "loss on repeated random tokens falls" \
+        in text
 
 
 @pytest.mark.slow

@@ -563,13 +563,16 @@ def _causal_findings(r: HeadRolesResult) -> list[str]:
                        f"{getattr(best, field_):.2f}{chance}); {kept} of them survive.")
         else:
             top = max(r.dense, key=lambda h: getattr(h, field_) or 0.0)
-            out.append(f"No head {role_label(role, True).replace('are ', 'is an ')} "
+            one = {"induction": "is an induction head",
+                   "previous_token": "is a previous-token head"}[role]
+            out.append(f"No head {one} "
                        f"(score >= {thr:g}): not found (highest {top.unit} "
                        f"{getattr(top, field_):.2f}{chance}).")
     if r.repeat_loss is not None:
         a, b = r.repeat_loss
-        out.append(f"The loss on repeated random tokens falls from {a:.2f} nats (first "
-                   f"copy) to {b:.2f} (second copy).")
+        way = "falls" if b < a else "does not fall"
+        out.append(f"The LM loss on repeated random tokens {way}: {a:.2f} nats on the first "
+                   f"copy, {b:.2f} on the second (in-context copying lowers the second).")
     return out
 
 
