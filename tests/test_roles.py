@@ -478,3 +478,17 @@ def test_over_seeds_pools_seeds_of_one_task_only(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [(g["task"], len(g["runs"])) for g in data["groups"]] == [("sentiment", 2)]
     assert len(data["runs"]) == 3
+
+
+def test_an_earlier_round_uses_its_mask_and_the_dense_roles():
+    from ticketlens.analysis.head_roles import head_roles
+    from ticketlens.core.run import open_run
+
+    run = open_run(SAMPLE_MASKS / "sentiment-s0")
+    res = head_roles(run, round=2, examples=4)
+    assert res.round == 2 and res.ticket is None and "not stored" in res.notes[0]
+    from ticketlens.analysis.survival import survival
+
+    np.testing.assert_allclose(res.kept, survival(run, round=2).head_grid("kept"))
+    with pytest.raises(Exception, match="round 99"):
+        head_roles(run, round=99, examples=4)
