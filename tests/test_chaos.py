@@ -32,13 +32,16 @@ ARGS = ("--quiet", "--steps", "40it", "--train-size", "512", "--dev-size", "256"
         "--batch-size", "16", "--rate", "0.5", "--target-sparsity", "0.75", "--rewind", "5it")
 
 
+def env(plan: str | None = None) -> dict[str, str]:
+    """The chaos run's environment (one thread), with ``TICKETLENS_FAULT=plan`` or none."""
+    out = {k: v for k, v in C.ENV.items() if k != fault.ENV}
+    out["PYTHONHASHSEED"] = "0"
+    return {**out, fault.ENV: plan} if plan else out
+
+
 def find(out: Path, plan: str | None = None) -> subprocess.CompletedProcess:
     """``find`` into ``out`` in a fresh process, with ``TICKETLENS_FAULT=plan`` (or none)."""
-    env = {k: v for k, v in C.ENV.items() if k != fault.ENV}
-    env["PYTHONHASHSEED"] = "0"
-    if plan:
-        env[fault.ENV] = plan
-    return subprocess.run(C.find_cmd(out, args=ARGS), env=env, cwd=C.ROOT, timeout=600,
+    return subprocess.run(C.find_cmd(out, args=ARGS), env=env(plan), cwd=C.ROOT, timeout=600,
                           capture_output=True, text=True)
 
 
@@ -46,7 +49,6 @@ def find(out: Path, plan: str | None = None) -> subprocess.CompletedProcess:
 RECORD = """
 import json, sys
 from ticketlens.core import fault
-from ticketlens.core.errors import ConfigError
 from ticketlens.cli.main import main
 points = []
 fault.point = lambda name, what=None: points.append((name, str(what or "")))
@@ -64,8 +66,8 @@ def reference(tmp_path_factory) -> tuple[Path, list[tuple[str, str]]]:
     trace = out.parent / "points.json"
     cmd = [C.find_cmd(out, args=ARGS)[0], "-c", RECORD, str(trace),
            *C.find_cmd(out, args=ARGS)[3:]]  # python -c RECORD TRACE find ARGS --out OUT
-    proc = subprocess.run(cmd, env={**C.ENV, "PYTHONHASHSEED": "0"}, cwd=C.ROOT,
-                          timeout=600, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env(), cwd=C.ROOT, timeout=600, capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     points = [(name, Path(what).relative_to(out).as_posix() if what else "")
               for name, what in json.loads(trace.read_text())]
