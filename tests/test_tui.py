@@ -698,3 +698,42 @@ async def _small_tabs():
                 for line in tree.root.children[1].children:
                     assert str(line.label) in text  # whole, not cut at the panel
         await pilot.press("escape")
+
+
+def test_stability_chart_grows_and_keeps_to_the_error_range(tmp_path):
+    """A stored stability record (written by hand: two start points, errors in [0, 1]):
+    its chart is as wide as the rounds chart at 80 and at 200 columns, and its axis ends at
+    1.000 at most."""
+    from ticketlens.core.run import RunWriter
+    from ticketlens.pruning.stability import FORMAT, FORMAT_VERSION
+
+    dst = tmp_path / "run"
+    shutil.copytree(SAMPLE_MASKS / "sentiment-s0", dst)
+    alphas = [0.0, 0.5, 1.0]
+    curves = [{"start": s, "start_step": st, "seeds": [1, 2], "alphas": alphas,
+               "metric": [1 - e for e in err], "loss": [0.1, 0.2, 0.1], "error": err,
+               "error_barrier": max(err) - (err[0] + err[-1]) / 2, "loss_barrier": 0.1}
+              for s, st, err in (("init", 0, [0.0, 1.0, 0.0]), ("rewind", 30, [0.0, 0.0, 0.0]))]
+    RunWriter(dst).stability({"format": FORMAT, "version": FORMAT_VERSION, "rounds": {"8": {
+        "run": str(dst), "round": 8, "arm": "ticket", "sparsity": 0.8, "metric": "accuracy",
+        "error": "1 - accuracy", "points": 3, "seed": 0, "total_steps": 600,
+        "curves": curves}}})
+    asyncio.run(_stability_sizes(str(dst)))
+
+
+async def _stability_sizes(path):
+    widths = []
+    for size in ((80, 24), (200, 60)):
+        app = create_app([path])
+        async with app.run_test(size=size) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            lines = str(app.screen.query_one("#stability-chart-8").render()).split("\n")
+            ticks = [float(x.split("┤")[0]) for x in lines if "┤" in x]
+            assert max(ticks) <= 1.0 and min(ticks) >= 0.0
+            axis = next(x for x in lines if "└" in x)
+            rounds = next(x for x in str(app.screen.query_one("#chart").render()).split("\n")
+                          if "└" in x)
+            assert len(axis.strip()) == len(rounds.strip())  # sized like the rounds chart
+            widths.append(len(axis.strip()))
+    assert widths[1] > 2 * widths[0]

@@ -78,7 +78,8 @@ class RunScreen(Screen):
                 yield DataTable(id="rounds", cursor_type="row")
                 yield from _or_error(compress_panel, self.run, "compress-error")
                 yield from _or_error(methods_panel, self.run, "methods-error")
-                yield from _or_error(stability_panel, self.run, "stability-error")
+                yield from _or_error(lambda run: stability_panel(run, self._chart_size()),
+                                     self.run, "stability-error")
             with TabPane(title["tab-model"], id="tab-model"), Horizontal(classes="split"):
                 yield Tree("model", id="tree")
                 yield Static(id="tree-detail", classes="detail")
@@ -143,7 +144,14 @@ class RunScreen(Screen):
         err.display = True
 
     def on_resize(self) -> None:
-        self.call_after_refresh(self._draw_chart)  # the chart grows with the terminal
+        self.call_after_refresh(self._draw_charts)  # the charts grow with the terminal
+
+    def _draw_charts(self) -> None:
+        from ticketlens.tui.stability_tab import StabilityChart
+
+        self._draw_chart()
+        for chart in self.query(StabilityChart):
+            chart.redraw(self._chart_size())
 
     # ------------------------------------------------------------------ rounds tab
     def _chart_size(self) -> tuple[int, int]:

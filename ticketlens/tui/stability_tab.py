@@ -19,15 +19,28 @@ from ticketlens.tui.widgets import line_chart
 STYLES = ("cyan", "magenta", "yellow", "green", "red", "blue")
 
 
-def stability_chart(res: StabilityResult) -> Text:
-    """Error vs interpolation coefficient, one series per start point."""
+def stability_chart(res: StabilityResult, width: int = 56, height: int = 10) -> Text:
+    """Error vs interpolation coefficient, one series per start point (an error rate: the
+    axis stays within 0 and 1)."""
     series = [(f"from {c.start} (barrier {c.error_barrier:+.3f})",
                list(zip(c.alphas, c.error, strict=True)), STYLES[i % len(STYLES)])
               for i, c in enumerate(res.curves)]
     title = Text(f"stability of round {res.round} ({res.arm}, {res.sparsity:.1%} sparse): "
                  f"error ({res.error}) along the path from copy A (0) to copy B (1)\n")
-    return title.append_text(line_chart(series, width=56, height=10, y_label="error",
-                                        x_label="α"))
+    return title.append_text(line_chart(series, width=width, height=height, y_label="error",
+                                        x_label="α", y_range=(0.0, 1.0)))
+
+
+class StabilityChart(Static):
+    """A stability chart that redraws at the size it is given (it grows with the terminal)."""
+
+    def __init__(self, result: StabilityResult, round_index: int, size: tuple[int, int]):
+        super().__init__(stability_chart(result, *size), id=f"stability-chart-{round_index}",
+                         classes="chart")
+        self.result = result
+
+    def redraw(self, size: tuple[int, int]) -> None:
+        self.update(stability_chart(self.result, *size))
 
 
 class StabilityTable(DataTable):
@@ -69,12 +82,12 @@ class CircuitTable(DataTable):
                          _num(r.faithfulness, ".3f"), _num(r.normalised, ".3f"))
 
 
-def stability_panel(run: Any) -> list[Widget]:
-    """The widgets to add under the rounds table: none when neither analysis was stored."""
+def stability_panel(run: Any, size: tuple[int, int] = (56, 10)) -> list[Widget]:
+    """The widgets to add under the rounds table: none when neither analysis was stored.
+    ``size``: the charts' plot columns and rows."""
     out: list[Widget] = []
     for r, res in read_stability(run).items():
-        out += [Static(stability_chart(res), id=f"stability-chart-{r}"),
-                StabilityTable(res, r)]
+        out += [StabilityChart(res, r, size), StabilityTable(res, r)]
     circ = read_circuit(run)
     if circ is not None:
         out.append(Static(Text(f"round {circ.round} as a circuit of the dense model "
