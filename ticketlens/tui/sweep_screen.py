@@ -31,8 +31,7 @@ def _est(e: Any) -> str:
 
 class SweepScreen(Screen):
     DEFAULT_CSS = """
-    #sweep-title { padding: 0 1; background: $boost; height: 1; text-wrap: nowrap;
-                   text-overflow: ellipsis; }
+    #sweep-title { padding: 0 1; background: $boost; height: auto; }
     #sweep-stats { height: auto; max-height: 50%; }
     #sweep-cross { padding: 0 1; height: auto; color: $text-muted; }
     #sweep-runs { height: 1fr; }
