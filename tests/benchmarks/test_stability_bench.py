@@ -32,17 +32,25 @@ def test_stability_of_one_round_of_tiny_bert(tmp_path, record):
     run = open_run(out)
     round_s = run.rounds[1].wall_time_s  # training only, as `find` recorded it
     load = os.getloadavg()[0]
-    with torch_threads(plan_threads()):
-        t0 = time.perf_counter()
+    with torch_threads(plan_threads()) as threads:
+        t0, c0 = time.perf_counter(), time.process_time()
         res = stability(run, points=11)  # init, rewind, reinit
-        total = time.perf_counter() - t0
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
     curves = {c.start: c for c in res.curves}
+    # against the round as `find` timed it (another process, another moment: on a shared
+    # machine the load may differ), and against itself: each copy trains exactly one round's
+    # schedule from its start, so half the copies' time is one round in the same conditions
     per_start = {s: round((c.train_wall_time_s + c.eval_wall_time_s) / round_s, 2)
                  for s, c in curves.items()}
+    per_start_self = {s: round((c.train_wall_time_s + c.eval_wall_time_s)
+                               / (c.train_wall_time_s / 2), 2) for s, c in curves.items()}
     record("stability_tiny_bert", {
         "round_train_s": round_s, "steps": res.total_steps, "points": res.points,
-        "load_avg_1min_before": round(load, 2), "total_s_3_starts": round(total, 1),
+        "load_avg_1min_before": round(load, 2), "threads": threads.torch_threads,
+        "load_avg_1min_after": round(os.getloadavg()[0], 2),
+        "total_s_3_starts": round(total, 1), "cpu_s_3_starts": round(cpu, 1),
         "per_start_over_round": per_start,
+        "per_start_over_own_round": per_start_self,
         "eval_s_11_points": {s: c.eval_wall_time_s for s, c in curves.items()},
         "error_barrier": {s: round(c.error_barrier, 4) for s, c in curves.items()},
         "loss_barrier": {s: round(c.loss_barrier, 4) for s, c in curves.items()},
