@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates sample_masks/: `ticketlens find` on the embedded default (tiny-bert), 2 built-in
-# tasks x 3 seeds, default settings (80% target sparsity, 20% a round, late rewinding), then
+# tasks x 3 seeds (sentiment is the default task), default settings (95% target sparsity, 40%
+# a round, late rewinding; analyses/default_training chose them), then
 # token and unit attribution stored in each run (analysis/attribution.json) for the report
 # and the terminal UI.
 set -euo pipefail

@@ -194,8 +194,14 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PruneConfig:
-    target_sparsity: float = _opt(0.8, "stop when this share of prunable weights is pruned")
-    rate: float = _opt(0.2, "share of the remaining weights pruned per round")
+    # 0.95 at 0.4 a round: on the built-in default (tiny-bert, sentiment) the ticket beats both
+    # controls by more than a point on 10 of 10 seeds (0-9), where at 0.8 at 0.2 a round it
+    # did on 2 of 10 and a random re-init reached 97% (analyses/default_training)
+    target_sparsity: float = _opt(0.95, "stop when this share of prunable weights is pruned "
+                                  "(0.95: where a ticket separates from random subnetworks "
+                                  "on the built-in default; before: 0.8)")
+    rate: float = _opt(0.4, "share of the remaining weights pruned per round (0.4 reaches 0.95 "
+                       "in 6 rounds; Frankle & Carbin's 0.2 takes 14)")
     scope: str = _opt("global", "rank across all tensors (global), per tensor (weights "
                       "only) or per layer (layer); one-shot methods (--method) and N:M "
                       "patterns prune every matrix on its own instead",
