@@ -172,9 +172,9 @@ def test_circuit_of_a_structured_ticket(unit_run):
                                                         ticket.neurons_removed)
     dense = res.row("dense")
     assert dense.faithfulness == 1.0
-    if dense.metric != res.chance:
+    if dense.metric > res.chance:
         assert dense.normalised == pytest.approx(1.0)
-    else:  # a dense model at chance: nothing to normalise by
+    else:  # a dense model no better than a constant: nothing to normalise by
         assert math.isnan(dense.normalised)
     # on the whole dev split the dense row is the metric `find` recorded for round 0
     assert dense.metric == pytest.approx(run.manifest.round(0).metrics["accuracy"])
@@ -182,7 +182,7 @@ def test_circuit_of_a_structured_ticket(unit_run):
     assert rnd.draws == 4 and rnd.metric_sd is not None
     assert rnd.metric_range[0] <= rnd.metric <= rnd.metric_range[1]
     assert ticket.faithfulness == pytest.approx(ticket.metric / dense.metric)
-    if dense.metric != res.chance:
+    if dense.metric > res.chance:
         assert ticket.normalised == pytest.approx((ticket.metric - res.chance)
                                                   / (dense.metric - res.chance))
     for g in res.agreement:

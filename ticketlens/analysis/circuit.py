@@ -23,7 +23,8 @@ pre-hooks added in context managers and always removed.
 
 Faithfulness is ``ablated metric / dense metric``, and normalised against a constant
 prediction, ``(ablated - chance) / (dense - chance)`` with chance the best metric any one
-constant class scores on these dev examples (0 for a regression's Pearson).
+constant class scores on these dev examples (0 for a regression's Pearson); undefined (NaN,
+``null`` in JSON) when the dense model does not beat that constant.
 
 Which units did the ticket remove? A structured ticket's unit masks say. An unstructured
 ticket keeps a fraction of each unit's weights: a head's is the mean of its Q, K, V, O slices'
@@ -480,7 +481,8 @@ def circuit(run: Run | str | os.PathLike[str], *, round: int | None = None, abla
     def make(label: str, s: Scored, removed: dict[str, int], **extra: Any) -> AblationRow:
         return AblationRow(label, removed["head"], removed["neuron"], s.metric, s.loss,
                            ratio(s.metric, dense.metric),
-                           ratio(s.metric - chance, dense.metric - chance), **extra)
+                           ratio(s.metric - chance, dense.metric - chance)
+                           if dense.metric > chance else float("nan"), **extra)
 
     rows = [make("dense", dense, {"head": 0, "neuron": 0}), make("ticket", *row("ticket", kept))]
     for name, sc in scorers.items():
