@@ -238,3 +238,24 @@ def test_info_tables_do_not_break_words_and_explain_their_marks(tmp_path, capsys
     assert "✓ Pareto: no other cell is as small and at least as good" in " ".join(out.split())
     last = " ".join(out.split()).split("verified: ")[1]
     assert " files checked (manifest, " in last and "compression table" in last
+
+
+def test_info_says_n_a_for_a_metric_not_measured(tmp_path, capsys, monkeypatch):
+    """A round without metrics (imported masks carry none) printed "nan"."""
+    import json
+    import shutil
+
+    runs = _sample_runs()
+    if not runs:
+        pytest.skip("sample_masks absent")
+    run = tmp_path / "run"
+    shutil.copytree(runs[3], run)
+    m = json.loads((run / "manifest.json").read_text())
+    m["rounds"][3]["metrics"] = {}
+    (run / "manifest.json").write_text(json.dumps(m))
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("│     3 │"))
+    assert row.count("n/a") == 2 and "nan" not in out
+    assert out.count("n/a: not measured (an imported mask carries no metrics)") == 1

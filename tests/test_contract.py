@@ -189,7 +189,7 @@ def test_cli_prints_analysis_errors_in_one_line(capsys):
 
 def test_info_prints_a_one_seed_sweep_from_its_json_safe_dict(runs, capsys, monkeypatch):
     """info's sweep table reads SweepStats.to_dict(): one seed has no seed agreement (None
-    in the dict, NaN before) and is printed as before, "nan"."""
+    in the dict, NaN before) and is printed "n/a", its reason said once (issue 23)."""
     from ticketlens.cli.info import print_sweep
 
     monkeypatch.setenv("COLUMNS", "250")  # the whole table on one line per row
@@ -197,7 +197,8 @@ def test_info_prints_a_one_seed_sweep_from_its_json_safe_dict(runs, capsys, monk
     assert stats["groups"][0]["seed_kappa"] is None
     print_sweep({"sweep": "one", "cells": {"complete": 1}, "statistics": stats, "failed": []})
     out = capsys.readouterr().out
-    assert "nan (nan)" in out and "sentiment" in out
+    assert "n/a (n/a)" in out and "sentiment" in out and "nan" not in out
+    assert out.count("n/a: undefined with what the sweep holds") == 1
 
 
 def test_runs_and_figure_read_runs_like_every_analysis():

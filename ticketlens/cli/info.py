@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -118,8 +117,13 @@ def print_sweep(summary: dict) -> None:
         return
     conf = f"{stats['confidence']:.0%}"
 
+    undefined = []
+
     def f(v: float | None, spec: str) -> str:  # to_dict() writes a NaN as None
-        return format(math.nan if v is None else v, spec)
+        if v is None or v != v:
+            undefined.append(True)
+            return "n/a"
+        return format(v, spec)
 
     def ci(e: dict) -> str:
         if e["n"] == 0:
@@ -153,8 +157,11 @@ def print_sweep(summary: dict) -> None:
                   f"(chance {f(c['same_seed_chance'], '.3f')}, {c['same_seed_pairs']} pairs); "
                   f"across seeds {f(c['cross_seed_jaccard'], '.3f')} (chance "
                   f"{f(c['cross_seed_chance'], '.3f')}, {c['cross_seed_pairs']} pairs)")
-    for f in summary["failed"]:
-        con.print(f"failed: {escape(str(f['path']))}: {escape(str(f['error']))}")
+    if undefined:
+        con.print("[dim]n/a: undefined with what the sweep holds (a seed κ or an interval "
+                  "needs two seeds or more; a pair count of 0 has no mean)[/dim]")
+    for failed in summary["failed"]:
+        con.print(f"failed: {escape(str(failed['path']))}: {escape(str(failed['error']))}")
 
 
 def show_sweep(path: str, *, as_json: bool) -> None:
@@ -268,16 +275,24 @@ def _print_rounds(con, r) -> bool:
     for col in ("round", "sparsity", *(("heads off", "neurons off") if units else ()), metric,
                 "dev loss", "steps", "time"):
         t.add_column(escape(col), justify="right")
+    def num(v: float | None) -> str:
+        if v is None or v != v:
+            missing.append(True)
+            return "n/a"
+        return f"{v:.4f}"
+
+    missing: list[bool] = []
     for rd in r.rounds:
         mark = " *" if rd.index == m.ticket_round else ""
         us = rd.unit_sparsity or {}
         t.add_row(f"{rd.index}{mark}", f"{rd.sparsity:.1%}",
                   *(pct(us.get(k), missing="–") for k in ("head", "neuron") if units),
-                  f"{rd.metrics.get(metric, float('nan')):.4f}",
-                  f"{rd.metrics.get('loss', float('nan')):.4f}", str(rd.steps),
+                  num(rd.metrics.get(metric)), num(rd.metrics.get("loss")), str(rd.steps),
                   f"{rd.wall_time_s:.1f}s")
     con.print(t)
-    con.print("[dim]* the ticket: the round the verdict and every view are about[/dim]")
+    con.print("[dim]* the ticket: the round the verdict and every view are about" + (
+        "; n/a: not measured (an imported mask carries no metrics)" if missing else "") +
+        "[/dim]")
     return units
 
 
@@ -298,7 +313,7 @@ def _print_controls(con, r) -> None:
         c.add_column(escape(col), justify="right")
     for name, arm in r.controls.items():
         c.add_row(escape(control_label(name)), f"{arm.sparsity:.1%}",
-                  f"{arm.metrics.get(metric, float('nan')):.4f}",
+                  "n/a" if arm.metric(metric) is None else f"{arm.metric(metric):.4f}",
                   *(["–" if before[name] is None else f"{before[name]:.4f}"]
                     if any_before else []))
     con.print(c)
