@@ -157,3 +157,35 @@ def test_bad_embedding_options_are_one_line(measured, capsys):
         assert main(["compress", str(run_path), "--no-latency", *args]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and ("embedding" in err or "emb-group" in err)
+
+
+def test_structured_ticket_compresses_physically(tmp_path):
+    """A unit ticket's sliced model (as `export` writes it) is a variant, alone and with
+    int8 / int4: smaller matrices, the ticket's metric (slicing is exact up to rounding)."""
+    from ticketlens.compress.quant import dequantize, quantize
+
+    out, keep = tmp_path / "unit", tmp_path / "files"
+    assert main(["find", "--quiet", *SHORT, "--granularity", "unit", "--no-controls",
+                 "--out", str(out)]) == 0
+    res = compress(out, CompressConfig(schemes=("int8", "int4"), group=32, fp16=False,
+                                       latency=False, embeddings=(), vocab=False,
+                                       keep_dir=str(keep)))
+    v = {x.name: x for x in res.variants}
+    assert {"ticket+sliced", "ticket+sliced+int8", "ticket+sliced+int4-g32"} <= set(v)
+    assert "dense+sliced" not in v  # dense has no dead unit
+    for name in ("ticket+sliced", "ticket+sliced+int8", "ticket+sliced+int4-g32"):
+        assert v[name].sparsity == v["ticket"].sparsity
+    assert v["ticket+sliced"].metrics[res.metric] == pytest.approx(
+        v["ticket"].metrics[res.metric], abs=1e-9)
+    assert v["ticket+sliced+int8"].bytes < v["ticket+int8"].bytes
+    assert v["ticket+sliced+int4-g32"].bytes < v["ticket+sliced+int8"].bytes
+    run = ticketlens.open_run(out)
+    dense_shapes = run.anatomy.shapes
+    back = read_variant(keep / "ticket+sliced.safetensors")
+    smaller = [n for n, s in dense_shapes.items() if tuple(back[n].shape) != tuple(s)]
+    assert smaller  # whole rows / columns left the matrices
+    q4 = read_variant(keep / "ticket+sliced+int4-g32.safetensors")
+    for n in dense_shapes:
+        w = back[n]
+        g = 32 if w.shape[1] % 32 == 0 else None  # a sliced width: one scale a row
+        assert torch.equal(q4[n], dequantize(quantize(w, 4, g))), n

@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-vocab", action="store_true", help="skip vocabulary trimming (the "
                    "word embedding cut to the task's train + dev tokens and the special "
                    "tokens)")
+    p.add_argument("--no-sliced", action="store_true", help="skip the sliced ticket (whole "
+                   "dead heads and FFN neurons removed, as `export` writes it; measured "
+                   "only when the ticket has some)")
     p.add_argument("--no-latency", action="store_true", help="skip the CPU latency runs")
     p.add_argument("--keep", metavar="DIR", default="", help="keep the variant files in DIR "
                    "(default: measured in a temporary folder, then deleted)")
@@ -47,7 +50,7 @@ def run(ns: argparse.Namespace) -> int:
         cell_scheme=ns.cell_scheme, fp16=not ns.no_fp16, latency=not ns.no_latency,
         keep_dir=ns.keep,
         embeddings=tuple(s.strip() for s in ns.embeddings.split(",") if s.strip()),
-        emb_group=ns.emb_group, vocab=not ns.no_vocab)
+        emb_group=ns.emb_group, vocab=not ns.no_vocab, sliced=not ns.no_sliced)
     reporter = Reporter() if (ns.quiet or ns.json) else RichReporter()
     result = compress(ns.run, cfg, distilled=ns.distilled, reporter=reporter)
     if ns.json:

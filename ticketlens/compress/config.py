@@ -31,6 +31,7 @@ class CompressConfig:
     embeddings: tuple[str, ...] = EMB_SCHEMES
     emb_group: int = 0
     vocab: bool = True  # vocabulary trimming to the task's train + dev tokens
+    sliced: bool = True  # tickets with whole dead heads / neurons: the sliced model too
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.schemes if s not in SCHEMES]

@@ -128,7 +128,9 @@ def stored_tensors(state: Mapping[str, torch.Tensor], prunable: list[str], schem
         elif scheme == "int8":
             out[name] = Stored(quantize(t, 8), mask)
         elif scheme == "int4":
-            out[name] = Stored(quantize(t, 4, group), mask)
+            # a sliced matrix's width need not divide the group: one scale a row then
+            out[name] = Stored(quantize(t, 4, group if t.shape[1] % group == 0 else None),
+                               mask)
         else:
             raise ConfigError(f"unknown quantization scheme {scheme!r}")
     return out
@@ -361,6 +363,53 @@ class _Bench:
                                f"{size / 1e6:9.3f} MB")
             out.append((name, label, slabel, metrics, size, sparsity,
                         sum(payload[n] for n in self.prunable)))
+        if masks is not None and self.cfg.sliced:
+            out += self._sliced(folder, label, state, masks, sparsity)
+        return out
+
+    def _sliced(self, folder: Path, label: str, state: Mapping[str, torch.Tensor],
+                masks: Mapping[str, torch.Tensor], sparsity: float) -> list[_Measured]:
+        """The ticket as ``export`` slices it (dead heads and FFN neurons removed, their
+        constants folded into biases), stored densely as float32 and with each weight-only
+        scheme; none when no whole unit is removable."""
+        from ticketlens.exporter.plan import plan_layer
+        from ticketlens.exporter.slicing import apply_plan
+        from ticketlens.models.anatomy import anatomy_of
+        from ticketlens.pruning.masking import MaskEnforcer
+
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(dict(state))
+        with torch.no_grad():
+            MaskEnforcer(model, dict(masks)).apply_to_weights()
+        anatomy = anatomy_of(model)
+        np_masks = {n: m.numpy() for n, m in masks.items()}
+        plans = [plan_layer(model, anatomy, np_masks, layer)
+                 for layer in range(anatomy.num_layers)]
+        if not sum(p.removed_heads + p.removed_neurons for p in plans):
+            return []
+        apply_plan(model, anatomy, plans)
+        sliced = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        aliases = tied_aliases(model)
+        out = []
+        for scheme in ["fp32", *(s for s in self.cfg.schemes if s in ("int8", "int4"))]:
+            name = f"{label}+sliced" + ("" if scheme == "fp32" else
+                                        f"+{self.cfg.scheme_label(scheme)}")
+            payload: dict[str, int] = {}
+            tensors = stored_tensors(sliced, self.prunable, scheme, None, self.cfg.group,
+                                     aliases)
+            path = folder / f"{name}.safetensors"
+            size = write_variant(path, tensors, aliases=aliases, meta={"variant": name},
+                                 payload=payload)
+            back = read_variant(path)
+            for n in self.prunable:
+                check_zeros_kept(sliced[n], back[n], f"{name}: {n}")
+            model.load_state_dict(dict(back))
+            metrics = self.evaluate(model)
+            self.reporter.line(f"{name:<34} {self.metric} {metrics[self.metric]:.4f}  "
+                               f"{size / 1e6:9.3f} MB")
+            out.append((name, label, "sliced" + ("" if scheme == "fp32" else
+                                                 f"+{self.cfg.scheme_label(scheme)}"),
+                        metrics, size, sparsity, sum(payload[n] for n in self.prunable)))
         return out
 
     def _variant(self, path: Path, name: str, label: str, scheme: str,
@@ -505,6 +554,9 @@ def _notes(run: Run, variants: tuple[VariantResult, ...], cfg: CompressConfig,
         "+vocab: the word embedding keeps only the ids in the task's train + dev data and "
         "the special tokens (others map to the unknown token; NAME.vocab.json and "
         "NAME.tokenizer.json beside the file, not counted in its bytes)",
+        "+sliced: the ticket with its whole dead heads and FFN neurons removed (as `export` "
+        "slices it), stored densely; int4 rows whose sliced width the group does not divide "
+        "have one scale a row",
         f"int4 is symmetric with one float32 scale per group of {cfg.group} inputs; int8 one "
         "per output channel; pruned weights stay exactly 0 (checked)",
         "bytes: the size on disk of the safetensors file that holds the variant "
