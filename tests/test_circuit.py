@@ -299,3 +299,50 @@ def test_report_and_inspect_show_stability_and_circuit(unit_run):
     starts, labels = asyncio.run(look())
     assert starts == ["rewind", "reinit"]
     assert labels[:2] == ["dense", "ticket"] and labels[-1].startswith("random (")
+
+
+def _circuit_dict() -> dict:
+    """A CircuitResult.to_dict() as the CLI gets it: the labels circuit() writes, long numbers,
+    and the undefined statistics (None) of a kind the ticket keeps whole."""
+    labels = ["dense", "ticket", "attribution patching", "gate importance",
+              "least important (attribution patching)", "random"]
+    rows = [{"label": lab, "heads_removed": 0 if lab == "dense" else 12,
+             "neurons_removed": 0 if lab == "dense" else 1536, "metric": 0.8761,
+             "loss": 0.4, "faithfulness": 0.9512, "normalised": None,
+             "metric_sd": 0.0123 if lab == "random" else None,
+             "draws": 20 if lab == "random" else 1} for lab in labels]
+    agreement = [{"kind": kind, "scorer": scorer, "units": units, "kept": kept,
+                  "shared": shared, "expected": kept * kept / units, "p_value": p,
+                  "spearman": rho, "spearman_p": rho_p}
+                 for kind, units, kept, shared, p, rho, rho_p in (
+                     ("head", 144, 144, 144, None, None, None),
+                     ("neuron", 36864, 18432, 10022, 0.0, 0.4431, 1.6e-50))
+                 for scorer in ("attribution patching", "gate importance")]
+    return {"round": 3, "metric": "accuracy", "ablation": "mean", "examples": 512,
+            "attribution_examples": 256, "chance": 0.5092, "rows": rows,
+            "agreement": agreement,
+            "removal_rule": "dead, or keeping under 0.5 x the mean kept fraction of its kind"}
+
+
+def test_circuit_table_fits_80_columns_without_cutting_a_word():
+    """#23 item 3 for the circuit command: at 80 columns no cell or header is cut ("faithfuln…",
+    "least important (attributi…"), undefined numbers print n/a with their reason once, a
+    p-value that underflowed prints as < 1e-300 (review of #22)."""
+    import io
+
+    from rich.console import Console
+
+    from ticketlens.cli.circuit import print_table
+
+    buf = io.StringIO()
+    print_table(_circuit_dict(), Console(file=buf, width=80, highlight=False))
+    out = buf.getvalue()
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    words = set(out.split())
+    for word in ("faithfulness", "normalised", "(attribution", "patching)", "importance",
+                 "18432/36864", "1.6e-50", "Spearman"):
+        assert word in words, word
+    assert "< 1e-300" in out and "nan" not in out.lower().replace("n/a", "")
+    assert out.count("p n/a:") == 1 and out.count("ρ n/a:") == 1
+    assert out.count("normalised n/a:") == 1

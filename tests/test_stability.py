@@ -238,3 +238,31 @@ def test_stability_command(run_copy, capsys, monkeypatch):
         assert main(["stability", str(run_copy), *bad]) == 2
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_stability_table_fits_80_columns_and_reads_the_result():
+    """The CLI's stability table (``stability`` and ``info``) at 80 columns: no header or cell
+    cut, the ends' and worst errors the result's own (review of #22)."""
+    import io
+
+    from rich.console import Console
+
+    from ticketlens.cli.stability import print_table
+    from ticketlens.pruning.stability import StabilityCurve, StabilityResult
+
+    curves = tuple(StabilityCurve(start, step, (1, 2), (0.0, 0.5, 1.0), (0.9, 0.7, 0.88),
+                                  (0.3, 0.6, 0.35), (0.1, 0.3, 0.12), error_barrier([0.1, 0.3,
+                                                                                   0.12]),
+                                  error_barrier([0.3, 0.6, 0.35]), 1.0, 1.0)
+                   for start, step in (("init", 0), ("rewind", 30), ("reinit", 0),
+                                       ("0.25ep", 125)))
+    res = StabilityResult("run", 2, "ticket", 0.64, "accuracy", "1 - accuracy", 3, 0, 600,
+                          curves)
+    buf = io.StringIO()
+    print_table(res.to_dict(), Console(file=buf, width=80, highlight=False))
+    out = buf.getvalue()
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+    c = curves[0]
+    assert c.ends_error == pytest.approx(0.11) and c.worst_error == pytest.approx(0.3)
+    assert f"{c.ends_error:.4f}" in out and f"{c.worst_error:.4f}" in out
+    assert f"{c.error_barrier:+.4f}" in out and "0.25ep" in out.split()

@@ -54,35 +54,56 @@ def run(ns: argparse.Namespace) -> int:
 
 def print_table(res: dict[str, Any], con: Any) -> None:
     """The ablation rows and the agreement of survival with attribution
-    (``CircuitResult.to_dict()``)."""
+    (``CircuitResult.to_dict()``). Undefined numbers print as ``n/a`` with the reason once,
+    below the table; p-values as the report writes them (``< 1e-300`` where one underflowed)."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
+    from ticketlens.cli.tables import fitted
+    from ticketlens.report.fmt import num, p_value
+
+    look = dict(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+
     m = res["metric"]
+    notes: list[str] = []
     t = Table(title=f"round {res['round']} as a circuit of the dense model: {res['ablation']}-"
               f"ablate the other units ({res['examples']} dev examples; a constant "
-              f"prediction scores {res['chance']:.4f})")
-    for col in ("units kept by", "heads off", "neurons off", m, "faithfulness",
-                "normalised"):
-        t.add_column(col, justify="right")
-    def f(v: float | None, spec: str) -> str:
-        return "–" if v is None else format(v, spec)
-
+              f"prediction scores {res['chance']:.4f})", **look)
+    rows = []
     for r in res["rows"]:
         sd = f" ± {r['metric_sd']:.4f}" if r["metric_sd"] is not None else ""
-        t.add_row(escape(r["label"] + (f" ({r['draws']} draws)" if r["draws"] > 1 else "")),
-                  str(r["heads_removed"]), str(r["neurons_removed"]),
-                  f"{r['metric']:.4f}{sd}", f(r["faithfulness"], ".3f"),
-                  f(r["normalised"], ".3f"))
+        rows.append([escape(r["label"] + (f" ({r['draws']} draws)" if r["draws"] > 1 else "")),
+                     str(r["heads_removed"]), str(r["neurons_removed"]),
+                     f"{r['metric']:.4f}{sd}", num(r["faithfulness"]), num(r["normalised"])])
+    fitted(t, [("units kept by", "left"), ("heads off", "right"), ("neurons off", "right"),
+                (m, "right"), ("faithfulness", "right"), ("normalised", "right")], rows)
     con.print(t)
+    notes.append(f"faithfulness: {m} / dense's; normalised: ({m} - constant) / (dense - "
+                 "constant); ± the standard deviation over the random draws")
+    if any(r["faithfulness"] is None for r in res["rows"]):
+        notes.append(f"faithfulness n/a: the dense model's {m} is 0")
+    if any(r["normalised"] is None for r in res["rows"]):
+        notes.append("normalised n/a: the dense model scores no more than a constant "
+                     "prediction")
     a = Table(title="the ticket's kept units against attribution's top units "
-              f"({res['attribution_examples']} training examples)")
-    for col in ("units", "attribution", "kept", "shared with top", "chance", "p",
-                "Spearman(importance, survival)"):
-        a.add_column(col, justify="right")
-    for g in res["agreement"]:
-        a.add_row(f"{g['kind']}s", escape(g["scorer"]), f"{g['kept']} / {g['units']}",
-                  str(g["shared"]), f(g["expected"], ".1f"), f(g["p_value"], ".3g"),
-                  f"{f(g['spearman'], '+.3f')} (p {f(g['spearman_p'], '.2g')})")
+              f"({res['attribution_examples']} training examples)", **look)
+    rows = [[f"{g['kind']}s", escape(g["scorer"]), f"{g['kept']}/{g['units']}",
+             str(g["shared"]), num(g["expected"], ".1f"), p_value(g["p_value"]),
+             num(g["spearman"], "+.3f"), p_value(g["spearman_p"])] for g in res["agreement"]]
+    fitted(a, [("units", "left"), ("attribution", "left"), ("kept", "right"),
+                ("shared with top", "right"), ("chance", "right"), ("p", "right"),
+                ("Spearman ρ", "right"), ("ρ's p", "right")], rows)
     con.print(a)
-    con.print(f"removed units: {escape(res['removal_rule'])}")
+    notes.append("shared with top: the ticket's kept units among the same number of top units "
+                 "by the attribution; chance: kept² / units; p: hypergeometric, P(shared >= "
+                 "observed); Spearman ρ: the units' importance against their survival")
+    if any(g["p_value"] is None for g in res["agreement"]):
+        notes.append("p n/a: the ticket keeps every unit of that kind, or none (its top units "
+                     "are then all the units or none, whatever the attribution)")
+    if any(g["spearman"] is None for g in res["agreement"]):
+        notes.append("ρ n/a: the importance or the survival is the same for every unit (no "
+                     "ranking to correlate)")
+    notes.append(f"removed units: {escape(res['removal_rule'])}")
+    for n in notes:
+        con.print(n)

@@ -49,19 +49,28 @@ def run(ns: argparse.Namespace) -> int:
 
 def print_table(res: dict[str, Any], con: Any) -> None:
     """One row per start point (``StabilityResult.to_dict()``): the ends' and the path's worst
-    error, the barriers, and whether it is stable (barrier under ``stable_below``)."""
+    error, the barriers, and whether it is stable (barrier under ``stable_below``); fits 80
+    columns without cutting a word."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
+    from ticketlens.cli.tables import fitted
+    from ticketlens.pruning.stability import StabilityCurve
+
     t = Table(title=f"stability of round {res['round']} ({res['arm']}, "
               f"{res['sparsity']:.1%} sparse): two copies, {res['points']} points, "
-              f"error = {escape(res['error'])}")
-    for col in ("from", "step", "ends' error", "worst on path", "error barrier",
-                "loss barrier", f"stable (< {res['stable_below']:.0%})"):
-        t.add_column(col, justify="right")
-    for c in res["curves"]:
-        err = c["error"]
-        t.add_row(escape(c["start"]), str(c["start_step"]), f"{(err[0] + err[-1]) / 2:.4f}",
-                  f"{max(err):.4f}", f"{c['error_barrier']:+.4f}", f"{c['loss_barrier']:+.4f}",
-                  "yes" if c["stable"] else "no")
+              f"error = {escape(res['error'])}", box=box.SIMPLE_HEAD, show_edge=False,
+              pad_edge=False, collapse_padding=True)
+    curves = [StabilityCurve.from_dict(c) for c in res["curves"]]
+    rows = [[escape(c.start), str(c.start_step), f"{c.ends_error:.4f}", f"{c.worst_error:.4f}",
+             f"{c.error_barrier:+.4f}", f"{c.loss_barrier:+.4f}", "yes" if c.stable else "no"]
+            for c in curves]
+    fitted(t, [("from", "left"), ("step", "right"), ("ends' error", "right"),
+               ("worst on path", "right"), ("error barrier", "right"),
+               ("loss barrier", "right"), (f"stable (< {res['stable_below']:.0%})", "right")],
+           rows)
     con.print(t)
+    con.print("error barrier: the worst error on the linear path between the two copies minus "
+              "their mean error (Frankle et al. 2020); stable: a barrier under "
+              f"{res['stable_below']:.0%}")

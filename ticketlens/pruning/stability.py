@@ -125,7 +125,13 @@ class StabilityCurve(Result):
 
     @property
     def ends_error(self) -> float:
+        """The mean error of the path's two ends (the two trained copies)."""
         return (self.error[0] + self.error[-1]) / 2.0
+
+    @property
+    def worst_error(self) -> float:
+        """The largest error on the path (``ends_error + error_barrier``)."""
+        return max(self.error)
 
     def _data(self) -> Mapping[str, Any]:
         return {**super()._data(), "stable": self.stable}

@@ -46,7 +46,7 @@ def stability_table(res: StabilityResult) -> str:
     e = lambda x: html.escape(fmt.text(x), quote=True)  # noqa: E731
     rows = "".join(
         f"<tr><td>{e(c.start)}</td><td>{c.start_step}</td><td>{fmt.num(c.ends_error, '.4f')}"
-        f"</td><td>{fmt.num(max(c.error), '.4f')}</td><td>{fmt.num(c.error_barrier, '+.4f')}"
+        f"</td><td>{fmt.num(c.worst_error, '.4f')}</td><td>{fmt.num(c.error_barrier, '+.4f')}"
         f"</td><td>{fmt.num(c.loss_barrier, '+.4f')}</td><td>{'yes' if c.stable else 'no'}"
         "</td></tr>" for c in res.curves)
     head = ("<tr><th>from</th><th>step</th><th>ends' error</th><th>worst on path</th>"
