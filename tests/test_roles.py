@@ -452,6 +452,34 @@ def test_inspect_has_a_roles_tab_when_the_run_holds_roles(tmp_path, capsys):
     asyncio.run(without())
 
 
+def test_inspect_shows_an_unreadable_roles_file_in_one_line(tmp_path):
+    """A malformed analysis/roles.json made `inspect` exit with a traceback (the Roles tab
+    was built outside the app's one-line error path; review of #22/#23 item 2): the tab now
+    holds the one line, the other tabs work and the app quits cleanly."""
+    import asyncio
+
+    from ticketlens.tui.app import create_app
+
+    run = tmp_path / "s0"
+    shutil.copytree(SAMPLE_MASKS / "sentiment-s0", run)
+    (run / "analysis" / "roles.json").write_text("{")
+
+    async def drive():
+        app = create_app([str(run)])
+        async with app.run_test(size=(120, 40)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("6")
+            await pilot.pause()
+            assert app.screen.query_one("#tabs").active == "tab-roles"
+            line = str(app.screen.query_one("#roles-error").render())
+            assert "roles.json: unreadable head roles" in line and "\n" not in line
+            await pilot.press("q")
+        assert app.return_code == 0
+
+    asyncio.run(drive())
+
+
 def test_verify_checks_stored_roles(tmp_path, capsys):
     from ticketlens.cli.main import main
 

@@ -88,8 +88,16 @@ def legend() -> Text:
 
 
 def roles_panes(run: Any) -> list[Widget]:
-    """The Roles tab, or nothing when the run holds no stored roles."""
-    r = stored_roles(run)
+    """The Roles tab, or nothing when the run holds no stored roles; a roles file that cannot
+    be read is one line in the tab (never a traceback out of the app)."""
+    from ticketlens.core.errors import TicketlensError, first_line
+
+    try:
+        r = stored_roles(run)
+    except TicketlensError as exc:
+        return [TabPane(TAB_TITLE, VerticalScroll(
+            Static(Text(first_line(exc)), id="roles-error", classes="file-error"),
+            id="roles-pane"), id=TAB_ID)]
     if r is None:
         return []
     pane = TabPane(TAB_TITLE, VerticalScroll(

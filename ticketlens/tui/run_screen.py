@@ -128,7 +128,8 @@ class RunScreen(Screen):
     def action_roles_tab(self) -> None:
         if self.query("#tab-roles"):
             self.query_one("#tabs", TabbedContent).active = "tab-roles"
-            self.query_one("#roles-grid").focus()
+            for grid in self.query("#roles-grid"):  # none when the roles file is unreadable
+                grid.focus()
 
     def action_back(self) -> None:
         """Esc leaves the text input first (to the tab bar), then the screen."""
