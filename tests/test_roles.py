@@ -210,6 +210,28 @@ def test_over_seeds_reports_mean_and_interval():
     json.dumps(out.to_dict(), allow_nan=False)
 
 
+def test_over_seeds_intervals_stay_within_what_a_share_can_be():
+    """Three runs whose share of kept role heads is 0, 1 and 0 against a chance of 1/2: the
+    Student-t interval of the difference reaches about -1.93 to +1.60 (scipy), past what a
+    difference of two shares can be; it is cut to [-1, 1] and the share's to [0, 1], and the
+    finding says so (review of #22: the made_of study printed "-126.8% to +160.1%")."""
+    runs = []
+    for seed in range(3):
+        heads = [_head(0, h, ("sep",) if h < 2 else ()) for h in range(8)]
+        kept_sep = [seed == 1] * 2
+        alive = np.array([kept_sep + [True] * 2 + [False] * 2 + [seed != 1] * 2])  # 4 of 8
+        runs.append(_result(heads, alive))
+    sep = next(r for r in roles_over_seeds(runs).roles if r.role == "sep")
+    diff = np.array([0.0, 1.0, 0.0]) - 0.5
+    lo, hi = stats.t.interval(0.95, 2, diff.mean(), stats.sem(diff))
+    assert lo < -1 and hi > 1  # the uncut interval would leave the range
+    assert sep.difference.mean == pytest.approx(diff.mean())
+    assert (sep.difference.low, sep.difference.high) == (-1.0, 1.0)
+    assert (sep.rate.low, sep.rate.high) == (0.0, 1.0)
+    text = next(f for f in roles_over_seeds(runs).findings() if "[SEP]" in f)
+    assert "-100.0% to +100.0% cut to the possible" in text
+
+
 def test_a_role_of_one_head_a_run_is_not_claimed_over_seeds():
     """One head with the role in each of 3 runs, kept every time at a 50% survival rate:
     the per-run difference has no spread (a zero-width interval), but 3 of 3 happens by

@@ -414,9 +414,9 @@ class RoleOverSeeds(Result):
     p_greater: float
     p_less: float
     p_adjusted: float  # Holm over the roles
-    rate: Any  # Estimate: kept / heads with the role, per run
-    chance: Any  # Estimate: total_kept / total, per run
-    difference: Any  # Estimate: rate - chance, per run
+    rate: Any  # Estimate: kept / heads with the role, per run (interval cut to [0, 1])
+    chance: Any  # Estimate: total_kept / total, per run (interval cut to [0, 1])
+    difference: Any  # Estimate: rate - chance, per run (interval cut to [-1, 1])
     enriched: int  # runs where the role is kept more than chance (Holm-adjusted p < alpha)
     depleted: int  # ... less than chance
 
@@ -458,8 +458,10 @@ def roles_over_seeds(results: Sequence[HeadRolesResult], *, confidence: float = 
         rows.append(RoleOverSeeds(
             role, len(found), sum(s.heads for s in found), kept,
             float(sum(s.expected for s in found)), min(1.0, 2 * min(pg, pl)), pg, pl,
-            math.nan, estimate(rate, confidence), estimate(chance, confidence),
-            estimate([a - b for a, b in zip(rate, chance, strict=True)], confidence),
+            math.nan, _within(estimate(rate, confidence), 0.0, 1.0),
+            _within(estimate(chance, confidence), 0.0, 1.0),
+            _within(estimate([a - b for a, b in zip(rate, chance, strict=True)], confidence),
+                    -1.0, 1.0),
             sum(s.p_adjusted < alpha and s.kept > s.expected for s in found),
             sum(s.p_adjusted < alpha and s.kept < s.expected for s in found)))
     adjusted = holm([r.p_value for r in rows])
@@ -467,6 +469,17 @@ def roles_over_seeds(results: Sequence[HeadRolesResult], *, confidence: float = 
             for r, p in zip(rows, adjusted, strict=True)]
     return RolesOverSeedsResult(tuple(results), tuple(rows), confidence, alpha,
                                 any(r.causal for r in results))
+
+
+def _within(e: Any, lo: float, hi: float) -> Any:
+    """The Student-t interval ``e`` cut to ``[lo, hi]``, the range its quantity can take (a
+    share kept is in [0, 1], a difference of two shares in [-1, 1]): with 3 runs the t
+    interval of a spread-out share reaches past it ("-126.8% to +160.1%")."""
+    from dataclasses import replace
+
+    if math.isnan(e.low):
+        return e
+    return replace(e, low=max(lo, e.low), high=min(hi, e.high))
 
 
 def roles_by_group(results: Sequence[HeadRolesResult], *, confidence: float = 0.95
@@ -582,7 +595,10 @@ def _sweep_findings(s: RolesOverSeedsResult) -> tuple[str, ...]:
     for r in s.roles:
         d = r.difference
         label = role_label(r.role, s.causal)
-        interval = "" if math.isnan(d.low) else f", {level} {d.low:+.1%} to {d.high:+.1%}"
+        cut = " cut to the possible -100% to +100%" if -1.0 in (d.low, d.high) or \
+            1.0 in (d.low, d.high) else ""
+        interval = "" if math.isnan(d.low) else \
+            f", {level} {d.low:+.1%} to {d.high:+.1%}{cut}"
         base = (f"Over {r.runs} runs, {r.kept} of the {r.heads} heads that {label} survive; "
                 f"{r.expected:.1f} expected by chance, {_p(r.p_value)} (pooled exact test; "
                 f"per run {r.rate.mean:.0%} kept against {r.chance.mean:.0%} of all heads, "

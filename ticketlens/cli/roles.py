@@ -123,7 +123,7 @@ def _print_summary(summary, label: str = "") -> None:
               f"{' of ' + label if label else ''} (kept: surviving role "
               "heads summed over runs; p: pooled exact test of the runs' hypergeometrics; "
               f"share kept per run vs all heads, difference with its {summary.confidence:.0%} "
-              "CI)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+              "CI, cut to ±100%)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for c in ("role", "runs", "kept", "expected", "p", "Holm", "share", "chance",
               "difference (CI)"):
         t.add_column(c, justify="left" if c == "role" else "right")

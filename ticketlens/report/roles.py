@@ -143,5 +143,5 @@ def _group_html(s: RolesOverSeedsResult, label: str, doc: Any) -> None:
             + findings_html(s.findings())
             + "<table><tr><th>role</th><th>runs</th><th>surviving role heads</th>"
               "<th>expected by chance</th><th>p (pooled exact test)</th><th>share kept per "
-              f"run</th><th>all heads kept</th><th>difference ({s.confidence:.0%} CI)</th>"
+              f"run</th><th>all heads kept</th><th>difference ({s.confidence:.0%} CI, cut to ±100%)</th>"
               "<th>meaning</th></tr>" + rows + "</table></section>")
