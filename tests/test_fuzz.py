@@ -302,6 +302,7 @@ MANIFEST_REGRESSIONS = {  # found by the fuzzing: exit 1 (internal error) or a s
     "control-mask-a-number": _set(("controls", "random_mask", "mask"), 5),
     "round-mask-outside-the-run": _set(("rounds", 1, "mask"), "../../x.safetensors"),
     "file-hash-a-number": _set(("files",), {"masks/round_000.safetensors": 7}),
+    "num-layers-0-with-layered-tensors": _set(("anatomy", "num_layers"), 0),  # info --network
 }
 
 

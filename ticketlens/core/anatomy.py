@@ -100,6 +100,9 @@ class Anatomy:
                 if t.role != "other":  # other: a weight of no head or neuron (embeddings)
                     raise ValueError(f"{t.name!r}: unknown role {t.role!r}")
                 continue
+            if not 0 <= t.layer < self.num_layers:  # the unit views index layers by it
+                raise ValueError(f"{t.name!r}: layer {t.layer} is not one of the model's "
+                                 f"{self.num_layers} layers")
             # (out, in) for linear, (in, out) for conv1d; o and ffn_out write the residual
             # stream (hidden), the others read it; the other axis holds the heads or neurons
             hidden_axis = int((t.layout == "linear") != (t.role in ("o", "ffn_out")))
