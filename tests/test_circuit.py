@@ -320,7 +320,8 @@ def _circuit_dict() -> dict:
                  for scorer in ("attribution patching", "gate importance")]
     return {"round": 3, "metric": "accuracy", "ablation": "mean", "examples": 512,
             "attribution_examples": 256, "chance": 0.5092, "rows": rows,
-            "agreement": agreement,
+            "agreement": agreement, "run": "run", "threshold": 0.5, "seed": 0,
+            "importance": {}, "survival": {}, "wall_time_s": 1.0,
             "removal_rule": "dead, or keeping under 0.5 x the mean kept fraction of its kind"}
 
 
@@ -346,3 +347,37 @@ def test_circuit_table_fits_80_columns_without_cutting_a_word():
     assert "< 1e-300" in out and "nan" not in out.lower().replace("n/a", "")
     assert out.count("p n/a:") == 1 and out.count("ρ n/a:") == 1
     assert out.count("normalised n/a:") == 1
+
+
+def test_circuit_findings_state_each_number_against_its_control():
+    """#22 item 5 for the circuit: the findings say the ticket's faithfulness, the random
+    draws' mean, sd and range with the rank test (above all D exchangeable draws: p =
+    1 / (D + 1)), and each overlap against chance with Holm over the overlaps tested; an
+    overlap that does not clear 0.05 after Holm is said as not found."""
+    from ticketlens.analysis.circuit import CircuitResult
+    from ticketlens.analysis.roles import holm
+
+    d = _circuit_dict()
+    for r in d["rows"]:
+        if r["label"] == "ticket":
+            r["metric"], r["faithfulness"] = 0.93, 0.93 / 0.95
+        elif r["label"] == "dense":
+            r["metric"], r["faithfulness"] = 0.95, 1.0
+        elif r["label"] == "random":
+            r["metric"], r["metric_sd"], r["metric_range"] = 0.61, 0.05, [0.52, 0.70]
+    d["agreement"][2]["p_value"], d["agreement"][3]["p_value"] = 0.03, 0.2
+    res = CircuitResult.from_dict(d)
+    text = res.findings()
+    assert text[0].startswith("Ablating the 12 heads and 1536 FFN neurons the ticket removed")
+    assert "accuracy 0.9300 against 0.9500: faithfulness 0.979" in text[0]
+    assert "0.6100 ± 0.0500 (sd over 20 draws, 0.5200 to 0.7000): the ticket's units do " \
+        "better than every draw (rank p = 0.048)" in text[1]
+    adj = holm([0.03, 0.2])  # the two neuron overlaps; the head ones have nothing to test
+    neuron = [f for f in text if "kept neurons" in f]
+    assert f"Holm-adjusted p = {adj[0]:.2g} >= 0.05" in neuron[0]  # 0.06: not found
+    assert "no overlap beyond chance found" in neuron[0] and "p = 0.03" in neuron[0]
+    assert all("nothing to test" in f for f in text if "kept heads" in f)
+    # 19 draws or fewer cannot show it at 0.05 (1 / 20 = 0.05)
+    d["rows"][-1]["draws"] = 19
+    one = CircuitResult.from_dict(d).findings()[1]
+    assert "no difference from random selections found (19 draws cannot show" in one

@@ -266,3 +266,27 @@ def test_stability_table_fits_80_columns_and_reads_the_result():
     assert c.ends_error == pytest.approx(0.11) and c.worst_error == pytest.approx(0.3)
     assert f"{c.ends_error:.4f}" in out and f"{c.worst_error:.4f}" in out
     assert f"{c.error_barrier:+.4f}" in out and "0.25ep" in out.split()
+
+
+def test_stability_findings_judge_error_rates_only():
+    """#22 item 5 for stability: a sentence per start point with its barrier against
+    Frankle et al.'s 2-point rule, and the rule not applied to a barrier in nats of loss
+    (a language model's error); one pair of copies is said to give no interval."""
+    from ticketlens.pruning.stability import StabilityCurve, StabilityResult
+
+    flat = StabilityCurve("rewind", 30, (1, 2), (0.0, 0.5, 1.0), (0.99, 0.985, 0.98),
+                          (0.1, 0.1, 0.1), (0.01, 0.015, 0.02), error_barrier([0.01, 0.015,
+                                                                               0.02]),
+                          0.0, 1.0, 1.0)
+    hill = StabilityCurve("reinit", 0, (3, 4), (0.0, 0.5, 1.0), (0.99, 0.80, 0.99),
+                          (0.1, 0.5, 0.1), (0.01, 0.2, 0.01), error_barrier([0.01, 0.2,
+                                                                              0.01]),
+                          0.4, 1.0, 1.0)
+    res = StabilityResult("run", 1, "ticket", 0.5, "accuracy", "1 - accuracy", 3, 0, 600,
+                          (flat, hill))
+    text = res.findings()
+    assert "error barrier of +0.0050: stable (under 2%" in text[0]
+    assert "error barrier of +0.1900: not stable" in text[1]
+    assert "no interval" in text[-1]
+    lm = StabilityResult("run", 1, "ticket", 0.5, "perplexity", "loss", 3, 0, 600, (hill,))
+    assert "nats of loss" in lm.findings()[0] and "stable" not in lm.findings()[0]

@@ -378,6 +378,11 @@ class CircuitResult(Result):
     def row(self, label: str) -> AblationRow:
         return next(r for r in self.rows if r.label == label)
 
+    def findings(self, alpha: float = 0.05) -> tuple[str, ...]:
+        """Plain sentences, each with its number and its control or chance level
+        (:func:`circuit_findings`)."""
+        return circuit_findings(self, alpha)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CircuitResult:
         return cls(str(d["run"]), int(d["round"]), str(d["metric"]), str(d["ablation"]),
@@ -390,6 +395,66 @@ class CircuitResult(Result):
                     for s, kinds in d["importance"].items()},
                    {k: np.asarray(v, float) for k, v in d["survival"].items()},
                    float(d.get("wall_time_s", 0.0)))
+
+
+def circuit_findings(res: CircuitResult, alpha: float = 0.05) -> tuple[str, ...]:
+    """What the circuit table says, in sentences: the ticket's faithfulness beside the random
+    selections of the same size (a rank test: above all ``D`` exchangeable draws happens with
+    probability ``1 / (D + 1)`` when the ticket's units are no better than random ones), the
+    attribution selections, and each overlap with attribution's top units against chance
+    (Holm-adjusted over the overlaps tested); what does not clear ``alpha`` is said as not
+    found."""
+    from ticketlens.analysis.roles import holm
+
+    m, out = res.metric, []
+    labels = {r.label for r in res.rows}
+    if not {"dense", "ticket"} <= labels:
+        return ()
+    d, t = res.row("dense"), res.row("ticket")
+    norm = "" if t.normalised is None or t.normalised != t.normalised else \
+        f", {t.normalised:.3f} of dense's margin over a constant prediction ({res.chance:.4f})"
+    out.append(f"Ablating the {t.heads_removed} heads and {t.neurons_removed} FFN neurons the "
+               f"ticket removed ({res.ablation} ablation, no retraining) leaves the dense model "
+               f"at {m} {t.metric:.4f} against {d.metric:.4f}: faithfulness "
+               f"{t.faithfulness:.3f}{norm}.")
+    if "random" in labels:
+        r = res.row("random")
+        lo, hi = r.metric_range if r.metric_range is not None else (r.metric, r.metric)
+        rank_p = 1 / (r.draws + 1)
+        base = (f"The same numbers of units kept at random score {r.metric:.4f} ± "
+                f"{(r.metric_sd or 0.0):.4f} (sd over {r.draws} draws, {lo:.4f} to {hi:.4f})")
+        if t.metric > hi and rank_p < alpha:
+            out.append(f"{base}: the ticket's units do better than every draw (rank p = "
+                       f"{rank_p:.2g}).")
+        elif t.metric < lo and rank_p < alpha:
+            out.append(f"{base}: the ticket's units do worse than every draw (rank p = "
+                       f"{rank_p:.2g}).")
+        else:
+            why = "within their range" if lo <= t.metric <= hi else \
+                f"{r.draws} draws cannot show a difference at {alpha:g}"
+            out.append(f"{base}: no difference from random selections found ({why}).")
+    for r in res.rows:
+        if r.label not in ("dense", "ticket", "random"):
+            out.append(f"The same numbers of units kept as '{r.label}': {m} "
+                       f"{r.metric:.4f} (faithfulness {r.faithfulness:.3f}).")
+    tested = [a for a in res.agreement if a.p_value == a.p_value]
+    adjusted = dict(zip(map(id, tested), holm([a.p_value for a in tested]), strict=True))
+    for a in res.agreement:
+        base = (f"{a.shared} of the ticket's {a.kept} kept {a.kind}s are among the top "
+                f"{a.kept} by {a.scorer}; {a.expected:.1f} expected by chance")
+        if id(a) not in adjusted:
+            out.append(f"{base}: nothing to test (the ticket keeps every {a.kind}, or none).")
+        elif adjusted[id(a)] < alpha:
+            out.append(f"{base}, {_pv(a.p_value)}: more than chance (Holm-adjusted "
+                       f"{_pv(adjusted[id(a)])}).")
+        else:
+            out.append(f"{base}, {_pv(a.p_value)}: no overlap beyond chance found "
+                       f"(Holm-adjusted {_pv(adjusted[id(a)])} >= {alpha:g}).")
+    return tuple(out)
+
+
+def _pv(p: float) -> str:
+    return "p < 1e-300" if p == 0 else f"p = {p:.2g}"
 
 
 def read_circuit(run: Any) -> CircuitResult | None:

@@ -107,3 +107,8 @@ def print_table(res: dict[str, Any], con: Any) -> None:
     notes.append(f"removed units: {escape(res['removal_rule'])}")
     for n in notes:
         con.print(n)
+    from ticketlens.analysis.circuit import CircuitResult
+
+    con.print("[bold]Findings[/bold]")
+    for f in CircuitResult.from_dict(res).findings():
+        con.print(f" - {escape(f)}")

@@ -74,3 +74,8 @@ def print_table(res: dict[str, Any], con: Any) -> None:
     con.print("error barrier: the worst error on the linear path between the two copies minus "
               "their mean error (Frankle et al. 2020); stable: a barrier under "
               f"{res['stable_below']:.0%}")
+    from ticketlens.pruning.stability import StabilityResult
+
+    con.print("[bold]Findings[/bold]")
+    for f in StabilityResult.from_dict(res).findings():
+        con.print(f" - {escape(f)}")

@@ -161,6 +161,30 @@ class StabilityResult(Result):
     curves: tuple[StabilityCurve, ...]
     stable_below: float = STABLE_BELOW
 
+    def findings(self) -> tuple[str, ...]:
+        """Plain sentences: each start point's barrier against Frankle et al.'s rule (error
+        rates only: a barrier in nats of loss has no such rule and is not judged), and what
+        one pair of copies a start point cannot show."""
+        out = []
+        rate = self.error != "loss"
+        for c in self.curves:
+            ends = f"{self.metric} {c.metric[0]:.4f} and {c.metric[-1]:.4f}"
+            base = (f"From {c.start} (step {c.start_step}) the two copies end at {ends}; the "
+                    f"worst point of the straight path between them has error "
+                    f"{c.worst_error:.4f} against {c.ends_error:.4f} at its ends: an error "
+                    f"barrier of {c.error_barrier:+.4f}")
+            if not rate:
+                out.append(f"{base} nats of loss (Frankle et al.'s 2-point rule is for error "
+                           "rates; not judged).")
+            elif c.stable:
+                out.append(f"{base}: stable (under {self.stable_below:.0%}, Frankle et al.).")
+            else:
+                out.append(f"{base}: not stable (at least {self.stable_below:.0%}).")
+        if self.curves:
+            out.append("One pair of copies per start point (their seeds are recorded): the "
+                       "barriers have no interval; other --seed values show their spread.")
+        return tuple(out)
+
     def curve(self, start: str) -> StabilityCurve:
         for c in self.curves:
             if c.start == start:

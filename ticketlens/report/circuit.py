@@ -47,4 +47,7 @@ def circuit_html(run: Any, doc: Any, i: int) -> None:
     doc.add(f"<h4>Round {res.round} as a circuit of the dense model ({html.escape(res.ablation)}"
             f" ablation, {res.examples} dev examples; a constant prediction scores "
             f"{fmt.num(res.chance, '.4f')}; removed units: {html.escape(res.removal_rule)})</h4>")
+    from ticketlens.report.roles import findings_html
+
+    doc.add("<p class='note'>Findings (α = 0.05):</p>" + findings_html(res.findings()))
     doc.add(circuit_tables(res))

@@ -61,5 +61,8 @@ def stability_html(run: Any, doc: Any, i: int) -> None:
         doc.add(f"<h4>Stability of round {r} ({html.escape(res.arm)}, "
                 f"{fmt.pct(res.sparsity)} sparse): two copies from each start point, "
                 f"{res.points} points on the path between them</h4>")
+        from ticketlens.report.roles import findings_html
+
+        doc.add("<p class='note'>Findings:</p>" + findings_html(res.findings()))
         doc.fig(stability_drawn(res), f"stability-{i}-{r}")
         doc.add(stability_table(res))

@@ -56,7 +56,7 @@ class StabilityTable(DataTable):
                          "loss barrier", f"stable (< {res.stable_below:.0%})")
         for c in res.curves:
             self.add_row(Text(c.start), str(c.start_step), f"{c.ends_error:.4f}",
-                         f"{max(c.error):.4f}", f"{c.error_barrier:+.4f}",
+                         f"{c.worst_error:.4f}", f"{c.error_barrier:+.4f}",
                          f"{c.loss_barrier:+.4f}", "yes" if c.stable else "no")
 
 
@@ -82,17 +82,29 @@ class CircuitTable(DataTable):
                          _num(r.faithfulness, ".3f"), _num(r.normalised, ".3f"))
 
 
+def _findings(findings: tuple[str, ...]) -> Text:
+    """The findings, one bullet each (the analyses' own sentences)."""
+    t = Text("Findings\n", style="bold")
+    for f in findings:
+        t.append(f" - {f}\n", style="")
+    return t
+
+
 def stability_panel(run: Any, size: tuple[int, int] = (56, 10)) -> list[Widget]:
     """The widgets to add under the rounds table: none when neither analysis was stored.
     ``size``: the charts' plot columns and rows."""
     out: list[Widget] = []
     for r, res in read_stability(run).items():
-        out += [StabilityChart(res, r, size), StabilityTable(res, r)]
+        out += [Static(_findings(res.findings()), id=f"stability-findings-{r}",
+                       classes="findings"), StabilityChart(res, r, size),
+                StabilityTable(res, r)]
     circ = read_circuit(run)
     if circ is not None:
         out.append(Static(Text(f"round {circ.round} as a circuit of the dense model "
                                f"({circ.ablation} ablation; a constant prediction scores "
                                f"{circ.chance:.4f})"), id="circuit-title"))
+        out.append(Static(_findings(circ.findings()), id="circuit-findings",
+                          classes="findings"))
         out.append(CircuitTable(circ))
         lines = Text()
         for a in circ.agreement:
