@@ -542,3 +542,28 @@ def test_an_earlier_round_uses_its_mask_and_the_dense_roles():
     np.testing.assert_allclose(res.kept, survival(run, round=2).head_grid("kept"))
     with pytest.raises(Exception, match="round 99"):
         head_roles(run, round=99, examples=4)
+
+
+def test_roles_tables_fit_80_columns_without_cutting_a_word(monkeypatch):
+    """#23 item 3 for the roles command: at 80 columns the heads table and both survival
+    tables cut no header or cell ("pun…", "tick…", "heteroge…" before; review of #22)."""
+    import io
+
+    from rich.console import Console
+
+    import ticketlens.cli.roles as cli_roles
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli_roles, "_console",
+                        lambda: Console(file=buf, width=80, highlight=False))
+    heads = [_head(i // 4, i % 4, ("sep", "broad") if i < 6 else (), "vertical+diagonal"
+                   if i % 3 else "heterogeneous") for i in range(16)]
+    runs = [_result(heads, np.array([[True, False] * 2] * 4)) for _ in range(2)]
+    cli_roles._print_run(runs[0])
+    cli_roles._print_summary(roles_over_seeds(runs))
+    out = buf.getvalue()
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+    words = set(out.split())
+    for word in ("punct", "pattern", "ticket", "heterogeneous", "vertical+diagonal",
+                 "expected", "weights", "others", "difference"):
+        assert word in words, word

@@ -55,10 +55,10 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def _print_run(res) -> None:
-    from rich import box
     from rich.table import Table
 
     from ticketlens.analysis.roles import PATTERNS
+    from ticketlens.cli.tables import fitted
     from ticketlens.report.fmt import pct
 
     con = _console()
@@ -67,17 +67,16 @@ def _print_run(res) -> None:
     t = Table(title="Heads of the dense model: mean attention per query token to the first "
               "token, [SEP], punctuation, itself, the previous and next token; entropy / log "
               "n; pattern (Kovaleva); in the ticket: alive or dead, weights kept, pattern",
-              title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    cols = ["head", "first", "sep", "punct", "same", "prev", "next", "H/log n", "pattern"]
+              title_justify="left", **_look())
+    # a causal model's "next" is 0 by construction: its column gives way to the probe's two
+    targets = ("first", "sep", "punct", "same", "prev") + (() if res.causal else ("next",))
+    cols = ["head", *targets, "H/log n", "pattern"]
     if res.causal:
         cols += ["induct", "prev-tok"]
     cols += ["roles", "ticket"]
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("head", "pattern", "roles", "ticket")
-                     else "right")
+    rows = []
     for h in res.dense:
-        cells = [h.unit, *(_num(getattr(h, k)) for k in ("first", "sep", "punct", "same",
-                                                         "prev", "next", "entropy_norm")),
+        cells = [h.unit, *(_num(getattr(h, k)) for k in (*targets, "entropy_norm")),
                  SHORT.get(h.pattern, h.pattern)]
         if res.causal:
             cells += [_num(h.induction), _num(h.previous_token)]
@@ -89,18 +88,19 @@ def _print_run(res) -> None:
             state += f" {SHORT.get(p, p)}"
         cells += [" ".join(SHORT.get(r, r) for r in h.roles if r not in PATTERNS) or "-",
                   state]
-        t.add_row(*cells)
+        rows.append(cells)
+    fitted(t, [(c, "left" if c in ("head", "pattern", "roles", "ticket") else "right")
+               for c in cols], rows)
     con.print(t)
     s = Table(title="Survival by role (dense roles; kept = alive in the ticket; expected by "
               "chance: hypergeometric; p: Fisher's exact; kept weights: role heads vs others, "
-              "Mann-Whitney U)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for c in ("role", "heads", "kept", "expected", "p", "Holm", "weights", "others",
-              "p (MWU)"):
-        s.add_column(c, justify="left" if c == "role" else "right")
-    for r in res.survival:
-        s.add_row(r.role, str(r.heads), f"{r.kept} of {r.total_kept}", f"{r.expected:.1f}",
-                  _p(r.p_value), _p(r.p_adjusted), pct(r.kept_fraction, missing="-"),
-                  pct(r.kept_fraction_others, missing="-"), _p(r.p_kept_fraction))
+              "Mann-Whitney U)", title_justify="left", **_look())
+    fitted(s, [(c, "left" if c == "role" else "right") for c in (
+        "role", "heads", "kept", "expected", "p", "Holm", "weights", "others", "p (MWU)")],
+        [[r.role, str(r.heads), f"{r.kept} of {r.total_kept}", f"{r.expected:.1f}",
+          _p(r.p_value), _p(r.p_adjusted), pct(r.kept_fraction, missing="-"),
+          pct(r.kept_fraction_others, missing="-"), _p(r.p_kept_fraction)]
+         for r in res.survival])
     con.print(s)
     if res.causal and res.induction_baseline is not None:
         con.print(f"uniform causal attention scores {res.induction_baseline:.3f} (induction) "
@@ -113,9 +113,9 @@ def _print_run(res) -> None:
 
 
 def _print_summary(summary, label: str = "") -> None:
-    from rich import box
     from rich.table import Table
 
+    from ticketlens.cli.tables import fitted
     from ticketlens.report.fmt import pct
 
     con = _console()
@@ -123,20 +123,25 @@ def _print_summary(summary, label: str = "") -> None:
               f"{' of ' + label if label else ''} (kept: surviving role "
               "heads summed over runs; p: pooled exact test of the runs' hypergeometrics; "
               f"share kept per run vs all heads, difference with its {summary.confidence:.0%} "
-              "CI, cut to ±100%)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for c in ("role", "runs", "kept", "expected", "p", "Holm", "share", "chance",
-              "difference (CI)"):
-        t.add_column(c, justify="left" if c == "role" else "right")
-    for r in summary.roles:
-        d = r.difference
-        t.add_row(r.role, str(r.runs), f"{r.kept} of {r.heads}", f"{r.expected:.1f}",
-                  _p(r.p_value), _p(r.p_adjusted), pct(r.rate.mean, missing="-"),
-                  pct(r.chance.mean, missing="-"), f"{d.mean:+.1%}" + (
-                      "" if d.low != d.low else f" ({d.low:+.1%} to {d.high:+.1%})"))
+              "CI, cut to ±100%)", title_justify="left", **_look())
+    fitted(t, [(c, "left" if c == "role" else "right") for c in (
+        "role", "runs", "kept", "expected", "p", "Holm", "share", "chance", "difference (CI)")],
+        [[r.role, str(r.runs), f"{r.kept} of {r.heads}", f"{r.expected:.1f}", _p(r.p_value),
+          _p(r.p_adjusted), pct(r.rate.mean, missing="-"), pct(r.chance.mean, missing="-"),
+          f"{r.difference.mean:+.1%}" + ("" if r.difference.low != r.difference.low else
+                                         f" ({r.difference.low:+.1%} to "
+                                         f"{r.difference.high:+.1%})")]
+         for r in summary.roles])
     con.print(t)
     con.print("[bold]Findings over seeds[/bold]")
     for f in summary.findings():
         con.print(f" - {f}")
+
+
+def _look() -> dict:
+    from rich import box
+
+    return dict(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
 
 
 def _console():
