@@ -290,3 +290,17 @@ def test_stability_findings_judge_error_rates_only():
     assert "no interval" in text[-1]
     lm = StabilityResult("run", 1, "ticket", 0.5, "perplexity", "loss", 3, 0, 600, (hill,))
     assert "nats of loss" in lm.findings()[0] and "stable" not in lm.findings()[0]
+    # the tables say n/a for it, not "no" (a loss barrier of 0.4 nats is not an error rate)
+    assert (res.stable_text(flat), res.stable_text(hill)) == ("yes", "no")
+    assert lm.stable_text(hill) == "n/a"
+    import io
+
+    from rich.console import Console
+
+    from ticketlens.cli.stability import print_table
+
+    buf = io.StringIO()
+    print_table(lm.to_dict(), Console(file=buf, width=80, highlight=False))
+    row = next(line for line in buf.getvalue().splitlines() if line.startswith("reinit"))
+    assert row.split()[-1] == "n/a"
+    assert "n/a: the barrier is in nats" in " ".join(buf.getvalue().split())

@@ -56,16 +56,16 @@ def print_table(res: dict[str, Any], con: Any) -> None:
     from rich.table import Table
 
     from ticketlens.cli.tables import fitted
-    from ticketlens.pruning.stability import StabilityCurve
+    from ticketlens.pruning.stability import StabilityResult
 
     t = Table(title=f"stability of round {res['round']} ({res['arm']}, "
               f"{res['sparsity']:.1%} sparse): two copies, {res['points']} points, "
               f"error = {escape(res['error'])}", box=box.SIMPLE_HEAD, show_edge=False,
               pad_edge=False, collapse_padding=True)
-    curves = [StabilityCurve.from_dict(c) for c in res["curves"]]
+    result = StabilityResult.from_dict(res)
     rows = [[escape(c.start), str(c.start_step), f"{c.ends_error:.4f}", f"{c.worst_error:.4f}",
-             f"{c.error_barrier:+.4f}", f"{c.loss_barrier:+.4f}", "yes" if c.stable else "no"]
-            for c in curves]
+             f"{c.error_barrier:+.4f}", f"{c.loss_barrier:+.4f}", result.stable_text(c)]
+            for c in result.curves]
     fitted(t, [("from", "left"), ("step", "right"), ("ends' error", "right"),
                ("worst on path", "right"), ("error barrier", "right"),
                ("loss barrier", "right"), (f"stable (< {res['stable_below']:.0%})", "right")],
@@ -73,9 +73,8 @@ def print_table(res: dict[str, Any], con: Any) -> None:
     con.print(t)
     con.print("error barrier: the worst error on the linear path between the two copies minus "
               "their mean error (Frankle et al. 2020); stable: a barrier under "
-              f"{res['stable_below']:.0%}")
-    from ticketlens.pruning.stability import StabilityResult
-
+              f"{res['stable_below']:.0%}" + ("" if result.judged else "; n/a: the barrier is "
+                                              "in nats of loss, where no such rule exists"))
     con.print("[bold]Findings[/bold]")
-    for f in StabilityResult.from_dict(res).findings():
+    for f in result.findings():
         con.print(f" - {escape(f)}")

@@ -161,12 +161,22 @@ class StabilityResult(Result):
     curves: tuple[StabilityCurve, ...]
     stable_below: float = STABLE_BELOW
 
+    @property
+    def judged(self) -> bool:
+        """Whether Frankle et al.'s 2-point rule applies: to error rates (``1 - metric``),
+        not to a barrier in nats of loss (language modelling)."""
+        return self.error != "loss"
+
+    def stable_text(self, curve: StabilityCurve) -> str:
+        """``yes`` / ``no`` under the rule, ``n/a`` where it does not apply."""
+        return ("yes" if curve.stable else "no") if self.judged else "n/a"
+
     def findings(self) -> tuple[str, ...]:
         """Plain sentences: each start point's barrier against Frankle et al.'s rule (error
         rates only: a barrier in nats of loss has no such rule and is not judged), and what
         one pair of copies a start point cannot show."""
         out = []
-        rate = self.error != "loss"
+        rate = self.judged
         for c in self.curves:
             ends = f"{self.metric} {c.metric[0]:.4f} and {c.metric[-1]:.4f}"
             base = (f"From {c.start} (step {c.start_step}) the two copies end at {ends}; the "

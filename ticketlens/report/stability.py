@@ -47,7 +47,7 @@ def stability_table(res: StabilityResult) -> str:
     rows = "".join(
         f"<tr><td>{e(c.start)}</td><td>{c.start_step}</td><td>{fmt.num(c.ends_error, '.4f')}"
         f"</td><td>{fmt.num(c.worst_error, '.4f')}</td><td>{fmt.num(c.error_barrier, '+.4f')}"
-        f"</td><td>{fmt.num(c.loss_barrier, '+.4f')}</td><td>{'yes' if c.stable else 'no'}"
+        f"</td><td>{fmt.num(c.loss_barrier, '+.4f')}</td><td>{res.stable_text(c)}"
         "</td></tr>" for c in res.curves)
     head = ("<tr><th>from</th><th>step</th><th>ends' error</th><th>worst on path</th>"
             "<th>error barrier</th><th>loss barrier</th>"

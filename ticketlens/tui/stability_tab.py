@@ -57,7 +57,7 @@ class StabilityTable(DataTable):
         for c in res.curves:
             self.add_row(Text(c.start), str(c.start_step), f"{c.ends_error:.4f}",
                          f"{c.worst_error:.4f}", f"{c.error_barrier:+.4f}",
-                         f"{c.loss_barrier:+.4f}", "yes" if c.stable else "no")
+                         f"{c.loss_barrier:+.4f}", res.stable_text(c))
 
 
 def _num(v: float | None, spec: str) -> str:
