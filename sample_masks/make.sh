@@ -12,7 +12,7 @@ export OMP_NUM_THREADS=1
 TL=${TICKETLENS:-../.venv/bin/ticketlens}
 for task in sentiment agreement; do
   for seed in 0 1 2; do
-    "$TL" find --quiet --task "$task" --seed "$seed" --out "$task-s$seed"
+    "$TL" find --quiet --overwrite --task "$task" --seed "$seed" --out "$task-s$seed"
     "$TL" attribute "$task-s$seed" --n 6 --units --save --json > /dev/null
   done
 done
