@@ -243,6 +243,8 @@ def test_circuit_command(unit_run, capsys, monkeypatch):
     assert [r["label"] for r in data["rows"]][:2] == ["dense", "ticket"]
     assert read_circuit(open_run(unit_run)).to_dict() == data  # --save stored what it printed
     assert "analysis/circuit.json" in verify(unit_run).files
+    # its SHA-256 is recorded like every other file the run holds (verify names a change)
+    assert "analysis/circuit.json" in (open_run(unit_run).manifest.files or {})
     # a row whose faithfulness is not its metric over dense's fails verify
     path = open_run(unit_run).paths.circuit
     bad = json.loads(path.read_text())

@@ -562,8 +562,7 @@ class RunWriter:
         return self.paths.attribution
 
     def circuit(self, data: Mapping[str, Any]) -> Path:
-        if self.main:
-            write_json_atomic(self.paths.circuit, data)
+        self.file(self.paths.circuit, json_bytes(data))
         return self.paths.circuit
 
     def stability(self, data: Mapping[str, Any]) -> Path:
