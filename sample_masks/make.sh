@@ -2,8 +2,8 @@
 # Regenerates sample_masks/: `ticketlens find` on the embedded default (tiny-bert), 2 built-in
 # tasks x 3 seeds (sentiment is the default task), default settings (95% target sparsity, 40%
 # a round, late rewinding; analyses/default_training chose them), then
-# token and unit attribution stored in each run (analysis/attribution.json) for the report
-# and the terminal UI.
+# token and unit attribution, head roles and the circuit table stored in each run (analysis/),
+# and the stability record of sentiment-s0, for the report and the terminal UI.
 set -euo pipefail
 cd "$(dirname "$0")"
 # one torch thread: CPU float results depend on the thread count, so the files are the same
@@ -14,5 +14,9 @@ for task in sentiment agreement; do
   for seed in 0 1 2; do
     "$TL" find --quiet --overwrite --task "$task" --seed "$seed" --out "$task-s$seed"
     "$TL" attribute "$task-s$seed" --n 6 --units --save --json > /dev/null
+    "$TL" roles "$task-s$seed" --save --json > /dev/null      # head roles (analysis/roles.json)
+    "$TL" circuit "$task-s$seed" --save --json > /dev/null    # the ticket as a circuit
   done
 done
+# linear mode connectivity from init, the rewind point and a re-init (one run: 6 trainings)
+"$TL" stability sentiment-s0 > /dev/null
