@@ -31,7 +31,9 @@ def make_structured_run(dst: Path, *, early_bird: bool = True) -> Path:
     shutil.copytree(SAMPLE_MASKS / "sentiment-s0", dst)
     run = open_run(dst)
     a, ticket = run.anatomy, run.ticket_round
-    masks = {n: np.array(m, dtype=bool) for n, m in run.mask(ticket).items()}
+    # from round 0 (all kept), as a structured ticket's weights are its units' expansion: the
+    # sample ticket's own 95% unstructured mask leaves heads and neurons dead by itself
+    masks = {n: np.array(m, dtype=bool) for n, m in run.mask(0).items()}
     for unit, parts in HEADS.items():
         layer, head = (int(x) for x in unit[1:].split("H"))
         for part in parts:

@@ -403,6 +403,7 @@ def test_stored_roles_read_back(tmp_path, capsys):
 
     run = tmp_path / "s0"
     shutil.copytree(SAMPLE_MASKS / "sentiment-s0", run)
+    (run / "analysis" / "roles.json").unlink()  # the sample holds roles (make.sh): none now
     assert stored_roles(open_run(run)) is None
     assert main(["roles", str(run), "--examples", "8", "--save", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -464,8 +465,12 @@ def test_inspect_has_a_roles_tab_when_the_run_holds_roles(tmp_path, capsys):
 
     asyncio.run(drive())
     # a run without stored roles has no such tab
+    bare = tmp_path / "s1"
+    shutil.copytree(SAMPLE_MASKS / "sentiment-s1", bare)
+    (bare / "analysis" / "roles.json").unlink()
+
     async def without():
-        app = create_app([str(SAMPLE_MASKS / "sentiment-s1")])
+        app = create_app([str(bare)])
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             assert not app.screen.query("#tab-roles")

@@ -10,6 +10,7 @@ from conftest import SAMPLE_MASKS
 from structured_run import EARLY_BIRD, make_structured_run
 
 from ticketlens.cli.main import main
+from ticketlens.core.run import open_run
 
 pytestmark = pytest.mark.skipif(not (SAMPLE_MASKS / "sentiment-s0").is_dir(),
                                 reason="sample_masks absent")
@@ -25,7 +26,8 @@ def test_info_shows_unit_sparsity_states_and_early_bird(unit_run, capsys):
     out = " ".join(capsys.readouterr().out.split())  # rich wraps at the terminal width
     assert "early-bird: the mask settled at step 20 of 64 (44 dense steps saved, 69%" in out
     assert "heads off" in out or "heads ┃" in out
-    assert "│ 8 * │ 80.8% │ 25.0% │ 50.0% │ 0.9910 │" in out  # the mask the fixture wrote
+    t = open_run(unit_run).ticket  # the mask the fixture wrote, its sparsity recomputed
+    assert f"│ {t.index} * │ {t.sparsity:.1%} │ 25.0% │ 50.0% │ 0.9910 │" in out
     assert ("ticket units: heads 12 alive, 1 attention-blind (Q or K pruned; count as alive), "
             "1 constant (V pruned) and 2 dead (O pruned), both removable; FFN neurons 1016 "
             "alive, 3 constant (input side pruned), 5 dead (output side pruned)") in out
@@ -34,7 +36,8 @@ def test_info_shows_unit_sparsity_states_and_early_bird(unit_run, capsys):
 def test_info_json_carries_them(unit_run, capsys):
     assert main(["info", "--json", str(unit_run)]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["rounds"][8]["unit_sparsity"] == {"head": 0.25, "neuron": 0.5}
+    ticket = open_run(unit_run).ticket.index
+    assert d["rounds"][ticket]["unit_sparsity"] == {"head": 0.25, "neuron": 0.5}
     assert d["ticket_units"] == {"head": {"alive": 12, "blind": 1, "constant": 1, "dead": 2},
                                  "neuron": {"alive": 1016, "constant": 3, "dead": 5}}
     bird = d["early_bird"]

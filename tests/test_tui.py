@@ -11,9 +11,11 @@ import pytest
 from conftest import SAMPLE_MASKS, settle
 
 from ticketlens.cli.main import main
+from ticketlens.core.run import open_run
 from ticketlens.tui.app import TicketLensApp, create_app
 
 RUNS = [str(SAMPLE_MASKS / "sentiment-s0"), str(SAMPLE_MASKS / "sentiment-s1")]
+TICKET_ROUND = open_run(RUNS[0]).ticket.index  # the sample runs' ticket (the default: 6)
 ALL_RUNS = sorted(str(p) for p in SAMPLE_MASKS.iterdir() if (p / "manifest.json").is_file())
 pytestmark = pytest.mark.skipif(not (SAMPLE_MASKS / "sentiment-s0").is_dir(),
                                 reason="sample_masks absent")
@@ -48,13 +50,14 @@ async def _navigate():
         await pilot.press("enter")
         await settle(pilot)
         screen = app.screen
-        assert isinstance(screen, RunScreen) and screen.round == 8
+        assert isinstance(screen, RunScreen) and screen.round == TICKET_ROUND
         # step back through the rounds: the views follow
         await pilot.press("left_square_bracket", "left_square_bracket")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert screen.round == 6 and screen.surv.round == 6
-        assert "round 6/8" in str(screen.query_one("#run-title", Static).render())
+        back = TICKET_ROUND - 2
+        assert screen.round == back and screen.surv.round == back
+        assert f"round {back}/{TICKET_ROUND}" in str(screen.query_one("#run-title", Static).render())
         # model tree: expand layer 0, its attention, land on a head and see its detail
         screen.query_one("#tabs").active = "tab-model"
         await pilot.pause()
@@ -172,7 +175,7 @@ async def _names_literally(paths):
         assert "1 Rounds" in "\n".join(screen_lines(app))
         await pilot.press("2")  # model tree: the model's name at its root
         await pilot.pause()
-        assert f"{MODEL} (bert), round 8" in "\n".join(screen_lines(app))
+        assert f"{MODEL} (bert), round {TICKET_ROUND}" in "\n".join(screen_lines(app))
         await pilot.press("3")  # head detail: the other open run, by name
         await pilot.pause()
         assert "[b]seed1: " in "\n".join(screen_lines(app))
@@ -250,7 +253,7 @@ async def _typing():
         await pilot.pause()
         assert app.return_code is None and app.screen is screen  # still running, same view
         assert box.value == sentence
-        assert screen.query_one("#tabs").active == "tab-attr" and screen.round == 8
+        assert screen.query_one("#tabs").active == "tab-attr" and screen.round == TICKET_ROUND
         await pilot.press("escape")  # leaves the text box, not the run
         await pilot.pause()
         assert app.screen is screen and app.focused is not box
@@ -447,7 +450,9 @@ async def _structured(path):
         table = screen.query_one("#rounds", DataTable)
         labels = [str(c.label) for c in table.columns.values()]
         assert labels[:4] == ["round", "sparsity", "heads off", "neurons off"]
-        assert [str(x) for x in table.get_row_at(8)[:4]] == ["8", "80.8%", "25.0%", "50.0%"]
+        ticket = open_run(path).ticket
+        assert [str(x) for x in table.get_row_at(ticket.index)[:4]] == \
+            [str(ticket.index), f"{ticket.sparsity:.1%}", "25.0%", "50.0%"]
         chart = str(screen.query_one("#chart", Static).render())
         assert "early-bird: the mask settled at step 20 of 64 (44 dense steps saved, 69%)" \
             in chart
@@ -648,7 +653,7 @@ def test_a_malformed_run_file_is_one_line_in_the_app(tmp_path):
     dst = tmp_path / "run"
     shutil.copytree(SAMPLE_MASKS / "sentiment-s0", dst)
     (dst / "compress.json").write_text('{"run": "x", "cells": 5}')
-    mask = dst / "masks" / "round_008.safetensors"
+    mask = dst / "masks" / f"round_{TICKET_ROUND:03d}.safetensors"
     data = bytearray(mask.read_bytes())
     data[-1] ^= 0x01  # one weight more or less kept than recorded
     mask.write_bytes(bytes(data))
@@ -664,7 +669,7 @@ async def _malformed(path):
         assert "compress.json: unreadable compression table" in compress
         assert "\n" not in compress
         error = str(app.screen.query_one("#run-error").render())
-        assert "round_008.safetensors: the mask keeps" in error and "\n" not in error
+        assert f"round_{TICKET_ROUND:03d}.safetensors: the mask keeps" in error and "\n" not in error
         await pilot.press("q")
     assert app.return_code == 0  # no crash, no traceback
 
