@@ -372,7 +372,8 @@ def test_circuit_findings_state_each_number_against_its_control():
     text = res.findings()
     assert text[0].startswith("Ablating the 12 heads and 1536 FFN neurons the ticket removed")
     assert "accuracy 0.9300 against 0.9500: faithfulness 0.979" in text[0]
-    assert "0.6100 ± 0.0500 (sd over 20 draws, 0.5200 to 0.7000): the ticket's units do " \
+    assert "0.6100 on average (sd 0.0500 over 20 draws, range 0.5200 to 0.7000): the " \
+        "ticket's units do " \
         "better than every draw (rank p = 0.048)" in text[1]
     adj = holm([0.03, 0.2])  # the two neuron overlaps; the head ones have nothing to test
     neuron = [f for f in text if "kept neurons" in f]

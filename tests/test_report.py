@@ -379,7 +379,10 @@ def test_rounds_hover_shows_unit_sparsity_and_exports_their_sizes(structured_rep
     text = structured_report[1]
     ticket = next(t for t in _figures(text)["accuracy"]["data"]
                   if t["legendgroup"] == "rounds")
-    assert ticket["customdata"][-1] == [8, "<br>heads pruned 25.0%, neurons pruned 50.0%"]
+    from ticketlens.core.run import open_run
+
+    assert ticket["customdata"][-1] == [open_run(structured_report[0] / "unit").ticket.index,
+                                        "<br>heads pruned 25.0%, neurons pruned 50.0%"]
     assert "%{customdata[1]}" in ticket["hovertemplate"]
     table = text.split("<table class='exports'>")[1].split("</table>")[0]
     for cell in ("13 / 16", "1,016 / 1,024", "208,298 / 221,762", "0.83 / 0.89",

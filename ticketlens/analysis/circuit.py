@@ -421,8 +421,9 @@ def circuit_findings(res: CircuitResult, alpha: float = 0.05) -> tuple[str, ...]
         r = res.row("random")
         lo, hi = r.metric_range if r.metric_range is not None else (r.metric, r.metric)
         rank_p = 1 / (r.draws + 1)
-        base = (f"The same numbers of units kept at random score {r.metric:.4f} ± "
-                f"{(r.metric_sd or 0.0):.4f} (sd over {r.draws} draws, {lo:.4f} to {hi:.4f})")
+        base = (f"The same numbers of units kept at random score {r.metric:.4f} on average "
+                f"(sd {(r.metric_sd or 0.0):.4f} over {r.draws} draws, range {lo:.4f} to "
+                f"{hi:.4f})")
         if t.metric > hi and rank_p < alpha:
             out.append(f"{base}: the ticket's units do better than every draw (rank p = "
                        f"{rank_p:.2g}).")
@@ -443,7 +444,7 @@ def circuit_findings(res: CircuitResult, alpha: float = 0.05) -> tuple[str, ...]
         base = (f"{a.shared} of the ticket's {a.kept} kept {a.kind}s are among the top "
                 f"{a.kept} by {a.scorer}; {a.expected:.1f} expected by chance")
         if id(a) not in adjusted:
-            out.append(f"{base}: nothing to test (the ticket keeps every {a.kind}, or none).")
+            out.append(f"{base}: nothing to test (the ticket keeps every {a.kind}, or no {a.kind} at all).")
         elif adjusted[id(a)] < alpha:
             out.append(f"{base}, {_pv(a.p_value)}: more than chance (Holm-adjusted "
                        f"{_pv(adjusted[id(a)])}).")

@@ -19,14 +19,14 @@ def circuit_tables(res: CircuitResult) -> str:
     e = lambda x: html.escape(fmt.text(x), quote=True)  # noqa: E731
     rows = []
     for r in res.rows:
-        sd = f" ± {fmt.num(r.metric_sd, '.4f')}" if r.metric_sd is not None else ""
+        sd = f" (sd {fmt.num(r.metric_sd, '.4f')})" if r.metric_sd is not None else ""
         draws = f" ({r.draws} draws)" if r.draws > 1 else ""
         rows.append(f"<tr><td>{e(r.label)}{draws}</td><td>{r.heads_removed}</td>"
                     f"<td>{r.neurons_removed}</td><td>{fmt.num(r.metric, '.4f')}{sd}</td>"
                     f"<td>{fmt.num(r.faithfulness, '.3f')}</td>"
                     f"<td>{fmt.num(r.normalised, '.3f')}</td></tr>")
     ablation = (f"<table><tr><th>units kept by</th><th>heads off</th><th>neurons off</th>"
-                f"<th>{e(res.metric)}</th><th>faithfulness</th><th>normalised</th></tr>"
+                f"<th>{e(res.metric)} (mean and sd over the draws for random)</th><th>faithfulness</th><th>normalised</th></tr>"
                 f"{''.join(rows)}</table>")
     agree = "".join(
         f"<tr><td>{e(a.kind)}s</td><td>{e(a.scorer)}</td><td>{a.kept} / {a.units}</td>"

@@ -88,12 +88,14 @@ def role_survival_drawn(r: HeadRolesResult) -> Drawn:
     names = [s.role for s in roles]
     fig = go.Figure([
         go.Bar(name="surviving heads with the role", x=names, y=[s.kept for s in roles],
+               marker=dict(color="#1f77b4"),
                customdata=[[s.heads, s.total_kept, fmt.p_value(s.p_value),
                             fmt.p_value(s.p_adjusted)] for s in roles],
                hovertemplate="%{x}: %{y} of %{customdata[1]} surviving heads (%{customdata[0]}"
                              " in the dense model)<br>p %{customdata[2]}, Holm "
                              "%{customdata[3]}<extra></extra>"),
         go.Bar(name="expected by chance", x=names, y=[s.expected for s in roles],
+               marker=dict(color="#bbbbbb", pattern=dict(shape="/")),
                hovertemplate="%{x}: %{y:.1f} expected<extra></extra>")])
     _finish(fig, "Survival by role", 360, barmode="group", yaxis_title="heads",
             xaxis_title="role (dense model)")
@@ -117,8 +119,13 @@ def roles_html(run: Any, doc: Any, i: int) -> HeadRolesResult | None:
     doc.add(f"<h4>Head roles</h4><p class='note'>Findings (α = {r.alpha:g}):</p>"
             + findings_html(r.findings()))
     doc.fig(roles_grid_drawn(r), f"roles-{i}")
-    if r.survival:
+    if r.survival and not bool(r.alive.all()):
         doc.fig(role_survival_drawn(r), f"roles-survival-{i}")
+    elif r.survival:  # every head alive: each role's bars would equal its chance count
+        doc.add(f"<p class='note'>Every head is alive in round {r.round} (an unstructured "
+                "ticket keeps weights in every head), so survival by role equals chance by "
+                "construction and is not drawn; the findings above compare the heads' kept "
+                "fractions instead.</p>")
     return r
 
 

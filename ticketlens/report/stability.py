@@ -17,14 +17,20 @@ from ticketlens.report.figures import _finish, esc
 
 __all__ = ["stability_drawn", "stability_html", "stability_table"]
 
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star")
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
 
 @draws(StabilityResult, "paths")
 def stability_drawn(res: StabilityResult) -> Drawn:
     """Error (y) at each point of the path from copy A (0) to copy B (1), per start point."""
     fig = go.Figure()
-    for c in res.curves:
+    for k, c in enumerate(res.curves):  # each start point its own colour, marker and dash
         fig.add_trace(go.Scatter(
             x=fmt.sig(list(c.alphas)), y=fmt.sig(list(c.error)), mode="lines+markers",
+            marker=dict(symbol=_SYMBOLS[k % len(_SYMBOLS)]),
+            line=dict(color=_COLOURS[k % len(_COLOURS)], dash=_DASHES[k % len(_DASHES)]),
             name=f"from {esc(c.start)} (barrier {fmt.num(c.error_barrier, '+.3f')})",
             customdata=fmt.sig(list(c.loss)),
             hovertemplate="α %{x}<br>error %{y}<br>loss %{customdata}<extra></extra>"))
