@@ -18,7 +18,8 @@ def main(root: str) -> dict:
                  "verdicts": {f"{r.task}/s{r.seed}": r.verdict.winning for r in runs}}
     for by in ("weight", "head", "neuron"):
         res = tl.overlap(runs, by=by)
-        groups = tl.group_summary(res, {n: r.task for n, r in zip(res.names, runs, strict=True)})
+        groups = tl.group_summary(res, {n: r.task for n, r in zip(res.names, runs, strict=True)},
+                                  {n: r.seed for n, r in zip(res.names, runs, strict=True)})
         per_task = {}
         for task in sorted({r.task for r in runs}):
             sub = [r for r in runs if r.task == task]
@@ -51,4 +52,6 @@ def main(root: str) -> dict:
 
 if __name__ == "__main__":
     root = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).parents[2] / "sample_masks")
-    print(json.dumps(main(root), indent=2))
+    from ticketlens.core.result import json_safe
+
+    print(json.dumps(json_safe(main(root)), indent=2, allow_nan=False))  # null, never NaN
