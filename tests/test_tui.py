@@ -98,7 +98,8 @@ def test_not_a_run_is_one_clear_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "not a ticketlens run" in err
 
 
-TAB_KEYS = {"rounds": "1", "model": "2", "heads": "3", "neurons": "4", "attribution": "5"}
+TAB_KEYS = {"rounds": "1", "model": "2", "heads": "3", "neurons": "4", "attribution": "5",
+            "roles": "6"}
 
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 60)])

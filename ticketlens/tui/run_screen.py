@@ -209,7 +209,7 @@ class RunScreen(Screen):
         self.query_one("#run-title", Static).update(Text(
             f"round {self.round}/{self.rounds[-1]} · {info.sparsity:.1%} sparse"
             f"{' (the ticket)' if self.round == r.ticket_round else ''} │ [ ] round · "
-            f"1–{len(self.TABS)} tabs"))
+            f"1–{len(self.TABS) + bool(self.query('#tab-roles'))} tabs"))  # 6: roles saved
         self._load_survival()
 
     @work(thread=True, exclusive=True, group="survival")

@@ -193,7 +193,8 @@ HELP = (  # (where, what): the keys of each screen, wrapped by the help box itse
               "group moves to its first run, on a run opens it"),
     ("Runs", "Enter opens a run · Space selects · c compares the selected (or all)"),
     ("Run", "[ ] previous / next IMP round (every tab follows) · 1–5 tabs: Rounds, Model "
-            "(tree), Heads (grid; the cursor's Q/K/V/O beside it), Neurons, Attribution"),
+            "(tree), Heads (grid; the cursor's Q/K/V/O beside it), Neurons, Attribution · 6 Roles "
+            "(runs with saved head roles)"),
     ("Text box", "(Attribution) every key types into it, 1–5 and q too; Enter attributes; "
                  "Esc leaves the box"),
     ("Moving", "arrows move or scroll · Tab / Shift+Tab move between widgets (the focused "
