@@ -372,9 +372,9 @@ class _Bench:
         """The ticket as ``export`` slices it (dead heads and FFN neurons removed, their
         constants folded into biases), stored densely as float32 and with each weight-only
         scheme; none when no whole unit is removable."""
-        from ticketlens.exporter.plan import plan_layer
-        from ticketlens.exporter.slicing import apply_plan
         from ticketlens.models.anatomy import anatomy_of
+        from ticketlens.models.slice_plan import plan_layer
+        from ticketlens.models.slicing import apply_plan
         from ticketlens.pruning.masking import MaskEnforcer
 
         model = copy.deepcopy(self.model)

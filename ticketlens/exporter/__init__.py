@@ -8,7 +8,7 @@
       ticketlens.json                   run, round, sparsity, units kept per layer, sizes
 
 The ticket round's trained weights times its mask are baked in. When whole heads or FFN
-neurons are removable (:mod:`ticketlens.exporter.plan`) the model is also *sliced*: those
+neurons are removable (:mod:`ticketlens.models.slice_plan`) the model is also *sliced*: those
 units leave the matrices, their constant contributions move into the output biases, and the
 outputs stay those of the masked model (checked by a forward pass at export). A sliced
 model loads with :func:`load_pruned`; stock ``from_pretrained`` loads it too when every

@@ -267,9 +267,9 @@ def _check_ct(model: Any, masks: Any, quant: str, group: int, folder: Path) -> f
 # --------------------------------------------------------------------------- onnx
 def _slice(model: Any, masks: Any) -> bool:
     """Remove dead heads and neurons in place (as ``--format hf``); True when any went."""
-    from ticketlens.exporter.plan import plan_layer
-    from ticketlens.exporter.slicing import apply_plan
     from ticketlens.models.anatomy import anatomy_of
+    from ticketlens.models.slice_plan import plan_layer
+    from ticketlens.models.slicing import apply_plan
 
     anatomy = anatomy_of(model)
     plans = [plan_layer(model, anatomy, masks, layer) for layer in range(anatomy.num_layers)]

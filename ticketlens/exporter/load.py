@@ -18,10 +18,10 @@ def load_pruned(path: str | os.PathLike[str]) -> Any:
     import transformers as tf
     from safetensors.torch import load_file
 
-    from ticketlens.exporter.plan import LayerUnits
-    from ticketlens.exporter.slicing import shrink_to_counts
     from ticketlens.models.anatomy import anatomy_of
     from ticketlens.models.load import model_class
+    from ticketlens.models.slice_plan import LayerUnits
+    from ticketlens.models.slicing import shrink_to_counts
 
     folder = Path(path)
     meta = read_meta(folder)

@@ -39,8 +39,8 @@ def export_run(run: Run | str | os.PathLike[str], out: str | os.PathLike[str], *
     anatomy = anatomy_of(model)  # every attention and FFN matrix: locates the modules
     dense = _sizes(model)
 
-    from ticketlens.exporter.plan import plan_layer
-    from ticketlens.exporter.slicing import apply_plan, uniform_config
+    from ticketlens.models.slice_plan import plan_layer
+    from ticketlens.models.slicing import apply_plan, uniform_config
 
     plans = [plan_layer(model, anatomy, masks, layer) for layer in range(anatomy.num_layers)]
     removed = sum(p.removed_heads + p.removed_neurons for p in plans)

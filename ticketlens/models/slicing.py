@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from ticketlens.core.anatomy import Anatomy, TensorInfo
-from ticketlens.exporter.plan import LayerPlan, LayerUnits
+from ticketlens.models.slice_plan import LayerPlan, LayerUnits
 
 # integer attributes of the attention modules that count heads (BERT num_attention_heads,
 # GPT-2 num_heads, DistilBERT n_heads), their width (BERT all_head_size, GPT-2 split_size)
