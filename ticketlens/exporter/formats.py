@@ -36,7 +36,7 @@ from typing import Any
 
 from ticketlens.core.errors import ConfigError
 from ticketlens.core.result import Result
-from ticketlens.core.run import Run, open_run
+from ticketlens.core.run import Run
 
 __all__ = ["FORMATS", "QUANTS", "FormatExport", "export_format"]
 
@@ -118,15 +118,10 @@ def export_format(run: Run | str | os.PathLike[str], out: str | os.PathLike[str]
     else:
         _need("onnx", "onnx")
         _need("onnxruntime", "onnx")
-    from ticketlens.exporter.folder import check_target, move_into_place, temp_folder
-    from ticketlens.exporter.write import _masked_model, _round
+    from ticketlens.exporter.folder import move_into_place, temp_folder
+    from ticketlens.exporter.write import open_masked
 
-    r = run if isinstance(run, Run) else open_run(run)
-    out = Path(out)
-    check_target(out, overwrite)
-    index = _round(r, round)
-    masks = r.mask(index)
-    model = _masked_model(r, index, masks)
+    r, out, index, masks, model = open_masked(run, out, round, overwrite)
     tmp = temp_folder(out)
     try:
         if format == "compressed-tensors":

@@ -21,6 +21,18 @@ from ticketlens.exporter.tokenizer import save_tokenizer
 CHECK_TOLERANCE = 1e-4
 
 
+def open_masked(run: Run | str | os.PathLike[str], out: str | os.PathLike[str],
+                round: int | None, overwrite: bool) -> tuple[Run, Path, int, Any, Any]:
+    """What every export format starts from: the run, the checked target folder, the round,
+    its masks and the masked model."""
+    r = run if isinstance(run, Run) else open_run(run)
+    out = Path(out)
+    check_target(out, overwrite)
+    index = _round(r, round)
+    masks = r.mask(index)
+    return r, out, index, masks, _masked_model(r, index, masks)
+
+
 def export_run(run: Run | str | os.PathLike[str], out: str | os.PathLike[str], *,
                round: int | None = None, slice: bool = True,
                overwrite: bool = False) -> ExportResult:
@@ -30,12 +42,7 @@ def export_run(run: Run | str | os.PathLike[str], out: str | os.PathLike[str], *
 
     from ticketlens.models.anatomy import anatomy_of
 
-    r = run if isinstance(run, Run) else open_run(run)
-    out = Path(out)
-    check_target(out, overwrite)
-    index = _round(r, round)
-    masks = r.mask(index)
-    model = _masked_model(r, index, masks)
+    r, out, index, masks, model = open_masked(run, out, round, overwrite)
     anatomy = anatomy_of(model)  # every attention and FFN matrix: locates the modules
     dense = _sizes(model)
 
