@@ -32,6 +32,10 @@ def _check_compress(run: Run, path: Path) -> None:
         if c.variant is not None and c.variant not in variants:
             raise RunFormatError(f"{path}: cell {c.name} names variant {c.variant!r}, which "
                                  "the table does not hold")
+    for x in res.latency:
+        if x.variant not in variants:
+            raise RunFormatError(f"{path}: a latency row names variant {x.variant!r}, which "
+                                 "the table does not hold")
 
 
 def _check_attribution(run: Run, path: Path) -> None:

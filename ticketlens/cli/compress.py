@@ -106,9 +106,26 @@ def print_table(result, console=None) -> None:
         con.print(t)
         con.print("[dim]Δ: against dense float32; ✓ Pareto over every variant[/dim]")
     if result.latency:
-        lat = Table(title="CPU latency (median ms per forward, 64 tokens)")
-        for col in ("variant", "batch", "ms", "threads"):
-            lat.add_column(col, justify="left" if col == "variant" else "right")
-        for x in result.latency:
-            lat.add_row(escape(x.variant), str(x.batch), f"{x.ms:.2f}", str(x.threads))
-        con.print(lat)
+        _print_latency(result, con)
+
+
+def _print_latency(result, con) -> None:
+    """The latency rows: how each variant runs, its ms and its speedup over dense fp32 (a
+    dash in tables written before compress recorded them)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    x0 = result.latency[0]
+    lat = Table(title=f"CPU latency (median ms per forward pass, {x0.tokens} tokens, "
+                f"{x0.threads} thread{'s' if x0.threads != 1 else ''})")
+    for col in ("variant", "runs as", "batch", "ms", "× vs dense fp32"):
+        lat.add_column(col, justify="left" if col in ("variant", "runs as") else "right")
+    for x in result.latency:
+        lat.add_row(escape(_spaced(x.variant)), escape(x.runs_as or "–"), str(x.batch),
+                    f"{x.ms:.2f}", "–" if x.speedup is None else f"{x.speedup:.2f}")
+    con.print(lat)
+    con.print("[dim]measured: dense fp32, dense dynamic int8, every Pareto-optimal variant "
+              "and the sliced ticket with dynamic int8, in one process; weight-only "
+              "fp16/int8/int4 files are dequantized to float32 when loaded, so they run at "
+              "the speed of their float32 shape (dense, or sliced); dynamic int8 runs torch's "
+              "int8 kernels[/dim]")

@@ -8,7 +8,11 @@ float32); its size on disk is the variant's bytes. torch's dynamic int8 is evalu
 runs it (``quantize_dynamic``: int8 weights, activations quantized per batch at run time);
 its file holds torch's int8 weights and scales. Every quantized variant is checked to keep
 the ticket's pruned weights exactly zero. Then the 8-cell table (``compress.result``), its
-Pareto front, and CPU latency of dense vs dynamic int8 at batch 1 and 32 (64 tokens).
+Pareto front, and CPU latency at batch 1 and 32 (64 tokens, median, the same process and
+threads) of dense fp32, dense dynamic int8, every Pareto-optimal variant and the sliced
+ticket with dynamic int8, each as it runs (``result.runs_as``): weight-only files are read
+back and dequantized to float32 as they were for evaluation, sliced ones are the smaller
+model, dynamic int8 is torch's int8 kernels.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,7 @@ from ticketlens.compress.result import (
     Latency,
     VariantResult,
     pareto_flags,
+    runs_as,
 )
 from ticketlens.compress.store import Stored, read_variant, write_variant
 from ticketlens.core.config import FindConfig, flatten
@@ -277,14 +283,13 @@ def _measure(run: Run, d_run: Run | None, distill: dict[str, Any], cfg: Compress
         models += [("distilled-dense", _born_again(setup, acc, run, distill, reporter), None),
                    ("distilled-ticket", d_run.weights("ticket"), masks_of(d_run))]
     bench = _Bench(setup, acc, cfg, reporter, metric, fcfg.train.eval_batch_size)
-    with _folder(cfg.keep_dir) as folder:
+    higher = metric != "perplexity"
+    with _folder(cfg.keep_dir) as folder:  # latency reloads the files: measured inside
         measured = [m for label, state, masks in models
                     for m in bench.variants(folder, label, state, masks)]
-    higher = metric != "perplexity"
-    variants = _variant_results(measured, metric, higher)
-    cells = _cells(variants, cfg.scheme_label(cfg.cell_scheme), metric, higher)
-    latency = bench.latency(models[0][1], threads) if cfg.latency and "dense" in \
-        bench.dynamic else []
+        variants = _variant_results(measured, metric, higher)
+        cells = _cells(variants, cfg.scheme_label(cfg.cell_scheme), metric, higher)
+        latency = bench.latency(variants, cells, threads) if cfg.latency else []
     if d_run is not None:
         distill = {**distill, "distill_cell": "born-again dense: retrained from the rewind "
                    "point against the trained dense model", "prune_distill_cell":
@@ -303,7 +308,8 @@ _Measured = tuple[str, str, str, dict[str, float], int, float, int]
 
 class _Bench:
     """Writes, reads back and evaluates each variant of one model (``compress``'s table),
-    keeping the dynamic-int8 models for the latency measurement."""
+    keeping for each variant how to rebuild the model as it was evaluated (``runners``: the
+    latency measurement runs it)."""
 
     def __init__(self, setup: Any, acc: Any, cfg: CompressConfig, reporter: Any, metric: str,
                  batch_size: int):
@@ -313,7 +319,7 @@ class _Bench:
         self.prunable = list(setup.anatomy.names)
         self.aliases = tied_aliases(self.model)
         self.embeddings = [n for n in embedding_names(self.model) if n not in self.aliases]
-        self.dynamic: dict[str, torch.nn.Module] = {}
+        self.runners: dict[str, Callable[[], torch.nn.Module]] = {}
         self.trim = _Trim.of(setup) if cfg.vocab else None
 
     def evaluate(self, model: torch.nn.Module, setup: Any = None) -> dict[str, float]:
@@ -370,47 +376,53 @@ class _Bench:
     def _sliced(self, folder: Path, label: str, state: Mapping[str, torch.Tensor],
                 masks: Mapping[str, torch.Tensor], sparsity: float) -> list[_Measured]:
         """The ticket as ``export`` slices it (dead heads and FFN neurons removed, their
-        constants folded into biases), stored densely as float32 and with each weight-only
-        scheme; none when no whole unit is removable."""
-        from ticketlens.models.anatomy import anatomy_of
-        from ticketlens.models.slice_plan import plan_layer
-        from ticketlens.models.slicing import apply_plan
-        from ticketlens.pruning.masking import MaskEnforcer
-
-        model = copy.deepcopy(self.model)
-        model.load_state_dict(dict(state))
-        with torch.no_grad():
-            MaskEnforcer(model, dict(masks)).apply_to_weights()
-        anatomy = anatomy_of(model)
-        np_masks = {n: m.numpy() for n, m in masks.items()}
-        plans = [plan_layer(model, anatomy, np_masks, layer)
-                 for layer in range(anatomy.num_layers)]
-        if not sum(p.removed_heads + p.removed_neurons for p in plans):
+        constants folded into biases), stored densely as float32, with each weight-only
+        scheme and with torch's dynamic int8; none when no whole unit is removable."""
+        model = _sliced_model(self.model, state, masks)
+        if model is None:
             return []
-        apply_plan(model, anatomy, plans)
         sliced = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        aliases = tied_aliases(model)
+        schemes = ["fp32", *(s for s in self.cfg.schemes if s in ("int8", "int4")),
+                   *(s for s in self.cfg.schemes if s == "dynamic-int8")]
         out = []
-        for scheme in ["fp32", *(s for s in self.cfg.schemes if s in ("int8", "int4"))]:
-            name = f"{label}+sliced" + ("" if scheme == "fp32" else
-                                        f"+{self.cfg.scheme_label(scheme)}")
+        for scheme in schemes:
+            slabel = "sliced" + ("" if scheme == "fp32" else
+                                 f"+{self.cfg.scheme_label(scheme)}")
+            name = f"{label}+{slabel}"
             payload: dict[str, int] = {}
-            tensors = stored_tensors(sliced, self.prunable, scheme, None, self.cfg.group,
-                                     aliases)
-            path = folder / f"{name}.safetensors"
-            size = write_variant(path, tensors, aliases=aliases, meta={"variant": name},
-                                 payload=payload)
-            back = read_variant(path)
-            for n in self.prunable:
-                check_zeros_kept(sliced[n], back[n], f"{name}: {n}")
-            model.load_state_dict(dict(back))
-            metrics = self.evaluate(model)
+            metrics, size = self._sliced_one(folder / f"{name}.safetensors", name, model,
+                                             sliced, scheme, payload)
             self.reporter.line(f"{name:<34} {self.metric} {metrics[self.metric]:.4f}  "
                                f"{size / 1e6:9.3f} MB")
-            out.append((name, label, "sliced" + ("" if scheme == "fp32" else
-                                                 f"+{self.cfg.scheme_label(scheme)}"),
-                        metrics, size, sparsity, sum(payload[n] for n in self.prunable)))
+            out.append((name, label, slabel, metrics, size, sparsity,
+                        sum(payload[n] for n in self.prunable)))
         return out
+
+    def _sliced_one(self, path: Path, name: str, model: torch.nn.Module,
+                    sliced: Mapping[str, torch.Tensor], scheme: str,
+                    payload: dict[str, int]) -> tuple[dict[str, float], int]:
+        """One scheme of the sliced ``model`` (its float32 state ``sliced``): written, read
+        back (or quantized by torch), zeros checked, evaluated, its runner kept."""
+        aliases = tied_aliases(model)
+        if scheme == "dynamic-int8":
+            model.load_state_dict(dict(sliced))
+            qmodel = dynamic_int8(model)
+            tensors, dq, ties = _dynamic_stored(qmodel, sliced, None, aliases)
+            size = write_variant(path, tensors, aliases=ties, meta={"variant": name},
+                                 payload=payload)
+            for n in self.prunable:
+                check_zeros_kept(sliced[n], dq[n], f"{name}: {n}")
+            self.runners[name] = functools.partial(_same, qmodel)
+            return self.evaluate(qmodel), size
+        tensors = stored_tensors(sliced, self.prunable, scheme, None, self.cfg.group, aliases)
+        size = write_variant(path, tensors, aliases=aliases, meta={"variant": name},
+                             payload=payload)
+        back = read_variant(path)
+        for n in self.prunable:
+            check_zeros_kept(sliced[n], back[n], f"{name}: {n}")
+        model.load_state_dict(dict(back))
+        self.runners[name] = functools.partial(_loaded, model, path)
+        return self.evaluate(model), size
 
     def _variant(self, path: Path, name: str, label: str, scheme: str,
                  state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] | None,
@@ -434,7 +446,7 @@ class _Bench:
                                  payload=payload)
             for n in self.prunable:
                 check_zeros_kept(state[n], dq[n], f"{name}: {n}")
-            self.dynamic[label] = qmodel
+            self.runners[name] = functools.partial(_same, qmodel)
             return self.evaluate(qmodel), size
         tensors = stored_tensors(state, self.prunable, scheme, masks, self.cfg.group,
                                  self.aliases, embeddings)
@@ -444,20 +456,74 @@ class _Bench:
         for n in self.prunable:
             check_zeros_kept(state[n], back[n], f"{name}: {n}")
         model.load_state_dict(dict(back))
+        self.runners[name] = functools.partial(self._reload, path, trim)
         return self.evaluate(model, setup), size
 
-    def latency(self, dense: Mapping[str, torch.Tensor], threads: int) -> list[Latency]:
-        """Dense fp32 against dense dynamic int8, at each of ``LATENCY_BATCHES``."""
+    def _reload(self, path: Path, trim: bool) -> torch.nn.Module:
+        """The weight-only variant at ``path`` as evaluated: read back (dequantized to
+        float32) into the model (a trimmed-vocabulary copy of it for ``trim``)."""
+        model = self.trim.shell(self.model) if trim and self.trim is not None else self.model
+        return _loaded(model, path)
+
+    def latency(self, variants: tuple[VariantResult, ...], cells: tuple[Cell, ...],
+                threads: int) -> list[Latency]:
+        """CPU latency at each of ``LATENCY_BATCHES`` of dense fp32 (the baseline, first),
+        dense dynamic int8, every Pareto-optimal variant (of all variants, and of the 8
+        cells) and every sliced dynamic-int8 variant, each model rebuilt as it was
+        evaluated; speedup = dense fp32's ms at the same batch over the variant's."""
         from ticketlens.models.load import uses_token_types
 
-        model = self.model
-        model.load_state_dict(dict(dense))
-        vocab = int(model.config.vocab_size)
-        types = uses_token_types(model.config)
-        return [Latency(label, b, LATENCY_TOKENS,
-                        _latency(m, vocab, types, b, self.cfg.latency_repeats), threads)
-                for label, m in (("dense", model), ("dense+dynamic-int8", self.dynamic["dense"]))
-                for b in LATENCY_BATCHES]
+        front = {c.variant for c in cells if c.pareto} | {v.name for v in variants if v.pareto}
+        wanted = [v for v in variants if v.name in ("dense", "dense+dynamic-int8")] + [
+            v for v in variants if v.name not in ("dense", "dense+dynamic-int8") and (
+                v.name in front or v.scheme.endswith("sliced+dynamic-int8"))]
+        out: list[Latency] = []
+        base: dict[int, float] = {}
+        for v in wanted:
+            model = self.runners[v.name]()
+            vocab = int(model.get_input_embeddings().num_embeddings)
+            types = uses_token_types(model.config)
+            for b in LATENCY_BATCHES:
+                ms = _latency(model, vocab, types, b, self.cfg.latency_repeats)
+                base.setdefault(b, ms)  # dense fp32 is measured first
+                out.append(Latency(v.name, b, LATENCY_TOKENS, ms, threads, runs_as(v.scheme),
+                                   round(base[b] / ms, 3)))
+            self.reporter.line(f"latency {v.name:<34} " + "  ".join(
+                f"batch {x.batch}: {x.ms:.1f} ms ({x.speedup:.2f}x)" for x in out[-2:]))
+        return out
+
+
+def _same(model: torch.nn.Module) -> torch.nn.Module:
+    return model
+
+
+def _loaded(model: torch.nn.Module, path: Path) -> torch.nn.Module:
+    """``model`` with the variant file at ``path`` read back into it (as evaluated)."""
+    model.load_state_dict(dict(read_variant(path)))
+    return model
+
+
+def _sliced_model(model: torch.nn.Module, state: Mapping[str, torch.Tensor],
+                  masks: Mapping[str, torch.Tensor]) -> torch.nn.Module | None:
+    """A copy of ``model`` holding the ticket ``state`` with its whole dead heads and FFN
+    neurons removed (``export``'s slicing); None when there is none to remove."""
+    from ticketlens.models.anatomy import anatomy_of
+    from ticketlens.models.slice_plan import plan_layer
+    from ticketlens.models.slicing import apply_plan
+    from ticketlens.pruning.masking import MaskEnforcer
+
+    model = copy.deepcopy(model)
+    model.load_state_dict(dict(state))
+    with torch.no_grad():
+        MaskEnforcer(model, dict(masks)).apply_to_weights()
+    anatomy = anatomy_of(model)
+    np_masks = {n: m.numpy() for n, m in masks.items()}
+    plans = [plan_layer(model, anatomy, np_masks, layer)
+             for layer in range(anatomy.num_layers)]
+    if not sum(p.removed_heads + p.removed_neurons for p in plans):
+        return None
+    apply_plan(model, anatomy, plans)
+    return model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -503,13 +569,7 @@ class _Trim:
         from ticketlens.data.tokenizer import Encoded
 
         kept = torch.tensor(self.kept)
-        small = copy.deepcopy(model)
-        old = small.get_input_embeddings()
-        pad = old.padding_idx
-        new = torch.nn.Embedding(len(self.kept), old.embedding_dim,
-                                 padding_idx=None if pad is None else self.kept.index(pad))
-        small.set_input_embeddings(new)
-        small.config.vocab_size = len(self.kept)
+        small = self.shell(model)
         trimmed = {**state, self.word: state[self.word][kept].clone()}
         tok = copy.copy(setup.tokenizer)
         tok.pad_id = self.ids([[setup.tokenizer.pad_id]])[0][0]
@@ -517,6 +577,17 @@ class _Trim:
         dev = TensorData(Encoded(self.ids(dev.enc.input_ids), dev.enc.token_type_ids),
                          dev.labels, dev.regression)
         return small, trimmed, dataclasses.replace(setup, dev=dev, tokenizer=tok)
+
+    def shell(self, model: torch.nn.Module) -> torch.nn.Module:
+        """A copy of ``model`` whose word embedding has the kept rows' shape."""
+        small = copy.deepcopy(model)
+        old = small.get_input_embeddings()
+        pad = old.padding_idx
+        new = torch.nn.Embedding(len(self.kept), old.embedding_dim,
+                                 padding_idx=None if pad is None else self.kept.index(pad))
+        small.set_input_embeddings(new)
+        small.config.vocab_size = len(self.kept)
+        return small
 
     def write(self, path: Path) -> None:
         """``NAME.vocab.json`` (the id mapping) and ``NAME.tokenizer.json`` beside ``path``."""
@@ -561,6 +632,12 @@ def _notes(run: Run, variants: tuple[VariantResult, ...], cfg: CompressConfig,
         "per output channel; pruned weights stay exactly 0 (checked)",
         "bytes: the size on disk of the safetensors file that holds the variant "
         "(ticket: 1-bit mask + kept values)",
+        "latency: dense fp32, dense dynamic int8, every Pareto-optimal variant and the sliced "
+        "ticket with dynamic int8, each rebuilt as evaluated and timed in this process on "
+        f"random ids ({LATENCY_TOKENS} tokens, median of {cfg.latency_repeats} after 2 "
+        "warm-ups): weight-only fp16/int8/int4 files are dequantized to float32 when read, "
+        "so they run at the speed of their float32 shape (dense, or sliced); sliced variants "
+        "are physically smaller; dynamic int8 runs torch's int8 kernels",
     ]
     recorded = next(r.metrics.get(metric) for r in run.rounds if r.index == 0)
     dense_now = variants[0].metrics[metric]

@@ -36,7 +36,7 @@ from ticketlens.core.errors import RunFormatError
 from ticketlens.core.io import json_bytes
 
 __all__ = ["CELLS", "Cell", "CompressResult", "Latency", "VariantResult", "compress_path",
-           "pareto_flags", "read_compress", "write_compress"]
+           "pareto_flags", "read_compress", "runs_as", "write_compress"]
 
 CELLS = ("none", "prune", "quantize", "distill", "prune+quantize", "prune+distill",
          "quantize+distill", "prune+quantize+distill")
@@ -96,11 +96,34 @@ class Cell:
 
 @dataclass(frozen=True)
 class Latency:
+    """One CPU latency measurement: the median wall time of one forward pass of ``variant``
+    on ``batch`` x ``tokens`` random token ids, as the variant runs (``runs_as``, from
+    :func:`runs_as`); ``speedup`` = dense float32's ms at the same batch over ``ms`` (both
+    written by ``compress``; absent (empty, None) in files written before they were)."""
+
     variant: str
     batch: int
     tokens: int
     ms: float  # median wall time of one forward pass
     threads: int
+    runs_as: str = ""
+    speedup: float | None = None
+
+
+def runs_as(scheme: str) -> str:
+    """How a variant of ``scheme`` (a :class:`VariantResult`'s scheme label, e.g.
+    ``int4-g64+emb-int4+vocab``, ``sliced+dynamic-int8``) executes once loaded: torch's
+    dynamic int8 runs int8 matrix kernels; every weight-only scheme (fp16, int8, int4, the
+    embeddings' too) is dequantized to float32 when the file is read, so it runs float32
+    kernels at the shape it has: the dense shape (a ticket's pruned zeros are multiplied),
+    or the smaller matrices of a sliced ticket. A trimmed vocabulary only shortens the
+    embedding lookup table."""
+    parts = scheme.split("+")
+    shape = "sliced" if "sliced" in parts else "dense shape"
+    if "dynamic-int8" in parts:
+        return f"int8 kernels (torch dynamic), {shape}"
+    stored = [p for p in parts if p not in ("fp32", "sliced", "vocab")]
+    return f"fp32 kernels, {shape}" + (", dequantized at load" if stored else "")
 
 
 @dataclass(frozen=True)

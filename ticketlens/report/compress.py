@@ -15,7 +15,7 @@ from ticketlens.report import fmt
 from ticketlens.report.draw import Drawn, draws
 from ticketlens.report.figures import _finish, esc
 
-__all__ = ["compress_drawn", "compress_html", "compress_table"]
+__all__ = ["compress_drawn", "compress_html", "compress_table", "latency_table"]
 
 
 @draws(CompressResult, "compress")
@@ -72,6 +72,26 @@ def compress_table(res: CompressResult) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def latency_table(res: CompressResult) -> str:
+    """The latency rows as an HTML table (empty without them; a dash for the speedup and
+    how it runs in tables written before compress recorded them)."""
+    if not res.latency:
+        return ""
+    e = lambda x: html.escape(fmt.text(x), quote=True)  # noqa: E731
+    rows = "".join(
+        f"<tr><td>{e(x.variant)}</td><td>{e(x.runs_as or '–')}</td><td>{x.batch}</td>"
+        f"<td>{fmt.num(x.ms, '.2f')}</td><td>{fmt.num(x.speedup, '.2f')}</td></tr>"
+        for x in res.latency)
+    x0 = res.latency[0]
+    head = ("<tr><th>variant</th><th>runs as</th><th>batch</th><th>ms</th>"
+            "<th>× vs dense fp32</th></tr>")
+    return (f"<p>CPU latency: median ms of one forward pass, {x0.tokens} tokens, "
+            f"{x0.threads} thread(s). Weight-only int8/int4/fp16 files are dequantized to "
+            "float32 when loaded and run at the speed of their float32 shape; sliced "
+            "variants are physically smaller; dynamic int8 runs torch's int8 kernels.</p>"
+            f"<table>{head}{rows}</table>")
+
+
 def compress_html(run: Any, doc: Any, i: int) -> None:
     """Add a run's compression figure and table to the report (nothing without
     ``compress.json``)."""
@@ -81,3 +101,5 @@ def compress_html(run: Any, doc: Any, i: int) -> None:
     doc.add(f"<h4>Compression (quantize = {html.escape(res.cell_scheme)})</h4>")
     doc.fig(compress_drawn(res), f"compress-{i}")
     doc.add(compress_table(res))
+    if res.latency:
+        doc.add(latency_table(res))
