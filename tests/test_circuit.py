@@ -181,6 +181,8 @@ def test_circuit_of_a_structured_ticket(unit_run):
     rnd = res.row("random")
     assert rnd.draws == 4 and rnd.metric_sd is not None
     assert rnd.metric_range[0] <= rnd.metric <= rnd.metric_range[1]
+    per_layer = res.row("random, same count per layer")
+    assert per_layer.draws == 4 and per_layer.metric_sd is not None
     assert ticket.faithfulness == pytest.approx(ticket.metric / dense.metric)
     if dense.metric > res.chance:
         assert ticket.normalised == pytest.approx((ticket.metric - res.chance)
@@ -300,7 +302,32 @@ def test_report_and_inspect_show_stability_and_circuit(unit_run):
 
     starts, labels = asyncio.run(look())
     assert starts == ["rewind", "reinit"]
-    assert labels[:2] == ["dense", "ticket"] and labels[-1].startswith("random (")
+    assert labels[:2] == ["dense", "ticket"] and labels[-2].startswith("random (")
+    assert labels[-1].startswith("random, same count per layer (")
+
+
+def test_random_keep_matches_the_tickets_counts() -> None:
+    """The random controls of the circuit table, by hand: the same total per kind, and with
+    ``per_layer`` the same count in every layer; distinct selections from one generator."""
+    import numpy as np
+
+    from ticketlens.analysis.circuit import random_keep
+
+    kept = {"head": np.array([[1, 1, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1]], bool),
+            "neuron": np.array([[1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0]],
+                               bool)}
+    rng = np.random.default_rng(0)
+    draws = [random_keep(kept, rng, per_layer=True) for _ in range(30)]
+    for d in draws:
+        for k, m in kept.items():
+            assert d[k].dtype == bool and d[k].shape == m.shape
+            assert d[k].sum(axis=1).tolist() == m.sum(axis=1).tolist()
+    assert len({d["head"].tobytes() for d in draws}) > 1  # random, not the ticket itself
+    anywhere = [random_keep(kept, rng, per_layer=False) for _ in range(30)]
+    assert all(d[k].sum() == kept[k].sum() for d in anywhere for k in kept)
+    # over the model, some draw puts a different count in some layer (the per-layer control
+    # exists because the plain one does)
+    assert any(d["head"].sum(axis=1).tolist() != [2, 1, 4] for d in anywhere)
 
 
 def _circuit_dict() -> dict:

@@ -417,25 +417,10 @@ def circuit_findings(res: CircuitResult, alpha: float = 0.05) -> tuple[str, ...]
                f"ticket removed ({res.ablation} ablation, no retraining) leaves the dense model "
                f"at {m} {t.metric:.4f} against {d.metric:.4f}: faithfulness "
                f"{t.faithfulness:.3f}{norm}.")
-    if "random" in labels:
-        r = res.row("random")
-        lo, hi = r.metric_range if r.metric_range is not None else (r.metric, r.metric)
-        rank_p = 1 / (r.draws + 1)
-        base = (f"The same numbers of units kept at random score {r.metric:.4f} on average "
-                f"(sd {(r.metric_sd or 0.0):.4f} over {r.draws} draws, range {lo:.4f} to "
-                f"{hi:.4f})")
-        if t.metric > hi and rank_p < alpha:
-            out.append(f"{base}: the ticket's units do better than every draw (rank p = "
-                       f"{rank_p:.2g}).")
-        elif t.metric < lo and rank_p < alpha:
-            out.append(f"{base}: the ticket's units do worse than every draw (rank p = "
-                       f"{rank_p:.2g}).")
-        else:
-            why = "within their range" if lo <= t.metric <= hi else \
-                f"{r.draws} draws cannot show a difference at {alpha:g}"
-            out.append(f"{base}: no difference from random selections found ({why}).")
+    randoms = ("random", RANDOM_PER_LAYER)  # the controls first, then the other selections
+    out += [_random_sentence(r, t, alpha) for r in res.rows if r.label in randoms]
     for r in res.rows:
-        if r.label not in ("dense", "ticket", "random"):
+        if r.label not in ("dense", "ticket", *randoms):
             out.append(f"The same numbers of units kept as '{r.label}': {m} "
                        f"{r.metric:.4f} (faithfulness {r.faithfulness:.3f}).")
     tested = [a for a in res.agreement if a.p_value == a.p_value]
@@ -452,6 +437,25 @@ def circuit_findings(res: CircuitResult, alpha: float = 0.05) -> tuple[str, ...]
             out.append(f"{base}, {_pv(a.p_value)}: no overlap beyond chance found "
                        f"(Holm-adjusted {_pv(adjusted[id(a)])} >= {alpha:g}).")
     return tuple(out)
+
+
+def _random_sentence(r: AblationRow, t: AblationRow, alpha: float) -> str:
+    """The ticket beside random selections of its size (a rank test: above all ``D``
+    exchangeable draws happens with probability ``1 / (D + 1)`` when the ticket's units are no
+    better than random ones)."""
+    lo, hi = r.metric_range if r.metric_range is not None else (r.metric, r.metric)
+    rank_p = 1 / (r.draws + 1)
+    how = "in every layer" if r.label == RANDOM_PER_LAYER else "in all"
+    base = (f"The same numbers of units {how} kept at random score {r.metric:.4f} on average "
+            f"(sd {(r.metric_sd or 0.0):.4f} over {r.draws} draws, range {lo:.4f} to "
+            f"{hi:.4f})")
+    if t.metric > hi and rank_p < alpha:
+        return f"{base}: the ticket's units do better than every draw (rank p = {rank_p:.2g})."
+    if t.metric < lo and rank_p < alpha:
+        return f"{base}: the ticket's units do worse than every draw (rank p = {rank_p:.2g})."
+    why = "within their range" if lo <= t.metric <= hi else \
+        f"{r.draws} draws cannot show a difference at {alpha:g}"
+    return f"{base}: no difference from random selections found ({why})."
 
 
 def _pv(p: float) -> str:
@@ -556,21 +560,41 @@ def circuit(run: Run | str | os.PathLike[str], *, round: int | None = None, abla
     rows.append(make("least important (attribution patching)", *row("least", {
         k: keep_top(-scorers["attribution patching"][k], k_kept[k]) for k in KINDS})))
     rng = np.random.default_rng(seed)
-    got = []
-    for _ in range(draws):
-        keep = {k: keep_top(rng.random(kept[k].shape), k_kept[k]) for k in KINDS}
-        got.append(row("random", keep))
-    vals = np.array([g[0].metric for g in got])
-    rows.append(make("random", Scored(float(vals.mean()), float(np.mean([g[0].loss
-                                                                         for g in got]))),
-                     got[0][1], metric_sd=float(vals.std(ddof=1)) if draws > 1 else 0.0,
-                     metric_range=(float(vals.min()), float(vals.max())), draws=draws))
+    for label, per_layer in (("random", False), (RANDOM_PER_LAYER, True)):
+        got = [row(label, random_keep({k: kept[k] for k in KINDS}, rng, per_layer)) for _ in range(draws)]
+        vals = np.array([g[0].metric for g in got])
+        rows.append(make(label, Scored(float(vals.mean()), float(np.mean(
+            [g[0].loss for g in got]))), got[0][1],
+            metric_sd=float(vals.std(ddof=1)) if draws > 1 else 0.0,
+            metric_range=(float(vals.min()), float(vals.max())), draws=draws))
 
     return CircuitResult(str(run.path), r, metric, ablation, len(dev.labels),
                          len(train.labels), float(chance), rule,
                          None if run.drawn_units(r) is not None or run.structured else threshold,
                          seed, tuple(rows), tuple(_agreement(kept, scorers, survival)),
                          scorers, survival, float(np.round(time.perf_counter() - t0, 3)))
+
+
+RANDOM_PER_LAYER = "random, same count per layer"
+
+
+def random_keep(kept: Mapping[str, np.ndarray], rng: np.random.Generator,
+                per_layer: bool) -> dict[str, np.ndarray]:
+    """A random selection of as many units of each kind as ``kept`` holds (``kept[kind]`` is
+    (layers, units), True = kept): over the whole model, or with ``per_layer`` the same count
+    in every layer as the ticket (the control for a ticket that prunes some layers more)."""
+    out = {}
+    for k, m in kept.items():
+        m = np.asarray(m, bool)
+        if not per_layer:
+            out[k] = keep_top(rng.random(m.shape), int(m.sum()))
+            continue
+        out[k] = np.zeros_like(m)
+        for layer in range(m.shape[0]):
+            n = int(m[layer].sum())
+            if n:
+                out[k][layer, rng.permutation(m.shape[1])[:n]] = True
+    return out
 
 
 def _check_settings(ablation: str, examples: int, attribution_examples: int, draws: int,
