@@ -12,7 +12,11 @@ other rules, each ablating the rest:
 - ``gate importance``: Michel et al. 2019's ``E|dL/dg|`` of a gate on the unit's output,
   normalised per layer (``pruning.structured.gradient_importance``, what ``find
   --importance gradient`` ranks by); the top units are kept;
-- ``random``: units drawn uniformly at random (``draws`` draws, mean and standard deviation);
+- ``random``: units drawn uniformly at random over the whole model (``draws`` draws, mean,
+  standard deviation and range);
+- ``random, same count per layer``: the same, with as many units of each kind in every layer
+  as the ticket keeps there (the control for a ticket that prunes some layers more: it
+  separates *which layers* from *which units within a layer*);
 - ``least important``: the units with the lowest attribution-patching importance are kept.
 
 Ablation (``ablation``): ``mean`` replaces a unit's activation, at every position, by its mean
