@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from ticketlens.compress.quant import QTensor, dequantize
 from ticketlens.core.errors import RunFormatError
 from ticketlens.core.io import safetensors_bytes, write_bytes_atomic
 
-__all__ = ["Stored", "read_variant", "write_variant"]
+__all__ = ["Stored", "read_variant", "write_variant", "write_variant_from"]
 
 FORMAT = "ticketlens.compressed"
 
@@ -103,10 +103,22 @@ def write_variant(path: str | os.PathLike[str], tensors: Mapping[str, Stored], *
     ``aliases``: tied names -> the name actually stored (left out of ``tensors``).
     ``payload``, when given, receives the data bytes each tensor takes in the file (its
     mask bits, values and scales; the header aside)."""
+    return write_variant_from(path, list(tensors), tensors.__getitem__, aliases=aliases,
+                              meta=meta, payload=payload)
+
+
+def write_variant_from(path: str | os.PathLike[str], names: list[str],
+                       get: Callable[[str], Stored], *,
+                       aliases: Mapping[str, str] | None = None,
+                       meta: Mapping[str, str] | None = None,
+                       payload: dict[str, int] | None = None) -> int:
+    """:func:`write_variant` with each tensor asked for when it is encoded (``get(name)``,
+    in sorted order) and dropped after: only the encoded bytes are held, never all the
+    float tensors (``compress.stream``). The file is the same byte for byte."""
     arrays: dict[str, np.ndarray] = {}
     infos: dict[str, dict] = {}
-    for name in sorted(tensors):
-        a, info = _encode(name, tensors[name])
+    for name in sorted(names):
+        a, info = _encode(name, get(name))
         arrays.update(a)
         infos[name] = info
         if payload is not None:

@@ -55,8 +55,23 @@ def unpack(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def mask_file_bytes(masks: Mapping[str, Any], **meta: str) -> bytes:
     """The bytes of a mask file (deterministic: the same masks give the same bytes)."""
-    arrays = {name: pack(m) for name, m in masks.items()}
-    shapes = {name: list(m.shape) for name, m in masks.items()}
+    return packed_file_bytes({name: pack(m) for name, m in masks.items()},
+                             {name: list(m.shape) for name, m in masks.items()}, **meta)
+
+
+def save_packed_masks(path: str | os.PathLike[str], packed: Mapping[str, np.ndarray],
+                      shapes: Mapping[str, Any], **meta: str) -> int:
+    """:func:`save_masks` of masks already packed (:func:`pack`), e.g. gathered layer by
+    layer without ever holding them unpacked; returns the file size in bytes."""
+    data = packed_file_bytes(packed, shapes, **meta)
+    write_bytes_atomic(path, data)
+    return len(data)
+
+
+def packed_file_bytes(arrays: Mapping[str, np.ndarray], shapes: Mapping[str, Any],
+                      **meta: str) -> bytes:
+    """The bytes of a mask file from packed masks and their shapes."""
+    shapes = {name: list(shapes[name]) for name in arrays}
     metadata = {
         "format": MASK_FORMAT,
         "format_version": str(MASK_FORMAT_VERSION),

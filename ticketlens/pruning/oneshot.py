@@ -282,7 +282,7 @@ class _StopForward(Exception):
     """Raised by a hook once the layer being pruned has seen its inputs."""
 
 
-class _InputStats:
+class InputStats:
     """Streaming statistics of one module's inputs (never the activations themselves)."""
 
     def __init__(self, cols: int, gram: bool, device: torch.device):
@@ -324,8 +324,8 @@ def _tokens(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     return x.reshape(-1, x.shape[-1])
 
 
-def _collect(model: torch.nn.Module, modules: Mapping[str, torch.nn.Module],
-             stats: Mapping[str, _InputStats], batches: Sequence[Batch],
+def collect_inputs(model: torch.nn.Module, modules: Mapping[str, torch.nn.Module],
+             stats: Mapping[str, InputStats], batches: Sequence[Batch],
              forward: Forward) -> None:
     """Run ``forward`` on every batch until all ``modules`` have received their input, adding
     each input to its statistics; the hooks are removed whatever happens."""
@@ -407,16 +407,16 @@ def oneshot_prune(
         with torch.no_grad():
             for done, (layer, group) in enumerate(layer_groups(anatomy, names), start=1):
                 t0 = time.perf_counter()
-                inputs: dict[str, _InputStats] = {}
+                inputs: dict[str, InputStats] = {}
                 if need_data:
-                    inputs = {n: _InputStats(_in_features(params[n], infos[n].layout), gram,
+                    inputs = {n: InputStats(_in_features(params[n], infos[n].layout), gram,
                                              params[n].device) for n in group}
-                    _collect(model, {n: modules[n] for n in group}, inputs, calib_batches,
+                    collect_inputs(model, {n: modules[n] for n in group}, inputs, calib_batches,
                              forward)
                 for n in group:
                     t1 = time.perf_counter()
                     p, st = params[n], inputs.get(n)
-                    new, keep, err, rel = _prune_matrix(
+                    new, keep, err, rel = prune_matrix(
                         p, infos[n].layout, st, method, sparsity, pattern,
                         blocksize=blocksize, percdamp=percdamp)
                     originals[n] = p.data
@@ -435,7 +435,7 @@ def oneshot_prune(
             params[n].data = original
         model.train(was_training)
     seconds = time.perf_counter() - t_start
-    peak, kind = _peak_memory(device)
+    peak, kind = peak_memory(device)
     return OneShotResult(method, float(sparsity), str(pattern) if pattern else "unstructured",
                          masks, weights, tuple(stats), seconds, peak, kind)
 
@@ -445,15 +445,7 @@ def _checked(model: torch.nn.Module, anatomy: Anatomy, names: Sequence[str] | No
              ) -> tuple[float, dict[str, torch.nn.Module]]:
     """:func:`oneshot_prune`'s request checked (one line each): the sparsity (from the
     pattern when left out), and the tensors to prune with their (linear) modules."""
-    if method not in METHODS:
-        raise ConfigError(f"unknown one-shot method {method!r} (methods: {', '.join(METHODS)})")
-    if pattern is not None:
-        if sparsity is not None and abs(sparsity - pattern.sparsity) > 1e-9:
-            raise ConfigError(f"pattern {pattern} prunes {pattern.sparsity:g} of every matrix, "
-                              f"not the sparsity {sparsity:g} asked")
-        sparsity = pattern.sparsity
-    if sparsity is None or not 0.0 <= sparsity < 1.0:
-        raise ConfigError(f"one-shot sparsity must be in [0, 1), got {sparsity}")
+    sparsity = checked_request(method, sparsity, pattern)
     names = list(anatomy.names if names is None else names)
     unknown = sorted(set(names) - set(anatomy.names))
     if unknown:
@@ -468,7 +460,22 @@ def _checked(model: torch.nn.Module, anatomy: Anatomy, names: Sequence[str] | No
     return sparsity, modules
 
 
-def _prune_matrix(p: torch.Tensor, layout: str, st: _InputStats | None, method: str,
+def checked_request(method: str, sparsity: float | None, pattern: Pattern | None) -> float:
+    """The method known and the sparsity in ``[0, 1)`` (from the pattern when left out, and
+    the pattern's when both are given), else one line."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown one-shot method {method!r} (methods: {', '.join(METHODS)})")
+    if pattern is not None:
+        if sparsity is not None and abs(sparsity - pattern.sparsity) > 1e-9:
+            raise ConfigError(f"pattern {pattern} prunes {pattern.sparsity:g} of every matrix, "
+                              f"not the sparsity {sparsity:g} asked")
+        sparsity = pattern.sparsity
+    if sparsity is None or not 0.0 <= sparsity < 1.0:
+        raise ConfigError(f"one-shot sparsity must be in [0, 1), got {sparsity}")
+    return sparsity
+
+
+def prune_matrix(p: torch.Tensor, layout: str, st: InputStats | None, method: str,
                   sparsity: float, pattern: Pattern | None, *, blocksize: int,
                   percdamp: float) -> tuple[torch.Tensor, torch.Tensor, float | None,
                                             float | None]:
@@ -496,7 +503,7 @@ def _prune_matrix(p: torch.Tensor, layout: str, st: _InputStats | None, method: 
     return new.to(p.dtype).contiguous(), keep, err, rel
 
 
-def _peak_memory(device: torch.device) -> tuple[int, str]:
+def peak_memory(device: torch.device) -> tuple[int, str]:
     """The CUDA allocator's peak on a GPU, else the process's peak resident size."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device)), "cuda_max_allocated"
