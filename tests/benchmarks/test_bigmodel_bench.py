@@ -105,14 +105,10 @@ def build_random_llama(folder: Path, layers: int | None = None) -> dict:
 
 def calibration(vocab: int) -> list[dict]:
     """``CAL_SEQS`` sequences of ``CAL_TOKENS`` uniform random token ids (seeded), in
-    batches of ``CAL_BATCH``; no padding."""
-    import torch
+    batches of ``CAL_BATCH``; no padding (``prune --calibration random``)."""
+    from ticketlens.pruning.stream import random_calibration
 
-    g = torch.Generator().manual_seed(SEED)
-    ids = torch.randint(0, vocab, (CAL_SEQS, CAL_TOKENS), generator=g)
-    return [{"input_ids": ids[i:i + CAL_BATCH],
-             "attention_mask": torch.ones_like(ids[i:i + CAL_BATCH])}
-            for i in range(0, CAL_SEQS, CAL_BATCH)]
+    return random_calibration(vocab, CAL_SEQS, CAL_TOKENS, SEED, CAL_BATCH)[0]
 
 
 def step_prune(src: Path, out: Path, method: str, pattern: str) -> dict:

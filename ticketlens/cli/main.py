@@ -32,6 +32,8 @@ COMMANDS = {
                  "dense and a random mask"),
     "roles": ("ticketlens.cli.roles", "what each attention head attends to, its pattern "
               "type, and which roles the ticket keeps against chance"),
+    "prune": ("ticketlens.cli.prune", "one-shot Wanda / SparseGPT of a model folder, one "
+              "layer at a time (models bigger than memory allows twice), optionally to int4"),
     "compress": ("ticketlens.cli.compress", "dense and ticket quantized and distilled: metric, "
                  "bytes on disk, the 8-cell table and its Pareto front"),
     "stability": ("ticketlens.cli.stability", "instability analysis: the error barrier between "

@@ -192,6 +192,8 @@ def oneshot_prune_folder(
         raise ConfigError(f"one-shot {method} needs calibration batches")
     if Path(output).resolve() == Path(source).resolve():
         raise ConfigError(f"{output}: the output folder must not be the model's own")
+    if Path(output).exists() and (not Path(output).is_dir() or any(Path(output).iterdir())):
+        raise ConfigError(f"{output}: exists and is not an empty folder")
     t_start = time.perf_counter()
     config = read_config(source)
     weights = FolderWeights(source)
@@ -276,3 +278,50 @@ class _Job:
 
         save_packed_masks(path, self.packed, self.shapes, source=str(source),
                           method=self.method)
+
+
+# ---------------------------------------------------------------------------- calibration
+def random_calibration(vocab_size: int, samples: int, tokens: int, seed: int,
+                       batch_size: int = 8) -> tuple[list[Batch], dict[str, Any]]:
+    """``samples`` sequences of ``tokens`` token ids drawn uniformly from the vocabulary
+    (seeded), in batches: enough to time a model or measure its memory, not to prune a
+    trained one well. Returns the batches and their record."""
+    _check_sizes(samples, tokens, batch_size)
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab_size, (samples, tokens), generator=g)
+    return _batched(ids, batch_size), {
+        "kind": "random", "samples": samples, "tokens": tokens, "seed": seed,
+        "how": "torch.randint(0, vocab_size, (samples, tokens), generator=torch.Generator()"
+               ".manual_seed(seed))"}
+
+
+def text_calibration(ids: Sequence[int], samples: int, tokens: int, seed: int,
+                     batch_size: int = 8) -> tuple[list[Batch], dict[str, Any]]:
+    """``samples`` windows of ``tokens`` consecutive ids of a tokenized text, at seeded
+    random offsets (the references' calibration: random 2048-token windows of C4 documents),
+    in batches. Returns the batches and their record (the offsets included)."""
+    _check_sizes(samples, tokens, batch_size)
+    if len(ids) < tokens:
+        raise ConfigError(f"the calibration text has {len(ids)} tokens, fewer than the "
+                          f"{tokens} of one window")
+    g = torch.Generator().manual_seed(seed)
+    starts = torch.randint(0, len(ids) - tokens + 1, (samples,), generator=g).tolist()
+    all_ids = torch.tensor(list(ids), dtype=torch.long)
+    windows = torch.stack([all_ids[s:s + tokens] for s in starts])
+    return _batched(windows, batch_size), {
+        "kind": "text", "samples": samples, "tokens": tokens, "seed": seed,
+        "text_tokens": len(ids), "offsets": starts,
+        "how": "torch.randint(0, text_tokens - tokens + 1, (samples,), generator="
+               "torch.Generator().manual_seed(seed))"}
+
+
+def _check_sizes(samples: int, tokens: int, batch_size: int) -> None:
+    for what, n in (("samples", samples), ("tokens", tokens), ("batch size", batch_size)):
+        if n < 1:
+            raise ConfigError(f"calibration {what} must be >= 1, got {n}")
+
+
+def _batched(ids: torch.Tensor, batch_size: int) -> list[Batch]:
+    return [{"input_ids": ids[i:i + batch_size],
+             "attention_mask": torch.ones_like(ids[i:i + batch_size])}
+            for i in range(0, ids.shape[0], batch_size)]
