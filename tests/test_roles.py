@@ -234,17 +234,20 @@ def test_over_seeds_intervals_stay_within_what_a_share_can_be():
 
 def test_a_role_of_one_head_a_run_is_not_claimed_over_seeds():
     """One head with the role in each of 3 runs, kept every time at a 50% survival rate:
-    the per-run difference has no spread (a zero-width interval), but 3 of 3 happens by
-    chance 1 time in 8: not a finding."""
+    the per-run difference has no spread, so its t interval would have zero width — no
+    confidence statement: it is undefined and said so; 3 of 3 happens by chance 1 time in 8:
+    not a finding."""
     runs = []
     for _ in range(3):
         heads = [_head(0, h, ("prev",) if h == 0 else ()) for h in range(8)]
         runs.append(_result(heads, np.array([[True] * 4 + [False] * 4])))
     prev = next(r for r in roles_over_seeds(runs).roles if r.role == "prev")
-    assert prev.difference.low == prev.difference.high == pytest.approx(0.5)
+    assert prev.difference.mean == pytest.approx(0.5)
+    assert math.isnan(prev.difference.low) and math.isnan(prev.difference.high)
     assert prev.p_greater == pytest.approx(0.5 ** 3)
     text = next(f for f in roles_over_seeds(runs).findings() if "previous token" in f)
     assert "no difference from chance found" in text
+    assert "no 95% CI: the same in every run" in text
 
 
 def test_roles_follow_the_rules():

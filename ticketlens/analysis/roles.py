@@ -442,7 +442,6 @@ class RolesOverSeedsResult(Result):
 def roles_over_seeds(results: Sequence[HeadRolesResult], *, confidence: float = 0.95
                      ) -> RolesOverSeedsResult:
     """Survival by role over the runs of a sweep (each with its own dense roles)."""
-    from ticketlens.analysis.sweep import estimate
 
     if not results:
         raise RolesError("no runs to summarise")
@@ -458,10 +457,9 @@ def roles_over_seeds(results: Sequence[HeadRolesResult], *, confidence: float = 
         rows.append(RoleOverSeeds(
             role, len(found), sum(s.heads for s in found), kept,
             float(sum(s.expected for s in found)), min(1.0, 2 * min(pg, pl)), pg, pl,
-            math.nan, _within(estimate(rate, confidence), 0.0, 1.0),
-            _within(estimate(chance, confidence), 0.0, 1.0),
-            _within(estimate([a - b for a, b in zip(rate, chance, strict=True)], confidence),
-                    -1.0, 1.0),
+            math.nan, _within(rate, confidence, 0.0, 1.0),
+            _within(chance, confidence, 0.0, 1.0),
+            _within([a - b for a, b in zip(rate, chance, strict=True)], confidence, -1.0, 1.0),
             sum(s.p_adjusted < alpha and s.kept > s.expected for s in found),
             sum(s.p_adjusted < alpha and s.kept < s.expected for s in found)))
     adjusted = holm([r.p_value for r in rows])
@@ -471,14 +469,21 @@ def roles_over_seeds(results: Sequence[HeadRolesResult], *, confidence: float = 
                                 any(r.causal for r in results))
 
 
-def _within(e: Any, lo: float, hi: float) -> Any:
-    """The Student-t interval ``e`` cut to ``[lo, hi]``, the range its quantity can take (a
-    share kept is in [0, 1], a difference of two shares in [-1, 1]): with 3 runs the t
-    interval of a spread-out share reaches past it ("-126.8% to +160.1%")."""
+def _within(values: Sequence[float], confidence: float, lo: float, hi: float) -> Any:
+    """The Student-t interval of ``values`` over runs cut to ``[lo, hi]``, the range its
+    quantity can take (a share kept is in [0, 1], a difference of two shares in [-1, 1]): with
+    3 runs the t interval of a spread-out share reaches past it ("-126.8% to +160.1%"). When
+    every run gives the same value (e.g. 1 of 2 role heads kept in each) the t interval has
+    zero width, which is no confidence statement: it is undefined (NaN, shown n/a)."""
     from dataclasses import replace
 
+    from ticketlens.analysis.sweep import estimate
+
+    e = estimate(values, confidence)
     if math.isnan(e.low):
         return e
+    if len(values) > 1 and max(values) - min(values) < 1e-12:
+        return replace(e, low=math.nan, high=math.nan)
     return replace(e, low=max(lo, e.low), high=min(hi, e.high))
 
 
@@ -597,8 +602,8 @@ def _sweep_findings(s: RolesOverSeedsResult) -> tuple[str, ...]:
         label = role_label(r.role, s.causal)
         cut = " cut to the possible -100% to +100%" if -1.0 in (d.low, d.high) or \
             1.0 in (d.low, d.high) else ""
-        interval = "" if math.isnan(d.low) else \
-            f", {level} {d.low:+.1%} to {d.high:+.1%}{cut}"
+        interval = f", {level} {d.low:+.1%} to {d.high:+.1%}{cut}" if not math.isnan(d.low) \
+            else (f", no {level}: the same in every run" if r.runs > 1 else "")
         base = (f"Over {r.runs} runs, {r.kept} of the {r.heads} heads that {label} survive; "
                 f"{r.expected:.1f} expected by chance, {_p(r.p_value)} (pooled exact test; "
                 f"per run {r.rate.mean:.0%} kept against {r.chance.mean:.0%} of all heads, "

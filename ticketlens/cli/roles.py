@@ -128,9 +128,10 @@ def _print_summary(summary, label: str = "") -> None:
         "role", "runs", "kept", "expected", "p", "Holm", "share", "chance", "difference (CI)")],
         [[r.role, str(r.runs), f"{r.kept} of {r.heads}", f"{r.expected:.1f}", _p(r.p_value),
           _p(r.p_adjusted), pct(r.rate.mean, missing="-"), pct(r.chance.mean, missing="-"),
-          f"{r.difference.mean:+.1%}" + ("" if r.difference.low != r.difference.low else
-                                         f" ({r.difference.low:+.1%} to "
-                                         f"{r.difference.high:+.1%})")]
+          f"{r.difference.mean:+.1%}" + (
+              (" (n/a: same every run)" if r.runs > 1 else "")
+              if r.difference.low != r.difference.low else
+              f" ({r.difference.low:+.1%} to {r.difference.high:+.1%})")]
          for r in summary.roles])
     con.print(t)
     con.print("[bold]Findings over seeds[/bold]")

@@ -136,13 +136,20 @@ def roles_over_seeds_html(results: Sequence[HeadRolesResult], doc: Any) -> None:
         _group_html(s, f"{task}, {model}", doc)
 
 
+def _interval(d: Any, runs: int) -> str:
+    """A difference's CI, or why there is none (undefined when every run gives the same)."""
+    if d.low == d.low:
+        return f"{fmt.pct(d.low)} to {fmt.pct(d.high)}"
+    return "n/a: the same in every run" if runs > 1 else "n/a: one run"
+
+
 def _group_html(s: RolesOverSeedsResult, label: str, doc: Any) -> None:
     rows = "".join(
         f"<tr><td>{_e(r.role)}</td><td>{r.runs}</td><td>{r.kept} of {r.heads}</td>"
         f"<td>{fmt.num(r.expected, '.1f')}</td><td>{fmt.p_value(r.p_value)} (Holm "
         f"{fmt.p_value(r.p_adjusted)})</td><td>{fmt.pct(r.rate.mean)}</td>"
         f"<td>{fmt.pct(r.chance.mean)}</td><td>{fmt.pct(r.difference.mean)} "
-        f"({fmt.pct(r.difference.low)} to {fmt.pct(r.difference.high)})</td>"
+        f"({_interval(r.difference, r.runs)})</td>"
         f"<td>{_e(role_label(r.role, s.causal))}</td></tr>"
         for r in s.roles)
     doc.add(f"<section class='roles'><h2>Head roles over {len(s.results)} runs: {_e(label)}"
