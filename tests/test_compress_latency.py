@@ -45,6 +45,12 @@ def test_sliced_dynamic_int8_is_a_measured_variant(unit, tmp_path):
 
     run_path, keep, res = unit
     v = {x.name: x for x in res.variants}
+    # the sliced ticket with every scheme a dense model gets (embeddings, vocabulary too)
+    assert {"ticket+sliced+int8+emb-int8", "ticket+sliced+int4-g32+emb-int4",
+            "ticket+sliced+vocab", "ticket+sliced+int4-g32+emb-int4+vocab"} <= set(v)
+    assert v["ticket+sliced+int4-g32+emb-int4+vocab"].scheme == "sliced+int4-g32+emb-int4+vocab"
+    assert v["ticket+sliced+vocab"].metrics == v["ticket+sliced"].metrics  # dev ids covered
+    assert v["ticket+sliced+int4-g32+emb-int4+vocab"].bytes < v["ticket+sliced+int4-g32"].bytes
     dyn = v["ticket+sliced+dynamic-int8"]
     assert dyn.model == "ticket" and dyn.scheme == "sliced+dynamic-int8"
     assert dyn.sparsity == v["ticket"].sparsity

@@ -376,62 +376,37 @@ class _Bench:
     def _sliced(self, folder: Path, label: str, state: Mapping[str, torch.Tensor],
                 masks: Mapping[str, torch.Tensor], sparsity: float) -> list[_Measured]:
         """The ticket as ``export`` slices it (dead heads and FFN neurons removed, their
-        constants folded into biases), stored densely as float32, with each weight-only
-        scheme and with torch's dynamic int8; none when no whole unit is removable."""
+        constants folded into biases), stored densely, with every scheme of a dense model
+        (weight-only int8 / int4, torch's dynamic int8, the embeddings quantized, the
+        vocabulary trimmed); none when no whole unit is removable."""
         model = _sliced_model(self.model, state, masks)
         if model is None:
             return []
         sliced = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        schemes = ["fp32", *(s for s in self.cfg.schemes if s in ("int8", "int4")),
-                   *(s for s in self.cfg.schemes if s == "dynamic-int8")]
         out = []
-        for scheme in schemes:
-            slabel = "sliced" + ("" if scheme == "fp32" else
-                                 f"+{self.cfg.scheme_label(scheme)}")
-            name = f"{label}+{slabel}"
+        for scheme, emb, trim in self._plan(None):
+            name, slabel = self._name(f"{label}+sliced", scheme, emb, trim)
+            slabel = "sliced" if slabel == "fp32" else f"sliced+{slabel}"
             payload: dict[str, int] = {}
-            metrics, size = self._sliced_one(folder / f"{name}.safetensors", name, model,
-                                             sliced, scheme, payload)
+            metrics, size = self._variant(folder / f"{name}.safetensors", name, label, scheme,
+                                          sliced, None, payload, emb, trim, base=model)
             self.reporter.line(f"{name:<34} {self.metric} {metrics[self.metric]:.4f}  "
                                f"{size / 1e6:9.3f} MB")
             out.append((name, label, slabel, metrics, size, sparsity,
                         sum(payload[n] for n in self.prunable)))
         return out
 
-    def _sliced_one(self, path: Path, name: str, model: torch.nn.Module,
-                    sliced: Mapping[str, torch.Tensor], scheme: str,
-                    payload: dict[str, int]) -> tuple[dict[str, float], int]:
-        """One scheme of the sliced ``model`` (its float32 state ``sliced``): written, read
-        back (or quantized by torch), zeros checked, evaluated, its runner kept."""
-        aliases = tied_aliases(model)
-        if scheme == "dynamic-int8":
-            model.load_state_dict(dict(sliced))
-            qmodel = dynamic_int8(model)
-            tensors, dq, ties = _dynamic_stored(qmodel, sliced, None, aliases)
-            size = write_variant(path, tensors, aliases=ties, meta={"variant": name},
-                                 payload=payload)
-            for n in self.prunable:
-                check_zeros_kept(sliced[n], dq[n], f"{name}: {n}")
-            self.runners[name] = functools.partial(_same, qmodel)
-            return self.evaluate(qmodel), size
-        tensors = stored_tensors(sliced, self.prunable, scheme, None, self.cfg.group, aliases)
-        size = write_variant(path, tensors, aliases=aliases, meta={"variant": name},
-                             payload=payload)
-        back = read_variant(path)
-        for n in self.prunable:
-            check_zeros_kept(sliced[n], back[n], f"{name}: {n}")
-        model.load_state_dict(dict(back))
-        self.runners[name] = functools.partial(_loaded, model, path)
-        return self.evaluate(model), size
-
     def _variant(self, path: Path, name: str, label: str, scheme: str,
                  state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] | None,
-                 payload: dict[str, int], emb: str | None = None,
-                 trim: bool = False) -> tuple[dict[str, float], int]:
+                 payload: dict[str, int], emb: str | None = None, trim: bool = False,
+                 base: torch.nn.Module | None = None) -> tuple[dict[str, float], int]:
         """One variant written to ``path``, its pruned zeros checked, evaluated (``emb``:
         the embeddings quantized too; ``trim``: the vocabulary trimmed, its id mapping and
-        tokenizer written beside ``path``)."""
-        model, setup = self.model, None
+        tokenizer written beside ``path``; ``base``: the model ``state`` fits, when not the
+        run's (a sliced ticket))."""
+        base = self.model if base is None else base
+        aliases = self.aliases if base is self.model else tied_aliases(base)
+        model, setup = base, None
         if trim:
             assert self.trim is not None
             model, state, setup = self.trim.apply(model, state, self.setup)
@@ -441,7 +416,7 @@ class _Bench:
         if scheme == "dynamic-int8":
             model.load_state_dict(dict(state))
             qmodel = dynamic_int8(model)
-            tensors, dq, ties = _dynamic_stored(qmodel, state, masks, self.aliases)
+            tensors, dq, ties = _dynamic_stored(qmodel, state, masks, aliases)
             size = write_variant(path, tensors, aliases=ties, meta={"variant": name},
                                  payload=payload)
             for n in self.prunable:
@@ -449,20 +424,20 @@ class _Bench:
             self.runners[name] = functools.partial(_same, qmodel)
             return self.evaluate(qmodel), size
         tensors = stored_tensors(state, self.prunable, scheme, masks, self.cfg.group,
-                                 self.aliases, embeddings)
-        size = write_variant(path, tensors, aliases=self.aliases, meta={"variant": name},
+                                 aliases, embeddings)
+        size = write_variant(path, tensors, aliases=aliases, meta={"variant": name},
                              payload=payload)
         back = read_variant(path)
         for n in self.prunable:
             check_zeros_kept(state[n], back[n], f"{name}: {n}")
         model.load_state_dict(dict(back))
-        self.runners[name] = functools.partial(self._reload, path, trim)
+        self.runners[name] = functools.partial(self._reload, path, trim, base)
         return self.evaluate(model, setup), size
 
-    def _reload(self, path: Path, trim: bool) -> torch.nn.Module:
+    def _reload(self, path: Path, trim: bool, base: torch.nn.Module) -> torch.nn.Module:
         """The weight-only variant at ``path`` as evaluated: read back (dequantized to
-        float32) into the model (a trimmed-vocabulary copy of it for ``trim``)."""
-        model = self.trim.shell(self.model) if trim and self.trim is not None else self.model
+        float32) into ``base`` (a trimmed-vocabulary copy of it for ``trim``)."""
+        model = self.trim.shell(base) if trim and self.trim is not None else base
         return _loaded(model, path)
 
     def latency(self, variants: tuple[VariantResult, ...], cells: tuple[Cell, ...],
