@@ -331,7 +331,7 @@ class _Bench:
               ) -> list[tuple[str, str | None, bool]]:
         """(weight scheme, embedding scheme or None, vocabulary trimmed) per variant: today's
         schemes, then each embedding scheme with the weights of the same scheme (float32
-        when that scheme is not measured), then trimming alone and with the last of them."""
+        when that scheme is not measured), then trimming alone and with each of them."""
         cfg = self.cfg
         plan: list[tuple[str, str | None, bool]] = [("fp32", None, False)]
         if masks is not None and cfg.fp16:
@@ -341,8 +341,7 @@ class _Bench:
         plan += emb
         if self.trim is not None:
             plan.append(("fp32", None, True))
-            if emb:
-                plan.append((emb[-1][0], emb[-1][1], True))
+            plan += [(w, e, True) for w, e, _ in emb]
         return plan
 
     def _name(self, label: str, scheme: str, emb: str | None, trim: bool) -> tuple[str, str]:
