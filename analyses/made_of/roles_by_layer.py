@@ -3,7 +3,11 @@ ticket prunes whole layers harder? The pooled exact test of ``tl.head_roles_over
 (run, layer) as its own stratum: within each layer, are the role's heads kept less than the
 layer's heads are? Reads the runs' stored roles (``ticketlens roles --save``).
 
-    python analyses/made_of/roles_by_layer.py runs/made-of-roles
+    python analyses/made_of/roles_by_layer.py runs/made-of-roles/sst2
+
+First the per-layer means over the runs' dense heads (attention to [CLS], [SEP], punctuation,
+the previous token, normalised entropy; vertical heads and heads kept per layer), then the
+test.
 """
 
 from __future__ import annotations
@@ -26,9 +30,33 @@ def pooled_p(strata: list[tuple[int, int, int]], kept: int) -> float:
     return min(1.0, 2 * min(pmf[kept:].sum(), pmf[:kept + 1].sum()))
 
 
+def layer_table(results: list) -> None:
+    """Mean per layer over the runs' dense heads (each run's heads weigh the same)."""
+    layers = range(results[0].num_layers)
+    rows = [("to [CLS] (the first token)", lambda h: h.first, ".3f"),
+            ("to [SEP]", lambda h: h.sep, ".3f"), ("to punctuation", lambda h: h.punct, ".3f"),
+            ("to the previous token", lambda h: h.prev, ".3f"),
+            ("entropy / log n", lambda h: h.entropy_norm, ".2f")]
+    print("| layer | " + " | ".join(str(x) for x in layers) + " |")
+    print("|---|" + "---|" * len(layers))
+    for name, get, f in rows:
+        vals = [np.nanmean([get(h) for res in results for h in res.dense if h.layer == x])
+                for x in layers]
+        print(f"| {name} | " + " | ".join(format(v, f) for v in vals) + " |")
+    for name, count in (
+            (f"vertical heads (of {results[0].num_heads})",
+             lambda res, x: sum(h.pattern == "vertical" for h in res.dense if h.layer == x)),
+            (f"heads kept in the ticket (of {results[0].num_heads})",
+             lambda res, x: int(np.asarray(res.alive)[x].sum()))):
+        vals = [np.mean([count(res, x) for res in results]) for x in layers]
+        print(f"| {name} | " + " | ".join(f"{v:.1f}" for v in vals) + " |")
+    print()
+
+
 def main(folder: str) -> None:
     results = [tl.HeadRolesResult.from_dict(json.loads(r.paths.roles.read_text()))
                for r in tl.runs(folder)]
+    layer_table(results)
     print("| role | strata (run x layer) | kept | heads | expected within layers | "
           "p (pooled exact, two-sided) |")
     print("|---|---|---|---|---|---|")
