@@ -58,3 +58,43 @@ def test_find_and_roles_on_a_gguf_model(tiny_gguf, tmp_path, capsys):
 def test_a_missing_gguf_file_is_one_line(tmp_path):
     with pytest.raises(ModelError, match="no such GGUF file"):
         load_pretrained(str(tmp_path / "nope.gguf"), num_labels=2)
+
+
+@pytest.mark.parametrize("method", ["sparsegpt", "magnitude"])
+def test_oneshot_without_training_keeps_the_methods_own_weights(tiny_gguf, tmp_path, method):
+    """``--steps 0``: round 0 is the model as loaded, round 1 the one-shot method's output as
+    it is (SparseGPT's updated weights, not the pretrained ones under its mask), evaluated
+    once more to the same perplexity the one-shot record holds."""
+    from safetensors.torch import load_file
+
+    path, _ = tiny_gguf
+    out = tmp_path / "run"
+    assert main(["find", "--quiet", "--model", str(path), "--objective", "clm", "--out",
+                 str(out), "--steps", "0", "--train-size", "64", "--dev-size", "32",
+                 "--method", method, "--target-sparsity", "0.5", "--calibration", "16",
+                 "--no-controls"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    r0, r1 = manifest["rounds"]
+    assert r0["steps"] == r1["steps"] == 0 and "train_loss" not in r0["metrics"]
+    assert r1["metrics"]["perplexity"] == pytest.approx(
+        r1["oneshot"]["metrics"]["perplexity"], rel=1e-6)
+    loaded = load_pretrained(str(path), num_labels=2, objective="clm").model.state_dict()
+    dense = load_file(str(out / manifest["weights"]["dense"]))
+    ticket = load_file(str(out / manifest["weights"]["ticket"]))
+    for name, w in loaded.items():
+        torch.testing.assert_close(dense[name], w, rtol=0, atol=0)  # nothing trained
+    name = "model.layers.1.mlp.down_proj.weight"
+    kept = ticket[name] != 0
+    assert kept.float().mean().item() == pytest.approx(0.5, abs=0.01)
+    masked = torch.where(kept, loaded[name], torch.zeros(()))
+    if method == "magnitude":  # a mask and nothing else
+        torch.testing.assert_close(ticket[name], masked, rtol=0, atol=0)
+    else:  # SparseGPT moves the kept weights to make up for the pruned ones
+        assert (ticket[name] - masked).abs().max().item() > 1e-4
+
+
+def test_steps_zero_needs_a_pretrained_model(tmp_path, capsys):
+    assert main(["find", "--quiet", "--model", "tiny-llama", "--objective", "clm", "--out",
+                 str(tmp_path / "run"), "--steps", "0", "--method", "wanda"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a pretrained model" in err[0]

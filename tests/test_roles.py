@@ -23,6 +23,7 @@ from ticketlens.analysis.roles import (
     RoleRules,
     assign_roles,
     holm,
+    kept_fraction_test,
     role_findings,
     roles_over_seeds,
     survival_by_role,
@@ -172,6 +173,58 @@ def test_survival_by_role_is_the_hypergeometric():
     text = " ".join(role_findings(res))
     assert "7 of the 8 surviving heads attend mostly to [SEP]" in text
     assert "4.0 expected by chance" in text
+
+
+def test_kept_fraction_test_is_exact_by_hand():
+    """4 heads keep 0.9, 0.8, 0.3, 0.2 of their weights; the role is the first two: the
+    difference of means is 0.85 - 0.25 = 0.6. Of the C(4, 2) = 6 ways to pick two heads,
+    {0, 1} and {2, 3} reach |0.6|, the others |0.1| or 0: p = 2/6."""
+    p = kept_fraction_test(np.array([0.9, 0.8, 0.3, 0.2]), np.array([1, 1, 0, 0], bool))
+    assert p == pytest.approx(1 / 3)
+    assert math.isnan(kept_fraction_test(np.full(4, 0.5), np.array([1, 0, 0, 0], bool)))
+
+
+def test_kept_fraction_test_by_random_splits_estimates_the_exact_p():
+    """24 heads, 5 with the role (42,504 splits, more than the 9,999 drawn): the Monte
+    Carlo p-value is within its binomial error of the exact one, enumerated here by brute
+    force over every split."""
+    from itertools import combinations
+
+    rng = np.random.default_rng(3)
+    v = rng.uniform(0.4, 0.6, 24)
+    has = np.zeros(24, bool)
+    has[:5] = True
+    v[:5] += 0.08
+    d = v[has].mean() - v[~has].mean()
+    sums = np.array([v[list(c)].sum() for c in combinations(range(24), 5)])
+    exact = np.mean(np.abs(sums / 5 - (v.sum() - sums) / 19) >= abs(d) - 1e-12)
+    p = kept_fraction_test(v, has, seed=0)
+    assert 0.001 < exact < 0.5
+    assert abs(p - exact) < 4 * math.sqrt(exact * (1 - exact) / 9999) + 1e-4
+    assert kept_fraction_test(v, has, seed=0) == p  # the seed fixes the draws
+
+
+def test_weight_ticket_roles_use_the_permutation_test_with_holm():
+    """Every head alive (an unstructured ticket): [SEP] heads keep more of their weights
+    than the others; the finding gives both means, the p-value and Holm's adjustment."""
+    heads = [_head(i // 4, i % 4, ("sep",) if i < 4 else ()) for i in range(12)]
+    alive = np.ones((3, 4), dtype=bool)
+    kept = np.array([[0.9, 0.8, 0.85, 0.95], [0.5, 0.45, 0.55, 0.5], [0.4, 0.6, 0.5, 0.5]])
+    res = HeadRolesResult("run", 1, "bert", False, False, 8, 0, tuple(range(8)), 3, 4,
+                          RoleRules(), tuple(heads), None, alive, kept,
+                          survival_by_role(heads, alive, kept))
+    sep = next(s for s in res.survival if s.role == "sep")
+    assert sep.kept_fraction == pytest.approx(0.875)
+    assert sep.kept_fraction_others == pytest.approx(0.5)
+    # C(12, 4) = 495 splits: exact; the 4 highest values are the [SEP] heads' own, so only
+    # the observed split reaches the difference: p = 1/495 (one role tested: Holm = p)
+    assert sep.p_kept_fraction == pytest.approx(1 / 495)
+    assert sep.p_kept_fraction_adjusted == pytest.approx(1 / 495)
+    text = " ".join(role_findings(res))
+    assert "keep 87.5% of their weights, the other heads 50.0% (+37.5 points" in text
+    assert "more than chance" in text
+    back = HeadRolesResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert back.survival[-1].p_kept_fraction_adjusted == pytest.approx(1 / 495)
 
 
 def test_holm_matches_a_hand_computation():

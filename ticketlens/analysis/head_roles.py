@@ -123,7 +123,7 @@ def head_roles(run: Any, *, round: int | None = None, examples: int = 256, seed:
         a.family in ("gpt2", "llama"), r.structured or bool(
             next(x for x in r.rounds if x.index == ri).units),
         len(idx), seed, idx, a.num_layers, a.num_heads, rules, d_roles, t_roles, alive, kept,
-        survival_by_role(d_roles, alive, kept),
+        survival_by_role(d_roles, alive, kept, seed=seed),
         None if d_probe is None else d_probe.induction_baseline,
         None if d_probe is None else d_probe.previous_token_baseline,
         None if d_probe is None else d_probe.repeat_loss, alpha, float(surv.sparsity),

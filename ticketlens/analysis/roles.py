@@ -40,9 +40,19 @@ when the normalised entropy is at least ``RoleRules.broad``, and for causal mode
 :mod:`ticketlens.core.structure`; a structured ticket's unit masks), how many have the role,
 against the count expected if survival ignored roles, ``kept * with_role / heads``: the
 hypergeometric distribution, tested with Fisher's exact test (scipy; two-sided, and one-sided
-each way), Holm-adjusted over the roles tested in the run. Weight-level tickets rarely kill a
-head, so the kept fraction of each head's weights is compared too (role heads against the
-others, Mann-Whitney U).
+each way), Holm-adjusted over the roles tested in the run.
+
+**Kept weights by role** (what a weight-level ticket, unstructured or N:M, keeps of a head
+it never removes whole): each head's kept fraction of its Q, K, V and O weights (with
+grouped-query attention the query head's Q rows and O columns and its key/value group's K and
+V rows: :func:`ticketlens.core.structure.head_kept_fractions`), weighted by their sizes. Per
+role, the mean over the role's heads against the mean over the other heads; the chance level
+is random head sets of the same size: a permutation test over heads (the role labels shuffled,
+the statistic the difference of the two means, two-sided: ``|d*| >= |d|``), exact over all
+splits when there are at most :data:`KEPT_RESAMPLES` of them, else :data:`KEPT_RESAMPLES`
+random splits drawn by the result's seed (``p = (1 + hits) / (1 + resamples)``);
+Holm-adjusted over the roles. Pruners that compare weights within each output row (Wanda,
+N:M patterns) keep exactly the same share of every Q, K and V row, so only O can differ.
 """
 
 from __future__ import annotations
@@ -64,6 +74,8 @@ MIXED_MIN = 0.2  # vertical + diagonal: both scores at least this ...
 MIXED_SUM = 0.6  # ... and together at least this
 PURE_MIN = 0.5  # vertical or diagonal alone
 BLOCK_MIN = 0.5  # block (two or more segments only)
+
+KEPT_RESAMPLES = 9999  # random splits of the kept-fraction permutation test (exact if fewer)
 
 # attention targets measured for every head: field -> what "attends mostly to" it means
 ATTENTION_ROLES = ("first", "sep", "punct", "same", "prev", "next")
@@ -180,14 +192,48 @@ class RoleSurvival(Result):
     p_adjusted: float = math.nan  # p_value, Holm-adjusted over the roles tested in the run
     kept_fraction: float = math.nan  # mean kept fraction of the role heads' weights
     kept_fraction_others: float = math.nan  # ... of the other heads
-    p_kept_fraction: float = math.nan  # Mann-Whitney U, two-sided
+    p_kept_fraction: float = math.nan  # permutation test over heads, two-sided
+    p_kept_fraction_adjusted: float = math.nan  # ... Holm-adjusted over the roles
 
 
-def survival_by_role(heads: Sequence[HeadRole], alive: np.ndarray, kept: np.ndarray
-                     ) -> tuple[RoleSurvival, ...]:
+def kept_fraction_test(values: np.ndarray, has: np.ndarray, *,
+                       resamples: int = KEPT_RESAMPLES, seed: int = 0) -> float:
+    """Two-sided p-value that the heads marked by ``has`` keep a different mean fraction of
+    their weights (``values``, one per head, no NaN) than the others: the permutation test of
+    the module docstring (exact when ``C(n, k) <= resamples``). NaN when either group is
+    empty or every value is the same."""
+    from itertools import combinations
+
+    v = np.asarray(values, dtype=float)
+    has = np.asarray(has, dtype=bool)
+    n, k = len(v), int(has.sum())
+    if k == 0 or k == n or np.ptp(v) == 0:
+        return math.nan
+    total = v.sum()
+
+    def diff(sums: np.ndarray) -> np.ndarray:  # mean of the k minus mean of the rest
+        return sums / k - (total - sums) / (n - k)
+
+    observed = abs(float(diff(np.array(v[has].sum()))))
+    tol = 1e-12 * max(1.0, observed)
+    if math.comb(n, k) <= resamples:
+        sums = np.array([v[list(c)].sum() for c in combinations(range(n), k)])
+        return float(np.mean(np.abs(diff(sums)) >= observed - tol))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for start in range(0, resamples, 1000):  # chunks: (1000, n) at a time
+        m = min(1000, resamples - start)
+        pick = np.argsort(rng.random((m, n)), axis=1)[:, :k]
+        hits += int((np.abs(diff(v[pick].sum(axis=1))) >= observed - tol).sum())
+    return (1 + hits) / (1 + resamples)
+
+
+def survival_by_role(heads: Sequence[HeadRole], alive: np.ndarray, kept: np.ndarray, *,
+                     seed: int = 0) -> tuple[RoleSurvival, ...]:
     """For each role held by at least one head: kept heads with the role against chance.
     ``alive`` (layers, heads) bool; ``kept`` (layers, heads) kept fraction of each head's
-    weights (NaN where unknown)."""
+    weights (NaN where unknown), compared by :func:`kept_fraction_test` (``seed`` draws its
+    random splits)."""
     from scipy import stats
 
     alive = np.asarray(alive, dtype=bool)
@@ -204,15 +250,18 @@ def survival_by_role(heads: Sequence[HeadRole], alive: np.ndarray, kept: np.ndar
         pg = float(stats.fisher_exact(table, alternative="greater").pvalue)
         pl = float(stats.fisher_exact(table, alternative="less").pvalue)
         kf = np.array([kept[h.layer, h.head] for h in heads])
-        a, b = kf[has & ~np.isnan(kf)], kf[~has & ~np.isnan(kf)]
-        pk = float(stats.mannwhitneyu(a, b).pvalue) if len(a) and len(b) and \
-            np.ptp(np.concatenate([a, b])) > 0 else math.nan
+        known = ~np.isnan(kf)
+        a, b = kf[has & known], kf[~has & known]
+        pk = kept_fraction_test(kf[known], has[known], seed=seed)
         rows.append(RoleSurvival(role, n, k, n_total, n_kept, n_kept * n / n_total, p2, pg,
                                  pl, math.nan, float(a.mean()) if len(a) else math.nan,
                                  float(b.mean()) if len(b) else math.nan, pk))
     adjusted = holm([r.p_value for r in rows])
-    return tuple(RoleSurvival(**{**_fields(r), "p_adjusted": p})
-                 for r, p in zip(rows, adjusted, strict=True))
+    tested = [i for i, r in enumerate(rows) if not math.isnan(r.p_kept_fraction)]
+    kept_adj = dict(zip(tested, holm([rows[i].p_kept_fraction for i in tested]), strict=True))
+    return tuple(RoleSurvival(**{**_fields(r), "p_adjusted": p,
+                                 "p_kept_fraction_adjusted": kept_adj.get(i, math.nan)})
+                 for i, (r, p) in enumerate(zip(rows, adjusted, strict=True)))
 
 
 def holm(p: Sequence[float]) -> list[float]:
@@ -322,6 +371,9 @@ class HeadRolesResult(Result):
             "dense": [h.to_dict() for h in self.dense],
             "ticket": None if self.ticket is None else [h.to_dict() for h in self.ticket],
             "alive": self.alive.tolist(), "kept": self.kept.tolist(),
+            "kept_fraction_test": {"test": "permutation over heads, difference of means, "
+                                   "two-sided; Holm over the roles",
+                                   "resamples": KEPT_RESAMPLES, "seed": self.seed},
             "survival": [s.to_dict() for s in self.survival],
             "induction_baseline": self.induction_baseline,
             "previous_token_baseline": self.previous_token_baseline,
@@ -546,22 +598,32 @@ def role_findings(result: HeadRolesResult | RolesOverSeedsResult) -> tuple[str, 
                 out.append(f"{base}: no difference from chance found (Holm-adjusted "
                            f"{_p(s.p_adjusted)} >= {r.alpha:g}).")
     if n_kept == n_total or r.structured is False:
-        for s in r.survival:
-            if math.isnan(s.p_kept_fraction) or s.heads == s.total:
-                continue
-            label = role_label(s.role, r.causal)
-            base = (f"Heads that {label} keep {s.kept_fraction:.1%} of their weights, the "
-                    f"other heads {s.kept_fraction_others:.1%} ({_p(s.p_kept_fraction)}, "
-                    "Mann-Whitney)")
-            if s.p_kept_fraction < r.alpha / max(1, len(r.survival)):
-                out.append(base + ": a difference (Bonferroni over the roles).")
-            elif n_kept == n_total:
-                out.append(base + ": no difference found.")
+        out += _kept_fraction_findings(r, all_alive=n_kept == n_total)
     same, n = r.pattern_kept()
     if n:
         out.append(f"The ticket keeps the dense pattern type of {same} of its {n} surviving "
                    f"heads ({same / n:.0%}).")
     return tuple(out)
+
+
+def _kept_fraction_findings(r: HeadRolesResult, *, all_alive: bool) -> list[str]:
+    """Kept weights of each role's heads against the other heads' (the permutation test);
+    a role whose Holm-adjusted p does not clear ``alpha`` is stated as not found (when every
+    head survives; otherwise only the differences are said)."""
+    out = []
+    for s in r.survival:
+        if math.isnan(s.p_kept_fraction) or s.heads == s.total:
+            continue
+        label = role_label(s.role, r.causal)
+        diff = 100 * (s.kept_fraction - s.kept_fraction_others)
+        base = (f"Heads that {label} keep {s.kept_fraction:.1%} of their weights, the other "
+                f"heads {s.kept_fraction_others:.1%} ({diff:+.1f} points; {_p(s.p_kept_fraction)}"
+                f", permutation test over heads, Holm-adjusted {_p(s.p_kept_fraction_adjusted)})")
+        if s.p_kept_fraction_adjusted < r.alpha:
+            out.append(base + f": {'more' if diff > 0 else 'fewer'} than chance.")
+        elif all_alive:
+            out.append(base + ": no difference from chance found.")
+    return out
 
 
 def _causal_findings(r: HeadRolesResult) -> list[str]:

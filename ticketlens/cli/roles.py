@@ -94,12 +94,14 @@ def _print_run(res) -> None:
     con.print(t)
     s = Table(title="Survival by role (dense roles; kept = alive in the ticket; expected by "
               "chance: hypergeometric; p: Fisher's exact; kept weights: role heads vs others, "
-              "Mann-Whitney U)", title_justify="left", **_look())
+              "permutation test over heads, Holm)", title_justify="left", **_look())
     fitted(s, [(c, "left" if c == "role" else "right") for c in (
-        "role", "heads", "kept", "expected", "p", "Holm", "weights", "others", "p (MWU)")],
+        "role", "heads", "kept", "expected", "p", "Holm", "weights", "others", "p (perm.)",
+        "Holm (perm.)")],
         [[r.role, str(r.heads), f"{r.kept} of {r.total_kept}", f"{r.expected:.1f}",
           _p(r.p_value), _p(r.p_adjusted), pct(r.kept_fraction, missing="-"),
-          pct(r.kept_fraction_others, missing="-"), _p(r.p_kept_fraction)]
+          pct(r.kept_fraction_others, missing="-"), _p(r.p_kept_fraction),
+          _p(r.p_kept_fraction_adjusted)]
          for r in res.survival])
     con.print(s)
     if res.causal and res.induction_baseline is not None:

@@ -158,7 +158,10 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: str = _opt("auto", "training steps per round, e.g. 400it or 3ep (auto: 3ep for "
-                      "pretrained models, else the built-in task's budget (600it) or 300it)")
+                      "pretrained models, else the built-in task's budget (600it) or 300it; "
+                      "0: no training, pretrained models only: round 0 is the model as "
+                      "loaded and a one-shot --method's round its pruned weights as the "
+                      "method leaves them)")
     batch_size: int = _opt(32, "examples per optimizer step (across all processes)")
     lr: float = _opt(0.0, "peak learning rate (0: the default: 2e-5 pretrained, 5e-4 for a "
                      "preset on a built-in task, else 1e-3 from scratch)")

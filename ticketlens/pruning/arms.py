@@ -49,7 +49,7 @@ class ArmSpec:
 @dataclass(frozen=True)
 class ArmResult:
     phase: PhaseResult
-    metrics: dict[str, float]  # dev metrics + train_loss
+    metrics: dict[str, float]  # dev metrics + train_loss (none when no step was taken)
 
     @property
     def steps(self) -> int:
@@ -86,6 +86,8 @@ class ArmTrainer:
                 stop_check=spec.stop_check)
         metrics = objectives.evaluate_metrics(self.acc, self.model, self.s,
                                               cfg.train.eval_batch_size)
+        if not phase.steps:  # --steps 0: evaluated as it is, nothing trained
+            return ArmResult(phase, dict(metrics))
         return ArmResult(phase, {**metrics, "train_loss": phase.train_loss})
 
     def state(self) -> dict[str, torch.Tensor]:

@@ -213,8 +213,9 @@ class MethodControl(Control):
     def plan(self, ctx: ArmContext, ticket: int) -> ArmPlan:
         pattern = methods.ticket_pattern(ctx, ticket)
         sparsity = M.sparsity(ctx.mask(ticket))
-        masks, extra = methods.prune_dense(ctx, self.method, sparsity, pattern)
-        return ArmPlan(masks, ctx.start_state(ticket), own_mask=True, extra=extra)
+        masks, extra, pruned = methods.prune_dense(ctx, self.method, sparsity, pattern)
+        return ArmPlan(masks, methods.start_after_oneshot(ctx, ticket, pruned), own_mask=True,
+                       extra=extra)
 
 
 for _method in ONESHOT_METHODS:

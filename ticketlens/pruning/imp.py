@@ -286,28 +286,33 @@ class Search:
         prev = self.manifest.rounds[-1].index
         r = prev + 1
         amounts = self._amounts_after(prev)
-        masks, units, extra = self._prune(prev, amounts)
+        masks, units, extra, start = self._prune(prev, amounts)
         mask_check = check_same_on_all_ranks(self.acc, masks, self.names, r)
         if mask_check:
             self.recorder.add_extra(processes=mask_check)
-        res = self.trainer.train(ArmSpec(f"round {r}", self.start_state(r), masks,
-                                         self.start_step, derive_seed(self.cfg.seed, "round", r),
+        start = self.start_state(r) if start is None else start
+        res = self.trainer.train(ArmSpec(f"round {r}", start, masks, self.start_step,
+                                         derive_seed(self.cfg.seed, "round", r),
                                          loss_fn=self.arm_loss()))
         self._record_round(r, masks, res, max(amounts.values()), units, extra)
 
     def _prune(self, prev: int, amounts: dict[str, float]
-               ) -> tuple[dict[str, torch.Tensor], structured.Units | None, dict[str, Any]]:
+               ) -> tuple[dict[str, torch.Tensor], structured.Units | None, dict[str, Any],
+                          dict[str, torch.Tensor] | None]:
         """The next round's masks (with its unit masks when structured, and the one-shot
-        record with ``--method``) from round ``prev``'s trained weights."""
+        record with ``--method``) from round ``prev``'s trained weights, and the weights the
+        round starts from when they are not :meth:`start_state`'s (a one-shot round without
+        training: the method's pruned weights)."""
         p = self.cfg.prune
         if p.method != "imp":
-            masks, extra = methods.prune_dense(self, p.method, p.target_sparsity, self.pattern)
+            masks, extra, pruned = methods.prune_dense(self, p.method, p.target_sparsity,
+                                                       self.pattern)
             o = extra["oneshot"]
             self.reporter.line(
                 f"round {prev + 1:>2}  one-shot {p.method} to {o['sparsity']:.1%} "
                 f"({o['pattern']}) on {extra['calibration']['count']} calibration examples: "
                 f"{self.metric} {o['metrics'][self.metric]:.4f} without retraining")
-            return masks, None, extra
+            return masks, None, extra, (pruned if self.s.total_steps == 0 else None)
         trained = self.load_weights(prev)
         if self.kinds:
             scores = self.importance(trained, self.mask(prev),
@@ -316,14 +321,14 @@ class Search:
             for k in self.kinds:
                 units = units.replace(k, structured.prune_units(
                     scores[k], units.get(k), amounts[k], p.scope))
-            return ops.to_torch(units.weight_masks(self.s.anatomy)), units, {}
+            return ops.to_torch(units.weight_masks(self.s.anatomy)), units, {}, None
         weights = {n: trained[n] for n in self.names}
         if self.nm_schedule:
             assert self.pattern is not None
             return ops.nm_prune(weights, self.mask(prev), methods.layouts(self.s.anatomy),
-                                self.nm_schedule[prev + 1], self.pattern.m), None, {}
+                                self.nm_schedule[prev + 1], self.pattern.m), None, {}, None
         return ops.magnitude_prune(weights, self.mask(prev), amounts["weight"], p.scope,
-                                   groups=self.layer_groups()), None, {}
+                                   groups=self.layer_groups()), None, {}, None
 
     def _record_round(self, r: int, masks: dict[str, torch.Tensor], res: ArmResult,
                       amount: float, units: structured.Units | None = None,

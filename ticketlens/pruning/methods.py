@@ -6,7 +6,9 @@
   ``--pattern``), with ``--calibration`` training examples; the pruned weights (SparseGPT's
   updated ones) are evaluated as they are (the round's ``extra["oneshot"]["metrics"]``, *no
   retraining*), then the mask is trained from the rewind point like a ticket: round 1 is the
-  ticket.
+  ticket. With ``--steps 0`` (a pretrained model, no training) round 0 is the model as
+  loaded and round 1 the pruned weights as the method leaves them (SparseGPT's updated
+  weights), evaluated as they are.
 - ``--pattern N:M``: the target sparsity is ``1 - N/M``. A ``--target-sparsity`` left at its
   default (0.8) is set to it; any other value that differs is refused. IMP reaches the pattern
   by :func:`ticketlens.pruning.rules.nm_schedule` (k of every M per round, the last round
@@ -115,12 +117,14 @@ def calibration_record(cal: Any, num_examples: int) -> dict[str, Any]:
     return rec
 
 
-def prune_dense(ctx: Any, method: str, sparsity: float | None,
-                pattern: Pattern | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def prune_dense(ctx: Any, method: str, sparsity: float | None, pattern: Pattern | None
+                ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, torch.Tensor]]:
     """Prune the trained dense model (round 0) with ``method`` in one shot; evaluate the
-    pruned weights without retraining. Returns the masks and the record's ``extra``:
+    pruned weights without retraining. Returns the masks, the record's ``extra``:
     ``{"oneshot": {method, pattern, sparsity, metrics, seconds, peak memory, layers},
-    "calibration": calibration_record}``."""
+    "calibration": calibration_record}``, and the pruned weights (the whole state dict;
+    SparseGPT's updated weights), which a run without training (``--steps 0``) keeps as
+    they are."""
     from ticketlens.pruning.oneshot import oneshot_prune
 
     dense = dict(ctx.load_weights(0))
@@ -137,4 +141,13 @@ def prune_dense(ctx: Any, method: str, sparsity: float | None,
     layers = [{k: s[k] for k in ("name", "density", "tokens", "rel_error")}
               for s in figures.pop("stats")]
     figures.update(sparsity=M.sparsity(masks), metrics=metrics, layers=layers)
-    return masks, {"oneshot": figures, "calibration": calibration_record(cal, len(ctx.s.train))}
+    return masks, {"oneshot": figures,
+                   "calibration": calibration_record(cal, len(ctx.s.train))}, pruned
+
+
+def start_after_oneshot(ctx: Any, ticket: int, pruned: dict[str, torch.Tensor]
+                        ) -> dict[str, torch.Tensor] | Any:
+    """Where an arm pruned in one shot starts: with training, the ticket's start (the rewind
+    point, masked); with ``--steps 0`` the pruned weights themselves, so the arm is the
+    method's own output (for SparseGPT the reconstruction update is kept)."""
+    return pruned if ctx.s.total_steps == 0 else ctx.start_state(ticket)

@@ -98,8 +98,11 @@ def prepare(cfg: FindConfig) -> Setup:
         else:
             steps = DEFAULT_PRESET_STEPS
     total = Steps.parse(steps).resolve(per_epoch)
-    if total < 1:
-        raise ConfigError("--steps must be at least 1")
+    if total < 0 or (total == 0 and not loaded.pretrained):
+        raise ConfigError("--steps must be at least 1 (0, no training, needs a pretrained "
+                          "model)")
+    if total == 0 and cfg.prune.early_bird:
+        raise ConfigError("--early-bird draws masks during training; --steps 0 trains nothing")
     if cfg.train.lr:
         lr = cfg.train.lr
     elif loaded.pretrained:
@@ -114,7 +117,7 @@ def prepare(cfg: FindConfig) -> Setup:
         rewind = (Rewind("init") if loaded.pretrained
                   else Rewind("step", Steps(float(max(1, round(0.05 * total))), "it")))
     rewind_step = rewind.at.resolve(per_epoch) if rewind.mode == "step" else 0
-    if rewind_step >= total:
+    if rewind.mode == "step" and rewind_step >= total:
         raise ConfigError(f"--rewind {rewind} is at or past the end of training ({total} steps)")
     world_min = cfg.train.grad_accum
     if cfg.train.batch_size < world_min:
