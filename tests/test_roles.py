@@ -227,6 +227,18 @@ def test_weight_ticket_roles_use_the_permutation_test_with_holm():
     assert back.survival[-1].p_kept_fraction_adjusted == pytest.approx(1 / 495)
 
 
+def test_a_ticket_that_keeps_every_head_alike_says_so():
+    """A 2:4 ticket keeps exactly half of every head's Q, K, V and O: no test, one sentence."""
+    heads = [_head(0, h, ("sep",) if h < 2 else ()) for h in range(4)]
+    alive, kept = np.ones((1, 4), bool), np.full((1, 4), 0.5)
+    res = HeadRolesResult("run", 1, "llama", True, False, 8, 0, tuple(range(8)), 1, 4,
+                          RoleRules(), tuple(heads), None, alive, kept,
+                          survival_by_role(heads, alive, kept))
+    assert all(math.isnan(s.p_kept_fraction) for s in res.survival)
+    text = " ".join(role_findings(res))
+    assert "Every head keeps the same share of its weights (50.0%)" in text
+
+
 def test_holm_matches_a_hand_computation():
     # p = (0.01, 0.04, 0.03, 0.2): sorted 0.01*4, 0.03*3, 0.04*2, 0.2*1 with monotonicity
     assert holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])

@@ -610,6 +610,11 @@ def _kept_fraction_findings(r: HeadRolesResult, *, all_alive: bool) -> list[str]
     """Kept weights of each role's heads against the other heads' (the permutation test);
     a role whose Holm-adjusted p does not clear ``alpha`` is stated as not found (when every
     head survives; otherwise only the differences are said)."""
+    known = r.kept[~np.isnan(r.kept)]
+    if known.size and np.ptp(known) == 0:
+        return [f"Every head keeps the same share of its weights ({known[0]:.1%}): the "
+                "ticket cannot keep one role's heads more than another's (a rule that prunes "
+                "every row, or every group of M inputs, alike fixes each head's share)."]
     out = []
     for s in r.survival:
         if math.isnan(s.p_kept_fraction) or s.heads == s.total:
