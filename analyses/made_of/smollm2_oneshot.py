@@ -12,7 +12,6 @@ against the other heads by ``tl.head_roles``' permutation test over heads (Holm 
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -30,17 +29,16 @@ PARTS = "qkvo"
 
 def held_out_tokens(run: tl.Run) -> tuple[int, int]:
     """(snippets, predicted tokens) of the run's dev split as ``evaluate_lm`` counts them:
-    every snippet tokenized and cut at ``max_length``, predicting all but its first token."""
+    the task loaded as ``find`` loads it, every snippet cut at ``max_length``, all but its
+    first token predicted."""
+    from ticketlens.data.tasks import load_task
     from ticketlens.data.tokenizer import TextTokenizer
 
-    data = run.manifest.config["data"]
-    task = run.manifest.task
-    with open(task["dev_file"], newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    texts = [r["sentence"] for r in rows[:task["dev_size"]]]
+    cfg = tl.FindConfig.from_dict(dict(run.manifest.config))
+    task = load_task(cfg.data, run.manifest.model.objective)
     tok = TextTokenizer.from_file(run.paths.tokenizer, kind="model")
-    ids = tok.encode(texts, None, int(data["max_length"])).ids
-    return len(texts), sum(max(0, len(x) - 1) for x in ids)
+    ids = tok.encode(task.dev.texts, None, cfg.data.max_length).input_ids
+    return len(ids), sum(max(0, len(x) - 1) for x in ids)
 
 
 def perplexity_table(runs: dict[tuple[str, str], tuple[tl.Run, dict]]) -> None:
@@ -140,8 +138,11 @@ def main(folder: str) -> None:
             path = Path(folder) / f"{method}-{pat}"
             if not (path / "manifest.json").is_file():
                 continue
+            manifest = json.loads((path / "manifest.json").read_text())
+            if manifest["status"] != "complete":
+                continue
             run = tl.open_run(path)
-            runs[(method, pat)] = (run, json.loads((path / "manifest.json").read_text()))
+            runs[(method, pat)] = (run, manifest)
             if run.paths.roles.is_file():
                 roles[(method, pat)] = tl.HeadRolesResult.from_dict(
                     json.loads(run.paths.roles.read_text()))
