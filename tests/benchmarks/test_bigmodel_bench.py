@@ -47,8 +47,7 @@ CAL_SEQS, CAL_TOKENS, CAL_BATCH, SEED, SPARSITY = 16, 128, 8, 0, 0.5
 GIB = 2**30
 DEFAULT_STEPS = ("build", "prune:wanda:unstructured", "prune:sparsegpt:unstructured",
                  "compress:sparsegpt-unstructured:none", "compress:sparsegpt-unstructured:int4",
-                 "prune:wanda:2:4", "prune:sparsegpt:2:4", "compress:sparsegpt-2of4:none",
-                 "inmemory:wanda")
+                 "inmemory:wanda", "prune:wanda:2:4", "prune:sparsegpt:2:4")
 
 
 def _peaks() -> dict[str, float]:
