@@ -232,3 +232,21 @@ def test_cli_prune_then_int4(llama, tmp_path, capsys):
     assert main(["prune", str(folder), "-o", str(tmp_path / "q"), "--calibration",
                  str(text)]) == 2
     assert "no tokenizer.json" in capsys.readouterr().err
+
+
+def test_streaming_reads_one_layer_at_a_time(llama, tmp_path, monkeypatch):
+    _, folder = llama
+    calls: list[list[str]] = []
+    original = FolderWeights.read
+
+    def spy(self, names):
+        names = list(names)
+        calls.append(names)
+        return original(self, names)
+
+    monkeypatch.setattr(FolderWeights, "read", spy)
+    oneshot_prune_folder(folder, tmp_path / "out", _batches(), "sparsegpt", 0.5)
+    layers = [{n.split(".")[2] for n in names if n.startswith("model.layers.")}
+              for names in calls]
+    assert all(len(found) <= 1 for found in layers)  # never two layers in one read
+    assert [sorted(found) for found in layers if found] == [["0"], ["1"]]  # each read once
