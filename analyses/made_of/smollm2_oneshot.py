@@ -49,15 +49,17 @@ def perplexity_table(runs: dict[tuple[str, str], tuple[tl.Run, dict]]) -> None:
     print(f"held out: {n} AG News test snippets, {tokens:,} predicted tokens; calibration: "
           f"{cal['count']} training snippets, {cal['tokens']:,} tokens, seed {cal['seed']} "
           f"(sha256 {cal['sha256'][:12]}...)")
-    print("\n| ticket | sparsity | held-out perplexity | x dense | pruning time (s) |")
-    print("|---|---|---|---|---|")
-    print(f"| dense | 0% | {dense:.2f} | 1.00 | - |")
+    print("\n| ticket | sparsity | held-out perplexity | x dense | median relative squared output "
+          "error of a matrix (calibration) | pruning time (s) |")
+    print("|---|---|---|---|---|---|")
+    print(f"| dense | 0% | {dense:.2f} | 1.00 | - | - |")
     for (method, pat), (_, m) in runs.items():
         r1 = m["rounds"][1]
         ppl = r1["metrics"]["perplexity"]
         assert abs(ppl / r1["oneshot"]["metrics"]["perplexity"] - 1) < 1e-6
+        err = np.median([x["rel_error"] for x in r1["oneshot"]["layers"]])
         print(f"| {method} {dict(PATTERNS)[pat]} | {r1['sparsity']:.1%} | {ppl:.2f} | "
-              f"{ppl / dense:.2f} | {r1['oneshot']['seconds']:.0f} |")
+              f"{ppl / dense:.2f} | {err:.4f} | {r1['oneshot']['seconds']:.0f} |")
 
 
 def role_table(runs: dict[tuple[str, str], tuple[tl.Run, dict]],
