@@ -250,3 +250,17 @@ def test_streaming_reads_one_layer_at_a_time(llama, tmp_path, monkeypatch):
               for names in calls]
     assert all(len(found) <= 1 for found in layers)  # never two layers in one read
     assert [sorted(found) for found in layers if found] == [["0"], ["1"]]  # each read once
+
+
+def test_cli_prune_refuses_bad_int4_options_before_pruning(llama, tmp_path, capsys):
+    """Review: ``--int4 --group 48`` was refused only after the whole model was pruned and
+    written (an hour on a 1B model); the options are now checked first, nothing written."""
+    from ticketlens.cli.main import main
+
+    _, folder = llama
+    out = tmp_path / "p"
+    assert main(["prune", str(folder), "-o", str(out), "--calibration", "random",
+                 "--samples", "2", "--tokens", "8", "--int4", "--group", "48"]) == 2
+    err = capsys.readouterr().err
+    assert "group size 48" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -78,6 +78,10 @@ def run(ns: argparse.Namespace) -> int:
     from ticketlens.pruning.stream import oneshot_prune_folder
 
     pattern = parse_pattern(ns.pattern)
+    if ns.int4:  # refused before the pruning, not after it
+        from ticketlens.compress.stream import check_request
+
+        check_request("int4", ns.group, None if ns.emb == "none" else ns.emb)
     sparsity = ns.sparsity if ns.sparsity is not None or pattern is not None else 0.5
     batches, cal = _calibration(ns)
     res = oneshot_prune_folder(ns.model, ns.out, batches, ns.method, sparsity, pattern,

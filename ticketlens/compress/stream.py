@@ -23,7 +23,7 @@ import torch
 from ticketlens.compress.config import EMB_SCHEMES, GROUPS
 from ticketlens.core.errors import ConfigError
 
-__all__ = ["FolderCompressResult", "compress_folder"]
+__all__ = ["FolderCompressResult", "check_request", "compress_folder"]
 
 WEIGHT_ONLY = ("fp32", "fp16", "int8", "int4")
 
@@ -73,7 +73,7 @@ def _embedding_names(config: Any, names: list[str]) -> list[str]:
     return found
 
 
-def _checked(scheme: str, group: int, embeddings: str | None) -> None:
+def check_request(scheme: str, group: int, embeddings: str | None) -> None:
     if scheme not in WEIGHT_ONLY:
         raise ConfigError(f"a model folder is compressed with a weight-only scheme "
                           f"({', '.join(WEIGHT_ONLY)}), not {scheme!r}")
@@ -103,7 +103,7 @@ def compress_folder(source: str | Path, path: str | Path, scheme: str = "int4",
     from ticketlens.pruning.oneshot import peak_memory
     from ticketlens.pruning.stream import MASKS_FILE
 
-    _checked(scheme, group, embeddings)
+    check_request(scheme, group, embeddings)
     t0 = time.perf_counter()
     source = Path(source)
     weights = FolderWeights(source)
