@@ -264,3 +264,20 @@ def test_cli_prune_refuses_bad_int4_options_before_pruning(llama, tmp_path, caps
     err = capsys.readouterr().err
     assert "group size 48" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_bad_folders_are_refused_in_one_line(llama, tmp_path):
+    """Review: a broken ``model.safetensors.index.json`` raised a bare JSONDecodeError /
+    KeyError (an internal error), and a missing folder was reported with transformers'
+    'Repo id must be in the form ...'; both are now one ModelError line."""
+    from ticketlens.models.shards import read_config
+
+    with pytest.raises(ModelError, match="no such folder"):
+        read_config(tmp_path / "missing")
+    for text in ("{not json", '{"metadata": {}}'):
+        bad = tmp_path / f"bad{len(text)}"
+        bad.mkdir()
+        (bad / "model.safetensors.index.json").write_text(text)
+        with pytest.raises(ModelError, match="not a readable index") as exc:
+            FolderWeights(bad)
+        assert "\n" not in str(exc.value)

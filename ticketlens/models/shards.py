@@ -53,8 +53,12 @@ class FolderWeights:
     def __init__(self, folder: str | os.PathLike[str]):
         self.folder = Path(folder)
         if (self.folder / INDEX).is_file():
-            weight_map = json.loads((self.folder / INDEX).read_text())["weight_map"]
-            files = sorted(set(weight_map.values()))
+            try:
+                weight_map = json.loads((self.folder / INDEX).read_text())["weight_map"]
+                files = sorted(set(weight_map.values()))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ModelError(f"{self.folder / INDEX}: not a readable index "
+                                 f"({type(exc).__name__}: {first_line(exc)})") from None
         elif (self.folder / SINGLE).is_file():
             files = [SINGLE]
         else:
@@ -113,6 +117,8 @@ def layer_names(names: Sequence[str], prefix: str) -> dict[int, list[str]]:
 def read_config(folder: str | os.PathLike[str]) -> Any:
     import transformers as tf
 
+    if not Path(folder).is_dir():
+        raise ModelError(f"{folder}: no such folder")
     try:
         return tf.AutoConfig.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as exc:
