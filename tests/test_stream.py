@@ -281,3 +281,21 @@ def test_bad_folders_are_refused_in_one_line(llama, tmp_path):
         with pytest.raises(ModelError, match="not a readable index") as exc:
             FolderWeights(bad)
         assert "\n" not in str(exc.value)
+
+
+def test_shard_writer_copies_no_weights_of_the_source(tmp_path):
+    """Review: the writer copied every non-safetensors file of the source, so a Hub folder
+    that ships pytorch_model.bin (and its index) beside model.safetensors got the dense
+    weights copied next to the pruned shards (twice the disk; from_pretrained with
+    use_safetensors=False loads the dense model). Config and tokenizer files are copied."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("config.json", "tokenizer.json", "generation_config.json", "pytorch_model.bin",
+                 "pytorch_model.bin.index.json", "model.safetensors", "tf_model.h5",
+                 "flax_model.msgpack", "model.safetensors.index.json"):
+        (src / name).write_text("x")
+    writer = ShardWriter(tmp_path / "out", 1, src)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "config.json", "generation_config.json", "tokenizer.json"]
+    writer.write({"a": torch.ones(2)})
+    writer.close()

@@ -197,10 +197,20 @@ def build_layer(config: Any, layer_cls: type, index: int, state: Mapping[str, to
     return layer.eval()
 
 
+# the source's weights in any format: never copied beside the new shards (a dense
+# pytorch_model.bin next to the pruned safetensors would be loaded with use_safetensors=False)
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf",
+                    ".onnx", ".ot")
+
+
+def _is_weights_file(name: str) -> bool:
+    return name.endswith(_WEIGHT_SUFFIXES) or name.endswith(".index.json")
+
+
 class ShardWriter:
     """A model folder written one group of tensors at a time (``model-K-of-N.safetensors``),
     then ``model.safetensors.index.json``; the other files of ``source`` (config,
-    tokenizer) are copied."""
+    tokenizer; not its weights in any format, nor their indexes) are copied."""
 
     def __init__(self, folder: str | os.PathLike[str], shards: int,
                  source: str | os.PathLike[str] | None = None):
@@ -211,7 +221,7 @@ class ShardWriter:
         self.total = 0
         if source is not None:
             for f in Path(source).iterdir():
-                if f.is_file() and not f.name.endswith(".safetensors") and f.name != INDEX:
+                if f.is_file() and not _is_weights_file(f.name):
                     shutil.copyfile(f, self.folder / f.name)
 
     def write(self, tensors: Mapping[str, torch.Tensor]) -> None:
