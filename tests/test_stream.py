@@ -299,3 +299,17 @@ def test_shard_writer_copies_no_weights_of_the_source(tmp_path):
         "config.json", "generation_config.json", "tokenizer.json"]
     writer.write({"a": torch.ones(2)})
     writer.close()
+
+
+def test_cli_magnitude_records_no_calibration_it_did_not_use(llama, tmp_path, capsys):
+    """Review: ``--method magnitude --calibration random`` recorded a random calibration of
+    4 x 16 tokens in oneshot.json although magnitude (without --error) reads no data and the
+    result's calibration_tokens is 0; the record now says none was used."""
+    from ticketlens.cli.main import main
+
+    _, folder = llama
+    out = tmp_path / "m"
+    assert main(["prune", str(folder), "-o", str(out), "--method", "magnitude",
+                 "--calibration", "random", "--samples", "4", "--tokens", "16"]) == 0
+    record = json.loads((out / RECORD_FILE).read_text())
+    assert record["calibration_tokens"] == 0 and record["calibration"] == {"kind": "none"}

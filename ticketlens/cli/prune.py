@@ -52,12 +52,12 @@ def _calibration(ns: argparse.Namespace) -> tuple[list, dict]:
     from ticketlens.models.shards import read_config
     from ticketlens.pruning.stream import random_calibration, text_calibration
 
+    if ns.method == "magnitude" and not ns.error:  # no data used: none recorded
+        return [], {"kind": "none"}
     if ns.calibration == "random":
         vocab = int(read_config(ns.model).vocab_size)
         return random_calibration(vocab, ns.samples, ns.tokens, ns.seed, ns.batch_size)
     if not ns.calibration:
-        if ns.method == "magnitude" and not ns.error:
-            return [], {"kind": "none"}
         raise ConfigError(f"--method {ns.method} needs --calibration (a text file, or "
                           "'random' for timing only)")
     text_path, tok_path = Path(ns.calibration), Path(ns.model) / "tokenizer.json"
