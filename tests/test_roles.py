@@ -640,3 +640,29 @@ def test_roles_tables_fit_80_columns_without_cutting_a_word(monkeypatch):
     for word in ("punct", "pattern", "ticket", "heterogeneous", "vertical+diagonal",
                  "expected", "weights", "others", "difference"):
         assert word in words, word
+
+
+def test_a_roles_file_from_before_the_permutation_test_is_not_misread():
+    """Review: a roles.json written with the Mann-Whitney test (p_kept_fraction its p, no
+    p_kept_fraction_adjusted, no kept_fraction_test) was read back as if it held the
+    permutation test: its p shown under "p (perm.)", and with the adjusted p missing the
+    finding said "permutation test ... no difference from chance found" for a role the old
+    test had found (p = 0.001). Reference: the file format before commit 6fcb8da."""
+    heads = [_head(i // 4, i % 4, ("sep",) if i < 4 else ()) for i in range(12)]
+    alive = np.ones((3, 4), dtype=bool)
+    kept = np.array([[0.9, 0.8, 0.85, 0.95], [0.5, 0.45, 0.55, 0.5], [0.4, 0.6, 0.5, 0.5]])
+    res = HeadRolesResult("run", 1, "bert", False, False, 8, 0, tuple(range(8)), 3, 4,
+                          RoleRules(), tuple(heads), None, alive, kept,
+                          survival_by_role(heads, alive, kept))
+    d = json.loads(json.dumps(res.to_dict()))
+    del d["kept_fraction_test"]
+    for s in d["survival"]:
+        s.pop("p_kept_fraction_adjusted")
+        s["p_kept_fraction"] = 0.001  # the Mann-Whitney p the old file held
+    back = HeadRolesResult.from_dict(d)
+    assert all(math.isnan(s.p_kept_fraction) for s in back.survival)
+    assert any("Mann-Whitney" in n for n in back.notes)
+    assert not any("permutation" in f for f in role_findings(back))
+    # a file of today reads back as written
+    again = HeadRolesResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert again.survival[-1].p_kept_fraction == pytest.approx(1 / 495) and not again.notes

@@ -398,10 +398,17 @@ class HeadRolesResult(Result):
                 None if h.get("previous_token") is None else float(h["previous_token"]),
                 tuple(str(r) for r in h.get("roles", ())))
 
+        # a file written before the permutation test holds Mann-Whitney p-values under
+        # p_kept_fraction: not read as the permutation test's (said in the notes)
+        old = "kept_fraction_test" not in d and any(
+            x.get("p_kept_fraction") is not None for x in d["survival"])
+        gone = {"p_kept_fraction", "p_kept_fraction_adjusted"} if old else set()
+
         def surv(x: Mapping[str, Any]) -> RoleSurvival:
             return RoleSurvival(str(x["role"]), *(int(x[k]) for k in (
-                "heads", "kept", "total", "total_kept")), *(_num(x.get(f.name)) for f in
-                                                           fields(RoleSurvival)[5:]))
+                "heads", "kept", "total", "total_kept")), *(
+                math.nan if f.name in gone else _num(x.get(f.name))
+                for f in fields(RoleSurvival)[5:]))
 
         loss = d.get("repeat_loss")
         return cls(
@@ -417,8 +424,13 @@ class HeadRolesResult(Result):
             d.get("induction_baseline"), d.get("previous_token_baseline"),
             None if loss is None else (float(loss[0]), float(loss[1])),
             float(d.get("alpha", 0.05)), _num(d.get("sparsity")),
-            tuple(str(n) for n in d.get("notes", ())), str(d.get("task", "")),
+            tuple(str(n) for n in d.get("notes", ())) + ((OLD_KEPT_TEST,) if old else ()),
+            str(d.get("task", "")),
             str(d.get("model", "")))
+
+
+OLD_KEPT_TEST = ("written before the kept-weights permutation test: its Mann-Whitney "
+                 "p-values are not shown (run `ticketlens roles --save` again)")
 
 
 def stored_roles(run: Any) -> HeadRolesResult | None:
