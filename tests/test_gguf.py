@@ -98,3 +98,20 @@ def test_steps_zero_needs_a_pretrained_model(tmp_path, capsys):
                  str(tmp_path / "run"), "--steps", "0", "--method", "wanda"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs a pretrained model" in err[0]
+
+
+def test_stability_refuses_a_run_found_without_training(tiny_gguf, tmp_path, capsys):
+    """Review: ``stability`` of a ``--steps 0`` run trained both copies for 0 steps and
+    reported "an error barrier of +0.0000" from every start (two copies of one model; Frankle
+    et al.'s instability needs training with different SGD noise). Now one line, exit 2."""
+    path, _ = tiny_gguf
+    out = tmp_path / "run"
+    assert main(["find", "--quiet", "--model", str(path), "--objective", "clm", "--out",
+                 str(out), "--steps", "0", "--train-size", "64", "--dev-size", "16",
+                 "--method", "magnitude", "--target-sparsity", "0.5", "--calibration", "16",
+                 "--no-controls"]) == 0
+    capsys.readouterr()
+    assert main(["stability", str(out), "--points", "3", "--quiet"]) == 2
+    err = [e for e in capsys.readouterr().err.splitlines() if e.strip() and "GGUF" not in e]
+    assert len(err) == 1 and "--steps 0" in err[0]  # transformers' GGUF progress aside
+    assert not (out / "analysis" / "stability.json").exists()

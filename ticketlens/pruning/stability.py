@@ -278,9 +278,15 @@ def _starts(run: Run, rewinds: Sequence[str] | None) -> list[str]:
 
 def _step_counts(starts: Sequence[str], setup: Any) -> dict[str, int]:
     """The step of each start given as a step count (e.g. 20it, 0.5ep), checked to fall
-    inside training."""
+    inside training; a run found without training (``--steps 0``) is refused: its two
+    copies would be trained for no step, the same model, and show a barrier of 0 that says
+    nothing about stability."""
     from ticketlens.core.config import Steps
 
+    if setup.total_steps == 0:
+        raise ConfigError("the run was found with --steps 0 (no training): two copies "
+                          "trained for 0 steps are the same model, so there is no barrier "
+                          "to measure")
     steps_of = {}
     for s in starts:
         if s not in NAMED_STARTS:
