@@ -313,3 +313,27 @@ def test_cli_magnitude_records_no_calibration_it_did_not_use(llama, tmp_path, ca
                  "--calibration", "random", "--samples", "4", "--tokens", "16"]) == 0
     record = json.loads((out / RECORD_FILE).read_text())
     assert record["calibration_tokens"] == 0 and record["calibration"] == {"kind": "none"}
+
+
+def test_streaming_gives_each_layer_the_mask_of_its_attention_kind(tmp_path):
+    """Review: a model whose layers mix full and sliding-window attention (Qwen2 with
+    use_sliding_window, ``config.layer_types``) got layer 0's full causal mask in every
+    layer, so from the first sliding layer on the hidden states, and the later layers'
+    masks and weights, differed from the in-memory pruning (reference: ``oneshot_prune`` on
+    the whole model, which the transformers forward gives each layer its kind's mask)."""
+    import transformers as tf
+
+    torch.manual_seed(0)
+    cfg = tf.Qwen2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=64, use_sliding_window=True,
+                         sliding_window=4, max_window_layers=1)
+    assert len(set(cfg.layer_types)) == 2  # full, then sliding
+    model = tf.Qwen2ForCausalLM(cfg).eval()
+    model.save_pretrained(tmp_path / "qwen2")
+    ref = oneshot_prune(model, anatomy_of(model), None, _batches(), "sparsegpt", 0.5, None)
+    oneshot_prune_folder(tmp_path / "qwen2", tmp_path / "out", _batches(), "sparsegpt", 0.5)
+    weights = FolderWeights(tmp_path / "out")
+    got = weights.read(list(ref.weights))
+    for n, w in ref.weights.items():  # the 12 tokens reach past the 4-token window
+        torch.testing.assert_close(got[n], w, rtol=0, atol=0)

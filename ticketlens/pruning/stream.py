@@ -81,6 +81,34 @@ class _Calibration:
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
 
+    def capture_kinds(self, trunk: torch.nn.Module, first: torch.nn.Module,
+                      batches: Sequence[Batch], kinds: Sequence[str]) -> None:
+        """:meth:`capture` once per attention kind of the layers (``config.layer_types``:
+        ``full_attention``, ``sliding_attention``, ...; the trunk's one layer given each kind
+        in turn), so that :meth:`select` can give every layer the mask of its own kind; the
+        trunk passes each layer the mask of its kind, not layer 0's."""
+        types = getattr(trunk.config, "layer_types", None)
+        if not types or len(set(kinds)) < 2:
+            self.capture(trunk, first, batches)
+            return
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        try:
+            for kind in dict.fromkeys(kinds):
+                trunk.config.layer_types = [kind, *types[1:]]
+                self.items = []
+                self.capture(trunk, first, batches)
+                by_kind[kind] = self.items
+        finally:
+            trunk.config.layer_types = types
+        self.items = [{**item, "by_kind": {k: v[j]["kwargs"] for k, v in by_kind.items()}}
+                      for j, item in enumerate(next(iter(by_kind.values())))]
+
+    def select(self, kind: str | None) -> None:
+        """The layer arguments (mask) of the attention kind ``kind`` for the next layer."""
+        for item in self.items:
+            if "by_kind" in item and kind is not None:
+                item["kwargs"] = item["by_kind"][kind]
+
     def capture(self, trunk: torch.nn.Module, first: torch.nn.Module,
                 batches: Sequence[Batch]) -> None:
         """Run ``trunk`` on every batch up to its first layer ``first``; keep what enters."""
@@ -203,9 +231,10 @@ def oneshot_prune_folder(
     writer.write(weights.read([n for n in weights.names if n not in inside]))
     cal = _Calibration()
     trunk, layers, layer_cls = build_trunk(config, weights, plan.prefix)
+    kinds = list(getattr(config, "layer_types", None) or [])  # per layer: full / sliding
     with torch.no_grad():
         if need_data:
-            cal.capture(trunk, layers[0], calib_batches)
+            cal.capture_kinds(trunk, layers[0], calib_batches, kinds)
         del trunk, layers
         job = _Job(method, sparsity, pattern, measure_error, blocksize, percdamp)
         for done, (i, names) in enumerate(plan.all_layers.items(), start=1):
@@ -248,6 +277,8 @@ class _Job:
         base = f"{plan.prefix}{index}."
         layer = build_layer(config, layer_cls, index,
                             {n[len(base):]: t for n, t in state.items()})
+        if cal is not None:  # the mask of this layer's attention kind (full, sliding)
+            cal.select((getattr(config, "layer_types", None) or [None] * (index + 1))[index])
         order = {base + k: j for j, (k, _) in enumerate(layer.named_parameters())}
         names = sorted(plan.names.get(index, []), key=order.__getitem__)  # the model's order
         modules = {n: layer.get_submodule(n[len(base):].rsplit(".", 1)[0]) for n in names}
