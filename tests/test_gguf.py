@@ -115,3 +115,15 @@ def test_stability_refuses_a_run_found_without_training(tiny_gguf, tmp_path, cap
     err = [e for e in capsys.readouterr().err.splitlines() if e.strip() and "GGUF" not in e]
     assert len(err) == 1 and "--steps 0" in err[0]  # transformers' GGUF progress aside
     assert not (out / "analysis" / "stability.json").exists()
+
+
+def test_steps_zero_refuses_distill_in_one_line(tiny_gguf, tmp_path, capsys):
+    """Review: ``--steps 0 --distill`` ran and recorded a distilled run although no step
+    trained against the teacher (like --early-bird, which was refused already)."""
+    path, _ = tiny_gguf
+    assert main(["find", "--quiet", "--model", str(path), "--objective", "clm", "--out",
+                 str(tmp_path / "run"), "--steps", "0", "--train-size", "64",
+                 "--method", "wanda", "--calibration", "16", "--distill"]) == 2
+    err = [e for e in capsys.readouterr().err.splitlines() if e.strip() and "GGUF" not in e]
+    assert len(err) == 1 and "--distill" in err[0] and "--steps 0" in err[0]
+    assert not (tmp_path / "run" / "manifest.json").exists()

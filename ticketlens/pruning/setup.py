@@ -103,6 +103,8 @@ def prepare(cfg: FindConfig) -> Setup:
                           "model)")
     if total == 0 and cfg.prune.early_bird:
         raise ConfigError("--early-bird draws masks during training; --steps 0 trains nothing")
+    if total == 0 and cfg.train.distill:
+        raise ConfigError("--distill is a training loss; --steps 0 trains nothing")
     if cfg.train.lr:
         lr = cfg.train.lr
     elif loaded.pretrained:
