@@ -401,7 +401,7 @@ def test_circuit_findings_state_each_number_against_its_control():
     assert "accuracy 0.9300 against 0.9500: faithfulness 0.979" in text[0]
     assert "0.6100 on average (sd 0.0500 over 20 draws, range 0.5200 to 0.7000): the " \
         "ticket's units do " \
-        "better than every draw (rank p = 0.048)" in text[1]
+        "better than every draw (one-sided rank p = 0.048)" in text[1]
     adj = holm([0.03, 0.2])  # the two neuron overlaps; the head ones have nothing to test
     neuron = [f for f in text if "kept neurons" in f]
     assert f"Holm-adjusted p = {adj[0]:.2g} >= 0.05" in neuron[0]  # 0.06: not found
@@ -411,3 +411,11 @@ def test_circuit_findings_state_each_number_against_its_control():
     d["rows"][-1]["draws"] = 19
     one = CircuitResult.from_dict(d).findings()[1]
     assert "no difference from random selections found (19 draws cannot show" in one
+    # below every draw: described, never claimed at 1 / (D + 1) (the test is one-sided, for
+    # "better"; both directions would need 2 / (D + 1) = 0.095 with 20 draws)
+    d["rows"][-1]["draws"] = 20
+    for r in d["rows"]:
+        if r["label"] == "ticket":
+            r["metric"] = 0.40
+    low = CircuitResult.from_dict(d).findings()[1]
+    assert "worse than every draw (described, not tested" in low and "rank p" not in low

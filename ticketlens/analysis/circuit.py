@@ -444,9 +444,11 @@ def circuit_findings(res: CircuitResult, alpha: float = 0.05) -> tuple[str, ...]
 
 
 def _random_sentence(r: AblationRow, t: AblationRow, alpha: float) -> str:
-    """The ticket beside random selections of its size (a rank test: above all ``D``
-    exchangeable draws happens with probability ``1 / (D + 1)`` when the ticket's units are no
-    better than random ones)."""
+    """The ticket beside random selections of its size. The test is one-sided, in the
+    direction the analysis asks about (do the ticket's units carry the dense function better
+    than random ones?): scoring above all ``D`` exchangeable draws happens with probability
+    ``1 / (D + 1)`` when they do not. A ticket below every draw is described, not tested (a
+    test in both directions would need ``2 / (D + 1)``)."""
     lo, hi = r.metric_range if r.metric_range is not None else (r.metric, r.metric)
     rank_p = 1 / (r.draws + 1)
     how = "in every layer" if r.label == RANDOM_PER_LAYER else "in all"
@@ -454,9 +456,11 @@ def _random_sentence(r: AblationRow, t: AblationRow, alpha: float) -> str:
             f"(sd {(r.metric_sd or 0.0):.4f} over {r.draws} draws, range {lo:.4f} to "
             f"{hi:.4f})")
     if t.metric > hi and rank_p < alpha:
-        return f"{base}: the ticket's units do better than every draw (rank p = {rank_p:.2g})."
-    if t.metric < lo and rank_p < alpha:
-        return f"{base}: the ticket's units do worse than every draw (rank p = {rank_p:.2g})."
+        return (f"{base}: the ticket's units do better than every draw (one-sided rank p = "
+                f"{rank_p:.2g}).")
+    if t.metric < lo:
+        return (f"{base}: the ticket's units do worse than every draw (described, not tested: "
+                "the test asks whether they do better).")
     why = "within their range" if lo <= t.metric <= hi else \
         f"{r.draws} draws cannot show a difference at {alpha:g}"
     return f"{base}: no difference from random selections found ({why})."
