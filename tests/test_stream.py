@@ -223,7 +223,8 @@ def test_cli_prune_then_int4(llama, tmp_path, capsys):
     record = json.loads((out / RECORD_FILE).read_text())
     assert record["calibration"]["kind"] == "random" and record["calibration"]["samples"] == 4
     assert main(["prune", str(folder), "-o", str(out), "--calibration", "random"]) == 2
-    assert "not an empty folder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not an empty folder" in err and "delete it" in err
     assert main(["prune", str(folder), "-o", str(tmp_path / "q")]) == 2
     err = capsys.readouterr().err
     assert "needs --calibration" in err and err.count("\n") == 1
@@ -264,6 +265,13 @@ def test_cli_prune_refuses_bad_int4_options_before_pruning(llama, tmp_path, caps
     err = capsys.readouterr().err
     assert "group size 48" in err and err.count("\n") == 1
     assert not out.exists()
+    # --group / --emb without --int4 would be ignored silently: refused, nothing written
+    for extra in (["--group", "32"], ["--emb", "int4"]):
+        assert main(["prune", str(folder), "-o", str(out), "--calibration", "random",
+                     *extra]) == 2
+        err = capsys.readouterr().err
+        assert "add --int4" in err and err.count("\n") == 1
+        assert not out.exists()
 
 
 def test_bad_folders_are_refused_in_one_line(llama, tmp_path):

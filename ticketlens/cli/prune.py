@@ -39,8 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--int4", action="store_true", help="then write DIR/int4-gGROUP."
                    "safetensors: the pruned model as compress's int4 variant (mask bits + "
                    "kept weights)")
-    p.add_argument("--group", type=int, default=64, help="int4 group size: 32, 64 or 128 "
-                   "(default: %(default)s)")
+    p.add_argument("--group", type=int, default=None, help="with --int4: the group size, "
+                   "32, 64 or 128 (default: 64)")
     p.add_argument("--emb", default="none", choices=("none", "int8", "int4"),
                    help="with --int4: the embedding matrices quantized too, one scale a row "
                    "(default: %(default)s)")
@@ -74,10 +74,14 @@ def _calibration(ns: argparse.Namespace) -> tuple[list, dict]:
 
 
 def run(ns: argparse.Namespace) -> int:
+    from ticketlens.core.errors import ConfigError
     from ticketlens.pruning.patterns import parse_pattern
     from ticketlens.pruning.stream import oneshot_prune_folder
 
     pattern = parse_pattern(ns.pattern)
+    if not ns.int4 and (ns.group is not None or ns.emb != "none"):
+        raise ConfigError("--group and --emb choose the int4 file's layout: add --int4")
+    ns.group = 64 if ns.group is None else ns.group
     if ns.int4:  # refused before the pruning, not after it
         from ticketlens.compress.stream import check_request
 

@@ -221,7 +221,8 @@ def oneshot_prune_folder(
     if Path(output).resolve() == Path(source).resolve():
         raise ConfigError(f"{output}: the output folder must not be the model's own")
     if Path(output).exists() and (not Path(output).is_dir() or any(Path(output).iterdir())):
-        raise ConfigError(f"{output}: exists and is not an empty folder")
+        raise ConfigError(f"{output}: exists and is not an empty folder (an interrupted "
+                          "prune leaves a partial one: delete it, or choose another -o)")
     t_start = time.perf_counter()
     config = read_config(source)
     weights = FolderWeights(source)
