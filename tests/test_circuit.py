@@ -162,7 +162,8 @@ def test_circuit_of_a_structured_ticket(unit_run):
 
     run = open_run(unit_run)
     head, neuron = run.drawn_units(None)
-    res = circuit(run, draws=4, examples=10_000, attribution_examples=64)  # all of dev
+    res = circuit(run, draws=4, examples=10_000, attribution_examples=64,  # all of dev
+                  layer_matched=True)
     ticket = res.row("ticket")
     # the ticket's removed units are its unit masks' zeros; every selection removes as many
     assert ticket.heads_removed == int((~head).sum()) > 0
@@ -197,7 +198,8 @@ def test_circuit_of_a_structured_ticket(unit_run):
     assert CircuitResult.from_dict(data).to_dict() == data  # reads back as written
     assert data["removal_rule"] == "the structured unit masks" and data["threshold"] is None
     # reproducible: the same call gives the same numbers
-    again = circuit(run, draws=4, examples=10_000, attribution_examples=64)
+    again = circuit(run, draws=4, examples=10_000, attribution_examples=64,
+                    layer_matched=True)
     assert [r.metric for r in again.rows] == [r.metric for r in res.rows]
 
 
@@ -240,7 +242,7 @@ def test_circuit_command(unit_run, capsys, monkeypatch):
     from ticketlens.core.run import open_run
 
     assert main(["circuit", str(unit_run), "--draws", "2", "--examples", "64",
-                 "--attribution-examples", "32", "--json", "--save"]) == 0
+                 "--attribution-examples", "32", "--layer-matched", "--json", "--save"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["label"] for r in data["rows"]][:2] == ["dense", "ticket"]
     assert read_circuit(open_run(unit_run)).to_dict() == data  # --save stored what it printed
@@ -281,7 +283,7 @@ def test_report_and_inspect_show_stability_and_circuit(unit_run):
     circ = read_circuit(run)
     if circ is None:  # this test alone: store a table first
         assert main(["circuit", str(unit_run), "--draws", "2", "--examples", "64",
-                     "--attribution-examples", "32", "--save"]) == 0
+                     "--attribution-examples", "32", "--layer-matched", "--save"]) == 0
         circ = read_circuit(run)
     import ticketlens as tl
 

@@ -14,9 +14,10 @@ other rules, each ablating the rest:
   --importance gradient`` ranks by); the top units are kept;
 - ``random``: units drawn uniformly at random over the whole model (``draws`` draws, mean,
   standard deviation and range);
-- ``random, same count per layer``: the same, with as many units of each kind in every layer
-  as the ticket keeps there (the control for a ticket that prunes some layers more: it
-  separates *which layers* from *which units within a layer*);
+- ``random, same count per layer`` (with ``layer_matched``; another ``draws`` evaluations):
+  the same, with as many units of each kind in every layer as the ticket keeps there (the
+  control for a ticket that prunes some layers more: it separates *which layers* from *which
+  units within a layer*);
 - ``least important``: the units with the lowest attribution-patching importance are kept.
 
 Ablation (``ablation``): ``mean`` replaces a unit's activation, at every position, by its mean
@@ -510,7 +511,7 @@ def _batches(tok: Any, split: Any, max_length: int, model: Any, regression: bool
 def circuit(run: Run | str | os.PathLike[str], *, round: int | None = None, ablation: str = "mean",
             examples: int = 512, attribution_examples: int = 256, draws: int = 20,
             seed: int = 0, threshold: float = DEFAULT_THRESHOLD,
-            batch_size: int = 64) -> CircuitResult:
+            batch_size: int = 64, layer_matched: bool = False) -> CircuitResult:
     """The ticket of ``run`` (or round ``round``) as a circuit of its dense model; see the
     module doc. A :class:`CircuitResult`."""
     from ticketlens.analysis.inputs import one_run
@@ -568,7 +569,8 @@ def circuit(run: Run | str | os.PathLike[str], *, round: int | None = None, abla
     rows.append(make("least important (attribution patching)", *row("least", {
         k: keep_top(-scorers["attribution patching"][k], k_kept[k]) for k in KINDS})))
     rng = np.random.default_rng(seed)
-    for label, per_layer in (("random", False), (RANDOM_PER_LAYER, True)):
+    controls = (("random", False),) + (((RANDOM_PER_LAYER, True),) if layer_matched else ())
+    for label, per_layer in controls:
         got = [row(label, random_keep({k: kept[k] for k in KINDS}, rng, per_layer)) for _ in range(draws)]
         vals = np.array([g[0].metric for g in got])
         rows.append(make(label, Scored(float(vals.mean()), float(np.mean(

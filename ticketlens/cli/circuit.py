@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attribution-examples", type=int, default=256,
                    help="training examples attribution is computed on (default 256)")
     p.add_argument("--draws", type=int, default=20, help="random selections (default 20)")
+    p.add_argument("--layer-matched", action="store_true", help="also --draws random "
+                   "selections with the ticket's count in every layer (the control for a "
+                   "ticket that prunes some layers more; doubles the random draws' time)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random selections")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="unstructured tickets: a unit keeping under this times the mean kept "
@@ -38,7 +41,7 @@ def run(ns: argparse.Namespace) -> int:
     with torch_threads(plan_threads()):
         res = circuit(r, round=ns.round, ablation=ns.ablation, examples=ns.examples,
                       attribution_examples=ns.attribution_examples, draws=ns.draws,
-                      seed=ns.seed, threshold=ns.threshold)
+                      seed=ns.seed, threshold=ns.threshold, layer_matched=ns.layer_matched)
     data = res.to_dict()
     if ns.save:
         save_circuit(r, res)
